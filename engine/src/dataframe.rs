@@ -1,0 +1,258 @@
+//! [`DataFrame`]: one API for static and streaming data, as in Spark. Transformations build a
+//! DataFusion logical plan; actions run it (static) or are refused (streaming: use
+//! [`DataFrame::write_stream`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::datasource::TableProvider;
+use datafusion::logical_expr::{Expr, SortExpr};
+use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::prelude::lit;
+
+use crate::error::Result;
+use crate::session::{Session, streaming_action_error};
+use crate::writer::DataStreamWriter;
+
+/// A table of rows, static or streaming: Spark's `DataFrame`.
+#[derive(Clone)]
+pub struct DataFrame {
+    pub(crate) session: Session,
+    pub(crate) df: datafusion::dataframe::DataFrame,
+}
+
+/// Anything that can stand for a column expression: a DataFusion [`Expr`], or a SQL
+/// expression string such as `"value * 2"` or `"upper(event_type) AS kind"`.
+pub trait IntoExpr {
+    /// The expression, resolved against `df`'s columns.
+    fn into_expr(self, df: &DataFrame) -> Result<Expr>;
+}
+
+impl IntoExpr for Expr {
+    fn into_expr(self, _df: &DataFrame) -> Result<Expr> {
+        Ok(self)
+    }
+}
+
+impl IntoExpr for &str {
+    fn into_expr(self, df: &DataFrame) -> Result<Expr> {
+        Ok(df.df.parse_sql_expr(self)?)
+    }
+}
+
+impl IntoExpr for &String {
+    fn into_expr(self, df: &DataFrame) -> Result<Expr> {
+        self.as_str().into_expr(df)
+    }
+}
+
+impl IntoExpr for String {
+    fn into_expr(self, df: &DataFrame) -> Result<Expr> {
+        self.as_str().into_expr(df)
+    }
+}
+
+fn exprs<E: IntoExpr>(df: &DataFrame, items: impl IntoIterator<Item = E>) -> Result<Vec<Expr>> {
+    items.into_iter().map(|e| e.into_expr(df)).collect()
+}
+
+impl DataFrame {
+    pub(crate) fn from_datafusion(session: Session, df: datafusion::dataframe::DataFrame) -> Self {
+        DataFrame { session, df }
+    }
+
+    pub(crate) fn from_table(session: &Session, table: Arc<dyn TableProvider>) -> Result<Self> {
+        let df = session.inner.ctx.read_table(table)?;
+        Ok(DataFrame::from_datafusion(session.clone(), df))
+    }
+
+    fn map(self, f: impl FnOnce(datafusion::dataframe::DataFrame) -> datafusion::error::Result<datafusion::dataframe::DataFrame>) -> Result<Self> {
+        let session = self.session;
+        Ok(DataFrame { session, df: f(self.df)? })
+    }
+
+    /// Whether this DataFrame reads a stream (Spark's `isStreaming`).
+    pub fn is_streaming(&self) -> bool {
+        crate::plan::reads_stream(self.df.logical_plan())
+    }
+
+    /// The columns.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::new(self.df.schema().as_arrow().clone())
+    }
+
+    /// The session this DataFrame belongs to.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Projects expressions: `select(["event_type", "value * 2 AS doubled"])` or DataFusion
+    /// `Expr`s.
+    pub fn select<E: IntoExpr>(self, columns: impl IntoIterator<Item = E>) -> Result<Self> {
+        let e = exprs(&self, columns)?;
+        self.map(|df| df.select(e))
+    }
+
+    /// Spark's `selectExpr`: projects SQL expression strings.
+    pub fn select_expr(self, columns: &[&str]) -> Result<Self> {
+        self.select(columns.iter().copied())
+    }
+
+    /// Keeps rows where `condition` holds: an `Expr` or a SQL string such as `"value > 10"`.
+    pub fn filter(self, condition: impl IntoExpr) -> Result<Self> {
+        let e = condition.into_expr(&self)?;
+        self.map(|df| df.filter(e))
+    }
+
+    /// Spark's `where`, a synonym of [`DataFrame::filter`].
+    pub fn where_(self, condition: impl IntoExpr) -> Result<Self> {
+        self.filter(condition)
+    }
+
+    /// Adds or replaces column `name`.
+    pub fn with_column(self, name: &str, value: impl IntoExpr) -> Result<Self> {
+        let e = value.into_expr(&self)?;
+        self.map(|df| df.with_column(name, e))
+    }
+
+    /// Renames column `from` to `to` (a no-op when `from` does not exist, as in Spark).
+    pub fn with_column_renamed(self, from: &str, to: &str) -> Result<Self> {
+        self.map(|df| df.with_column_renamed(from, to))
+    }
+
+    /// Drops columns.
+    pub fn drop(self, columns: &[&str]) -> Result<Self> {
+        self.map(|df| df.drop_columns(columns))
+    }
+
+    /// Groups rows for an aggregation: `group_by(["event_type"])?.count()`.
+    pub fn group_by<E: IntoExpr>(self, columns: impl IntoIterator<Item = E>) -> Result<GroupedData> {
+        let keys = exprs(&self, columns)?;
+        Ok(GroupedData { df: self, keys })
+    }
+
+    /// Rows of both DataFrames (Spark's `union`: by position).
+    pub fn union(self, other: DataFrame) -> Result<Self> {
+        self.map(|df| df.union(other.df))
+    }
+
+    /// Sorts rows. On a stream, only allowed after an aggregation in complete mode.
+    pub fn order_by(self, by: Vec<SortExpr>) -> Result<Self> {
+        self.map(|df| df.sort(by))
+    }
+
+    /// The first `n` rows.
+    pub fn limit(self, n: usize) -> Result<Self> {
+        self.map(|df| df.limit(0, Some(n)))
+    }
+
+    /// Distinct rows.
+    pub fn distinct(self) -> Result<Self> {
+        self.map(|df| df.distinct())
+    }
+
+    /// Registers this DataFrame as a view for [`Session::sql`]. Works for streams too: SQL
+    /// over a streaming view is a streaming DataFrame.
+    pub fn create_or_replace_temp_view(&self, name: &str) -> Result<()> {
+        let view = self.df.clone().into_view();
+        self.session.inner.ctx.deregister_table(name)?;
+        self.session.inner.ctx.register_table(name, view)?;
+        Ok(())
+    }
+
+    /// Starts describing a streaming query over this DataFrame.
+    pub fn write_stream(self) -> DataStreamWriter {
+        DataStreamWriter::new(self)
+    }
+
+    /// Runs the query and returns all rows. Refused on a stream.
+    pub fn collect(&self) -> Result<Vec<RecordBatch>> {
+        self.refuse_on_stream("collect")?;
+        Ok(self.session.block_on(self.df.clone().collect())?)
+    }
+
+    /// The number of rows. Refused on a stream.
+    pub fn count(&self) -> Result<usize> {
+        self.refuse_on_stream("count")?;
+        Ok(self.session.block_on(self.df.clone().count())?)
+    }
+
+    /// The first `num_rows` rows as Spark's `show()` prints them.
+    pub fn to_string_table(&self, num_rows: usize) -> Result<String> {
+        self.refuse_on_stream("show")?;
+        let batches = self.session.block_on(self.df.clone().limit(0, Some(num_rows + 1))?.collect())?;
+        crate::display::format_table(&self.schema(), &batches, num_rows, 20)
+    }
+
+    /// Prints the first 20 rows, like Spark's `show()`.
+    pub fn show(&self) -> Result<()> {
+        print!("{}", self.to_string_table(20)?);
+        Ok(())
+    }
+
+    /// The logical plan, before and after DataFusion's optimizer (Spark's `explain(true)`).
+    pub fn explain(&self) -> Result<String> {
+        let plan = self.df.logical_plan();
+        let mut out = format!("== Logical Plan ==\n{}\n", plan.display_indent());
+        let optimized = self.session.inner.ctx.state().optimize(plan)?;
+        out.push_str(&format!("== Optimized Logical Plan ==\n{}\n", optimized.display_indent()));
+        if self.is_streaming() {
+            out.push_str("== Streaming ==\nruns as micro-batches: call write_stream().start()\n");
+        }
+        Ok(out)
+    }
+
+    /// The underlying DataFusion DataFrame.
+    pub fn into_datafusion(self) -> datafusion::dataframe::DataFrame {
+        self.df
+    }
+
+    fn refuse_on_stream(&self, action: &str) -> Result<()> {
+        if self.is_streaming() { Err(streaming_action_error(action)) } else { Ok(()) }
+    }
+}
+
+impl fmt::Debug for DataFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataFrame").field("schema", &self.schema()).field("streaming", &self.is_streaming()).finish()
+    }
+}
+
+impl fmt::Display for DataFrame {
+    /// A static DataFrame shows its first 20 rows; a stream shows its schema.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_streaming() {
+            let cols: Vec<String> = self.schema().fields().iter().map(|c| format!("{}: {}", c.name(), c.data_type())).collect();
+            return write!(f, "streaming DataFrame[{}]", cols.join(", "));
+        }
+        match self.to_string_table(20) {
+            Ok(table) => f.write_str(&table),
+            Err(e) => write!(f, "<error: {e}>"),
+        }
+    }
+}
+
+/// A DataFrame grouped by key columns, waiting for its aggregates: Spark's
+/// `RelationalGroupedDataset`.
+#[derive(Debug)]
+pub struct GroupedData {
+    df: DataFrame,
+    keys: Vec<Expr>,
+}
+
+impl GroupedData {
+    /// Aggregates: `agg(["count(*) AS n", "avg(value) AS avg_value"])` or DataFusion aggregate
+    /// `Expr`s.
+    pub fn agg<E: IntoExpr>(self, aggregates: impl IntoIterator<Item = E>) -> Result<DataFrame> {
+        let aggs = exprs(&self.df, aggregates)?;
+        let keys = self.keys;
+        self.df.map(|df| df.aggregate(keys, aggs))
+    }
+
+    /// Rows per group, in a column named `count` (as Spark names it).
+    pub fn count(self) -> Result<DataFrame> {
+        self.agg([count(lit(1)).alias("count")])
+    }
+}

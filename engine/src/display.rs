@@ -1,0 +1,127 @@
+//! Tables as Spark's `show()` prints them: right-aligned cells, `NULL` for nulls, strings cut at
+//! 20 characters, an `only showing top N rows` footer. Cells are formatted by arrow's
+//! `ArrayFormatter` and laid out by comfy-table (the library arrow's pretty printer uses).
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use comfy_table::{Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table, Width};
+
+use crate::error::Result;
+
+/// Spark's grid: `+---+` borders, `|` between cells, a `-` line under the header only.
+const SPARK_PRESET: &str = "||--+-++|    ++++++";
+
+/// Renders up to `num_rows` rows of `batches` like Spark's `Dataset.show(numRows, truncate)`;
+/// `truncate` is the maximum cell width (Spark's default 20), 0 for no cutting.
+pub fn format_table(schema: &SchemaRef, batches: &[RecordBatch], num_rows: usize, truncate: usize) -> Result<String> {
+    let options = FormatOptions::default()
+        .with_null("NULL")
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f"));
+    let mut table = Table::new();
+    table.load_preset(SPARK_PRESET).set_content_arrangement(ContentArrangement::Disabled).force_no_tty();
+    let align = if truncate > 0 { CellAlignment::Right } else { CellAlignment::Left };
+    table.set_header(schema.fields().iter().map(|f| Cell::new(cut(f.name(), truncate)).set_alignment(align)));
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let mut shown = 0;
+    'batches: for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            if shown == num_rows {
+                break 'batches;
+            }
+            let cells = formatters.iter().enumerate().map(|(i, f)| {
+                let text = spark_value(f.value(row).to_string(), batch.schema().field(i).data_type());
+                Cell::new(cut(&text, truncate)).set_alignment(align)
+            });
+            table.add_row(cells);
+            shown += 1;
+        }
+    }
+    for column in table.column_iter_mut() {
+        // Spark pads every column to at least three characters.
+        column.set_padding((0, 0)).set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(3)));
+    }
+    let mut out = table.to_string();
+    out.push('\n');
+    if total > num_rows {
+        out.push_str(&format!("only showing top {num_rows} row{}\n", if num_rows == 1 { "" } else { "s" }));
+    }
+    Ok(out)
+}
+
+/// Adjusts arrow's text to Spark's where they differ: structs print `{a, b}` without names.
+fn spark_value(text: String, data_type: &DataType) -> String {
+    match data_type {
+        DataType::Struct(fields) if text != "NULL" => {
+            let mut inner = text.trim_start_matches('{').trim_end_matches('}').to_string();
+            for f in fields {
+                inner = inner.replacen(&format!("{}: ", f.name()), "", 1);
+            }
+            format!("{{{inner}}}")
+        }
+        _ => text,
+    }
+}
+
+fn cut(text: &str, truncate: usize) -> String {
+    if truncate == 0 || text.chars().count() <= truncate {
+        return text.to_string();
+    }
+    if truncate < 4 {
+        return text.chars().take(truncate).collect();
+    }
+    let head: String = text.chars().take(truncate - 3).collect();
+    format!("{head}...")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn looks_like_spark_show() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("event_type", DataType::Utf8, true),
+            Field::new("count", DataType::Int64, false),
+            Field::new("avg", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![Some("click"), None, Some("a very long event type name")])),
+                Arc::new(Int64Array::from(vec![3, 10, 1])),
+                Arc::new(Float64Array::from(vec![Some(1.5), Some(2.0), None])),
+            ],
+        )
+        .unwrap();
+        let expected = "\
++----------+-----+---+
+|event_type|count|avg|
++----------+-----+---+
+|     click|    3|1.5|
+|      NULL|   10|2.0|
++----------+-----+---+
+only showing top 2 rows
+";
+        assert_eq!(format_table(&schema, &[batch.clone()], 2, 20).unwrap(), expected);
+        let all = format_table(&schema, &[batch], 20, 20).unwrap();
+        assert!(all.contains("|a very long event...|    1|NULL|"), "{all}");
+    }
+
+    #[test]
+    fn an_empty_result_has_a_header_only() {
+        let schema = Arc::new(Schema::new(vec![Field::new("value", DataType::Utf8, true)]));
+        assert_eq!(format_table(&schema, &[], 20, 20).unwrap(), "+-----+\n|value|\n+-----+\n+-----+\n");
+    }
+}

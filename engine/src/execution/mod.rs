@@ -1,0 +1,314 @@
+//! The micro-batch loop: the life of a streaming query on its own thread.
+//!
+//! ```text
+//!  trigger fires ─► latest offsets ─► offsets/N ─► get batch ─► operators ─► sink ─► state N ─► commits/N
+//!        ▲           (each source)     (WAL)        (rows)      (plan)        (N)    (files)     │
+//!        └──────────────────────────────── progress, listeners ◄─────────────────────────────────┘
+//! ```
+//!
+//! See [`crate::checkpoint`] for why this order makes a crash at any point safe.
+
+pub mod listener;
+pub mod manager;
+pub mod progress;
+pub mod query;
+pub mod trigger;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::collect;
+
+use self::listener::{BatchOutput, QueryIdleEvent, QueryStartedEvent, QueryTerminatedEvent};
+use self::progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
+use self::query::QueryShared;
+use self::trigger::Trigger;
+use crate::checkpoint::{Checkpoint, CommitMetadata, OffsetSeq, OffsetSeqMetadata};
+use crate::clock::iso_millis;
+use crate::error::{Error, Result};
+use crate::operator::aggregate::StatefulAggregate;
+use crate::plan::tables::BatchTable;
+use crate::session::Session;
+use crate::sink::Sink;
+use crate::source::{Offset, Source};
+use crate::writer::OutputMode;
+
+/// How long an idle query waits before it checks its sources again (Spark's
+/// `spark.sql.streaming.pollingDelay`).
+const POLLING_DELAY: Duration = Duration::from_millis(10);
+
+/// Everything a running query owns.
+pub(crate) struct MicroBatchExecution {
+    pub session: Session,
+    pub shared: Arc<QueryShared>,
+    pub sources: Vec<Box<dyn Source>>,
+    pub source_tables: Vec<BatchTable>,
+    pub aggregate: Option<StatefulAggregate>,
+    /// The optimized plan whose rows go to the sink.
+    pub output: LogicalPlan,
+    pub sink: Box<dyn Sink>,
+    pub checkpoint: Checkpoint,
+    /// Delete the checkpoint when the query stops cleanly (no `checkpointLocation` given).
+    pub temporary_checkpoint: bool,
+    pub trigger: Trigger,
+    pub mode: OutputMode,
+    /// End offsets of the last committed batch, per source.
+    pub committed: Vec<Option<Offset>>,
+    pub next_batch: u64,
+    /// A batch planned but not committed before the last stop: re-run first.
+    pub pending: Option<OffsetSeq>,
+    /// Processing time the previous batch started, for `inputRowsPerSecond`.
+    pub previous_start_ms: Option<i64>,
+}
+
+impl MicroBatchExecution {
+    /// Runs until stopped, drained (Once / AvailableNow) or failed; then reports termination.
+    pub(crate) fn run(mut self) {
+        let clock = self.session.clock();
+        for l in self.session.streams().listeners() {
+            l.on_query_started(&QueryStartedEvent {
+                id: self.shared.id,
+                run_id: self.shared.run_id,
+                name: self.shared.name.clone(),
+                timestamp: iso_millis(clock.now_ms()),
+            });
+        }
+        let result = self.run_batches();
+        let exception = result.err().map(Arc::new);
+        if let Some(e) = &exception {
+            tracing::error!(query = %self.shared.name_or_id(), error = %e, "streaming query failed");
+        } else if self.temporary_checkpoint {
+            let _ = std::fs::remove_dir_all(self.checkpoint.dir());
+        }
+        self.shared.update(|s| {
+            s.active = false;
+            s.exception = exception.clone();
+            s.status.message = "Stopped".into();
+            s.status.is_trigger_active = false;
+        });
+        for l in self.session.streams().listeners() {
+            l.on_query_terminated(&QueryTerminatedEvent {
+                id: self.shared.id,
+                run_id: self.shared.run_id,
+                exception: exception.as_ref().map(|e| e.to_string()),
+            });
+        }
+        self.session.streams().notify_terminated();
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.shared.lock().stop_requested
+    }
+
+    fn set_status(&self, message: &str, data: bool, trigger: bool) {
+        self.shared.update(|s| {
+            s.status.message = message.into();
+            s.status.is_data_available = data;
+            s.status.is_trigger_active = trigger;
+        });
+    }
+
+    fn run_batches(&mut self) -> Result<()> {
+        let clock = self.session.clock();
+        if let Some(seq) = self.pending.take() {
+            tracing::info!(batch = self.next_batch, "re-running the batch planned before the last stop");
+            self.run_batch(seq, 0)?;
+        }
+        if self.trigger == Trigger::AvailableNow {
+            for (s, start) in self.sources.iter_mut().zip(&self.committed) {
+                s.prepare_for_available_now(start.as_ref())?;
+            }
+        }
+        let mut next_trigger_ms = clock.now_ms();
+        let mut idle_reported = false;
+        loop {
+            if self.stop_requested() {
+                return Ok(());
+            }
+            if let Trigger::ProcessingTime { interval_ms } = self.trigger {
+                if self.wait_until(next_trigger_ms) {
+                    return Ok(());
+                }
+                next_trigger_ms = (clock.now_ms() / interval_ms + 1) * interval_ms;
+            }
+            let check = self.shared.update(|s| {
+                s.checks_started += 1;
+                s.checks_started
+            });
+            self.set_status("Getting offsets from sources", false, true);
+            let started = Instant::now();
+            let mut ends = Vec::with_capacity(self.sources.len());
+            for (s, start) in self.sources.iter_mut().zip(&self.committed) {
+                ends.push(s.latest_offset(start.as_ref())?);
+            }
+            let latest_offset_ms = started.elapsed().as_millis() as u64;
+            let has_data = ends.iter().zip(&self.committed).any(|(end, start)| end.is_some() && end != start);
+            if has_data {
+                idle_reported = false;
+                let seq = OffsetSeq {
+                    metadata: OffsetSeqMetadata { batch_watermark_ms: 0, batch_timestamp_ms: clock.now_ms(), conf: BTreeMap::new() },
+                    offsets: ends,
+                };
+                let wal = Instant::now();
+                self.checkpoint.write_offsets(self.next_batch, &seq)?;
+                let wal_ms = wal.elapsed().as_millis() as u64;
+                self.run_batch(seq, latest_offset_ms + wal_ms)?;
+                if self.trigger == Trigger::Once {
+                    return Ok(());
+                }
+            } else {
+                self.shared.update(|s| s.idle_check = check);
+                if self.trigger.stops_when_drained() {
+                    return Ok(());
+                }
+                self.set_status("Waiting for data to arrive", false, false);
+                if !idle_reported {
+                    idle_reported = true;
+                    let event = QueryIdleEvent { id: self.shared.id, run_id: self.shared.run_id, timestamp: iso_millis(clock.now_ms()) };
+                    for l in self.session.streams().listeners() {
+                        l.on_query_idle(&event);
+                    }
+                }
+                if self.shared.wait_for_stop(POLLING_DELAY) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Sleeps until processing time `deadline_ms`, waking for `stop`; whether stop came.
+    fn wait_until(&self, deadline_ms: i64) -> bool {
+        let clock = self.session.clock();
+        loop {
+            let now = clock.now_ms();
+            if now >= deadline_ms {
+                return self.stop_requested();
+            }
+            clock.sleep_until(deadline_ms.min(now + 100));
+            if self.stop_requested() {
+                return true;
+            }
+        }
+    }
+
+    /// Runs one batch whose offsets are already in the offsets log, and commits it.
+    fn run_batch(&mut self, seq: OffsetSeq, offsets_ms: u64) -> Result<()> {
+        let batch_id = self.next_batch;
+        self.run_batch_inner(&seq, offsets_ms).map_err(|e| Error::Query {
+            query: self.shared.name_or_id(),
+            batch_id,
+            source: Box::new(e),
+        })?;
+        self.committed = seq.offsets;
+        self.next_batch += 1;
+        Ok(())
+    }
+
+    fn run_batch_inner(&mut self, seq: &OffsetSeq, offsets_ms: u64) -> Result<()> {
+        let batch_id = self.next_batch;
+        let started = Instant::now();
+        self.set_status("Processing new data", true, true);
+        let mut durations = BTreeMap::new();
+
+        // getBatch: each source's rows between the committed and the new offsets.
+        let t = Instant::now();
+        let mut rows_per_source = Vec::with_capacity(self.sources.len());
+        for (i, source) in self.sources.iter_mut().enumerate() {
+            let (start, end) = (self.committed[i].as_ref(), seq.offsets[i].as_ref());
+            let data = match end {
+                Some(end) if Some(end) != start => source.get_batch(start, end)?,
+                _ => Vec::new(),
+            };
+            rows_per_source.push(data.iter().map(RecordBatch::num_rows).sum::<usize>() as u64);
+            self.source_tables[i].set(data);
+        }
+        durations.insert("getBatch".to_string(), t.elapsed().as_millis() as u64);
+
+        // Operators, then the plan above them.
+        let t = Instant::now();
+        if let Some(agg) = &mut self.aggregate {
+            agg.process()?;
+            agg.emit(self.mode)?;
+        }
+        let state = self.session.inner.ctx.state();
+        let physical = self.session.block_on(state.query_planner().create_physical_plan(&self.output, &state))?;
+        durations.insert("queryPlanning".to_string(), t.elapsed().as_millis() as u64);
+        let output = self.session.block_on(collect(physical.clone(), self.session.inner.ctx.task_ctx()))?;
+        for table in &self.source_tables {
+            table.set(Vec::new()); // free the input rows
+        }
+
+        // addBatch: the sink, then the listeners that record outputs.
+        let t = Instant::now();
+        let schema = physical.schema();
+        self.sink.add_batch(batch_id, &schema, &output)?;
+        durations.insert("addBatch".to_string(), t.elapsed().as_millis() as u64);
+        let num_output_rows = output.iter().map(RecordBatch::num_rows).sum::<usize>() as i64;
+        let listeners = self.session.streams().listeners();
+        if !listeners.is_empty() {
+            let event = BatchOutput { id: self.shared.id, name: self.shared.name.clone(), batch_id, schema, batches: output };
+            for l in &listeners {
+                l.on_batch_output(&event);
+            }
+        }
+
+        // Commit: state first, then the commit log.
+        let t = Instant::now();
+        let state_operators = match &mut self.aggregate {
+            Some(agg) => vec![agg.commit(batch_id)?],
+            None => Vec::new(),
+        };
+        self.checkpoint.write_commit(batch_id, &CommitMetadata { next_batch_watermark_ms: 0 })?;
+        durations.insert("commitOffsets".to_string(), t.elapsed().as_millis() as u64);
+        durations.insert("latestOffset".to_string(), offsets_ms);
+        durations.insert("walCommit".to_string(), 0);
+        let total_ms = started.elapsed().as_millis() as u64 + offsets_ms;
+        durations.insert("triggerExecution".to_string(), total_ms);
+
+        let num_input_rows: u64 = rows_per_source.iter().sum();
+        let batch_ms = seq.metadata.batch_timestamp_ms;
+        let since_previous_s = self.previous_start_ms.map(|p| (batch_ms - p) as f64 / 1000.0).filter(|s| *s > 0.0);
+        self.previous_start_ms = Some(batch_ms);
+        let per_second = |rows: u64, seconds: Option<f64>| seconds.map_or(0.0, |s| rows as f64 / s);
+        let processed_s = Some(started.elapsed().as_secs_f64()).filter(|s| *s > 0.0);
+        let sources = self
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SourceProgress {
+                description: s.description(),
+                start_offset: self.committed[i].clone(),
+                end_offset: seq.offsets[i].clone(),
+                latest_offset: seq.offsets[i].clone(),
+                num_input_rows: rows_per_source[i],
+                input_rows_per_second: per_second(rows_per_source[i], since_previous_s),
+                processed_rows_per_second: per_second(rows_per_source[i], processed_s),
+            })
+            .collect();
+        let progress = StreamingQueryProgress {
+            id: self.shared.id,
+            run_id: self.shared.run_id,
+            name: self.shared.name.clone(),
+            timestamp: iso_millis(batch_ms),
+            batch_id,
+            batch_duration: total_ms,
+            num_input_rows,
+            input_rows_per_second: per_second(num_input_rows, since_previous_s),
+            processed_rows_per_second: per_second(num_input_rows, processed_s),
+            duration_ms: durations,
+            event_time: BTreeMap::new(),
+            state_operators,
+            sources,
+            sink: SinkProgress { description: self.sink.description(), num_output_rows },
+        };
+        tracing::debug!(query = %self.shared.name_or_id(), batch_id, num_input_rows, "batch committed");
+        self.shared.push_progress(progress.clone());
+        for l in &listeners {
+            l.on_query_progress(&progress);
+        }
+        Ok(())
+    }
+}

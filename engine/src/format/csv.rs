@@ -1,0 +1,187 @@
+//! CSV, decoded by arrow-csv. Every column is first read as text, then cast to the schema's
+//! type with arrow's cast kernel: a field that does not cast is exactly Spark's "bad typed
+//! field", null alone under PERMISSIVE, the row dropped under DROPMALFORMED, the query failed
+//! under FAILFAST (SEMANTICS §9).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::compute::kernels::cast::{CastOptions, cast_with_options};
+use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::csv::ReaderBuilder;
+use arrow::csv::reader::Format;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::util::display::FormatOptions;
+
+use super::{ParseMode, open, parse_mode, widen_inferred};
+use crate::error::{Error, Result};
+use crate::options::Options;
+
+pub(super) const OPTIONS: &[&str] = &["header", "sep", "delimiter", "quote", "escape", "nullValue", "mode"];
+
+/// CSV reader options (Spark's names).
+#[derive(Debug, Clone)]
+pub struct CsvOptions {
+    header: bool,
+    sep: u8,
+    quote: u8,
+    escape: Option<u8>,
+    null_value: Option<String>,
+    mode: ParseMode,
+}
+
+impl CsvOptions {
+    pub(super) fn try_new(o: &Options) -> Result<Self> {
+        let sep = match o.get("sep") {
+            Some(_) => o.byte("sep", b',')?,
+            None => o.byte("delimiter", b',')?,
+        };
+        Ok(CsvOptions {
+            header: o.flag("header", false)?,
+            sep,
+            quote: o.byte("quote", b'"')?,
+            escape: o.get("escape").map(|_| o.byte("escape", b'\\')).transpose()?,
+            null_value: o.get("nullValue").map(String::from),
+            mode: parse_mode(o)?,
+        })
+    }
+
+    fn format(&self) -> Format {
+        let mut f = Format::default().with_header(self.header).with_delimiter(self.sep).with_quote(self.quote);
+        if let Some(e) = self.escape {
+            f = f.with_escape(e);
+        }
+        f
+    }
+}
+
+pub(super) fn read(path: &Path, schema: &SchemaRef, o: &CsvOptions) -> Result<Vec<RecordBatch>> {
+    let text_schema = Arc::new(Schema::new(
+        schema.fields().iter().map(|f| Field::new(f.name(), DataType::Utf8, true)).collect::<Vec<_>>(),
+    ));
+    let mut builder = ReaderBuilder::new(text_schema.clone())
+        .with_header(o.header)
+        .with_delimiter(o.sep)
+        .with_quote(o.quote)
+        .with_truncated_rows(true); // too few columns: the rest are null, as in Spark
+    if let Some(e) = o.escape {
+        builder = builder.with_escape(e);
+    }
+    if let Some(null) = &o.null_value {
+        let re = regex::Regex::new(&format!("^{}$", regex::escape(null))).map_err(|e| Error::option("nullValue", e.to_string()))?;
+        builder = builder.with_null_regex(re);
+    }
+    let reader = builder.build(open(path)?)?;
+    let mut text_batches = Vec::new();
+    for batch in reader {
+        text_batches.push(batch.map_err(|e| Error::Malformed { file: path.into(), line: None, message: e.to_string() })?);
+    }
+    let text = concat_batches(&text_schema, &text_batches)?;
+    let (batch, bad_rows) = cast_columns(&text, schema)?;
+    if bad_rows.is_empty() {
+        return Ok(vec![batch]);
+    }
+    match o.mode {
+        ParseMode::Permissive => Ok(vec![batch]),
+        ParseMode::DropMalformed => {
+            let keep: BooleanArray = (0..batch.num_rows()).map(|i| Some(!bad_rows.contains(&i))).collect();
+            Ok(vec![filter_record_batch(&batch, &keep)?])
+        }
+        ParseMode::FailFast => {
+            let (row, column) = &bad_rows.first_detail;
+            let line = row + 1 + usize::from(o.header);
+            let value = arrow::util::display::ArrayFormatter::try_new(text.column(*column).as_ref(), &FormatOptions::default())?
+                .value(*row)
+                .to_string();
+            Err(Error::Malformed {
+                file: path.into(),
+                line: Some(line),
+                message: format!("cannot parse '{value}' as {} for column '{}'", schema.field(*column).data_type(), schema.field(*column).name()),
+            })
+        }
+    }
+}
+
+/// Rows in which some field did not cast, with the first (row, column) for error messages.
+struct BadRows {
+    rows: std::collections::BTreeSet<usize>,
+    first_detail: (usize, usize),
+}
+
+impl BadRows {
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn contains(&self, row: &usize) -> bool {
+        self.rows.contains(row)
+    }
+}
+
+fn cast_columns(text: &RecordBatch, schema: &SchemaRef) -> Result<(RecordBatch, BadRows)> {
+    let safe = CastOptions { safe: true, format_options: FormatOptions::default() };
+    let mut bad = BadRows { rows: Default::default(), first_detail: (usize::MAX, 0) };
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (i, field) in schema.fields().iter().enumerate() {
+        let raw = text.column(i);
+        let cast = cast_with_options(raw, field.data_type(), &safe)?;
+        for row in 0..raw.len() {
+            if raw.is_valid(row) && cast.is_null(row) {
+                bad.rows.insert(row);
+                if row < bad.first_detail.0 {
+                    bad.first_detail = (row, i);
+                }
+            }
+        }
+        columns.push(cast);
+    }
+    Ok((RecordBatch::try_new(schema.clone(), columns)?, bad))
+}
+
+pub(super) fn infer_schema(files: &[&Path], o: &CsvOptions) -> Result<SchemaRef> {
+    let mut schemas = Vec::new();
+    for path in files {
+        let (schema, _) = o
+            .format()
+            .infer_schema(open(path)?, Some(1000))
+            .map_err(|e| Error::Malformed { file: path.to_path_buf(), line: None, message: e.to_string() })?;
+        schemas.push(schema);
+    }
+    Ok(widen_inferred(Schema::try_merge(schemas)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ddl::parse_schema;
+
+    fn read_str(text: &str, mode: &str) -> Result<Vec<RecordBatch>> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("part-0.csv");
+        std::fs::write(&path, text).expect("write");
+        let mut o = Options::default();
+        o.set("header", "true");
+        o.set("mode", mode);
+        read(&path, &parse_schema("id STRING, n DOUBLE, k INT")?, &CsvOptions::try_new(&o)?)
+    }
+
+    #[test]
+    fn spark_csv_rules() {
+        let text = "id,n,k\na,1e3,1\nb,NaN,x\nc,,\nd\n";
+        let out = read_str(text, "PERMISSIVE").unwrap();
+        let expected = "\
++----+--------+---+
+| id | n      | k |
++----+--------+---+
+| a  | 1000.0 | 1 |
+| b  | NaN    |   |
+| c  |        |   |
+| d  |        |   |
++----+--------+---+";
+        assert_eq!(arrow::util::pretty::pretty_format_batches(&out).unwrap().to_string(), expected);
+        assert_eq!(read_str(text, "DROPMALFORMED").unwrap()[0].num_rows(), 3);
+        let err = read_str(text, "FAILFAST").unwrap_err().to_string();
+        assert!(err.ends_with("part-0.csv line 3: cannot parse 'x' as Int32 for column 'k'"), "{err}");
+    }
+}

@@ -1,0 +1,200 @@
+//! JSON lines, decoded by arrow-json. A file that decodes cleanly takes the fast path (one
+//! decoder over the whole file); a file with a bad record is decoded line by line so each
+//! record meets Spark's `mode` rules alone (SEMANTICS §9).
+
+use std::io::BufReader;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
+use arrow::compute::concat_batches;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::json::ReaderBuilder;
+use arrow::json::reader::Decoder;
+
+use super::{ParseMode, open, parse_mode, split_corrupt_column, widen_inferred};
+use crate::error::{Error, Result};
+use crate::options::Options;
+
+pub(super) const OPTIONS: &[&str] = &["mode", "columnNameOfCorruptRecord"];
+
+const BATCH_ROWS: usize = 8192;
+
+/// JSON reader options.
+#[derive(Debug, Clone)]
+pub struct JsonOptions {
+    mode: ParseMode,
+    corrupt_column: Option<String>,
+}
+
+impl JsonOptions {
+    pub(super) fn try_new(options: &Options) -> Result<Self> {
+        Ok(JsonOptions { mode: parse_mode(options)?, corrupt_column: options.get("columnNameOfCorruptRecord").map(String::from) })
+    }
+}
+
+pub(super) fn read(path: &Path, schema: &SchemaRef, o: &JsonOptions) -> Result<Vec<RecordBatch>> {
+    let (data_schema, corrupt_idx) = split_corrupt_column(schema, o.corrupt_column.as_deref())?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (batches, corrupt) = match decode_all(&bytes, &data_schema) {
+        Ok(batches) => {
+            let n = batches.iter().map(RecordBatch::num_rows).sum();
+            (batches, CorruptColumn::AllNull(n))
+        }
+        Err(_) => {
+            let (batch, corrupt) = decode_lines(path, &bytes, &data_schema, o.mode)?;
+            (vec![batch], CorruptColumn::Values(corrupt))
+        }
+    };
+    let Some(idx) = corrupt_idx else { return Ok(batches) };
+    // Put the corrupt-record column back where the user's schema has it.
+    let batch = concat_batches(&data_schema, &batches)?;
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    let corrupt: ArrayRef = match corrupt {
+        CorruptColumn::AllNull(n) => new_null_array(&arrow::datatypes::DataType::Utf8, n),
+        CorruptColumn::Values(v) => Arc::new(StringArray::from(v)),
+    };
+    columns.insert(idx, corrupt);
+    Ok(vec![RecordBatch::try_new(schema.clone(), columns)?])
+}
+
+enum CorruptColumn {
+    AllNull(usize),
+    Values(Vec<Option<String>>),
+}
+
+fn decoder(schema: &SchemaRef) -> Result<Decoder> {
+    Ok(ReaderBuilder::new(schema.clone()).with_batch_size(BATCH_ROWS).build_decoder()?)
+}
+
+fn decode_all(bytes: &[u8], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    let mut decoder = decoder(schema)?;
+    let mut rest = bytes;
+    let mut out = Vec::new();
+    loop {
+        let consumed = decoder.decode(rest)?;
+        rest = &rest[consumed..];
+        if let Some(batch) = decoder.flush()? {
+            out.push(batch);
+        }
+        if rest.is_empty() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Decodes line by line; returns the rows and, per row, the raw text of a malformed record.
+fn decode_lines(path: &Path, bytes: &[u8], schema: &SchemaRef, mode: ParseMode) -> Result<(RecordBatch, Vec<Option<String>>)> {
+    let mut rows = Vec::new();
+    let mut corrupt = Vec::new();
+    let mut line_decoder = decoder(schema)?;
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue; // Spark skips blank lines
+        }
+        let decoded = line_decoder.decode(line).map_err(Error::from).and_then(|_| {
+            line_decoder.flush()?.ok_or_else(|| Error::Internal("a JSON line decoded to no row".into()))
+        });
+        match decoded {
+            Ok(row) => {
+                rows.push(row);
+                corrupt.push(None);
+            }
+            Err(e) => {
+                line_decoder = decoder(schema)?; // a failed decoder may hold half a record
+                match mode {
+                    ParseMode::FailFast => {
+                        return Err(Error::Malformed { file: path.into(), line: Some(i + 1), message: e.to_string() });
+                    }
+                    ParseMode::DropMalformed => {}
+                    ParseMode::Permissive => {
+                        rows.push(partial_row(line, schema)?);
+                        corrupt.push(Some(String::from_utf8_lossy(line).into_owned()));
+                    }
+                }
+            }
+        }
+    }
+    Ok((concat_batches(schema, &rows)?, corrupt))
+}
+
+/// PERMISSIVE: a record that is an object keeps every field that decodes alone; a field of
+/// the wrong type is null. A line that is not a JSON object is a row of nulls.
+fn partial_row(line: &[u8], schema: &SchemaRef) -> Result<RecordBatch> {
+    let object = match serde_json::from_slice::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Object(map)) => Some(map),
+        _ => None,
+    };
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let value = object.as_ref().and_then(|m| m.get(field.name()));
+        let decoded = value.and_then(|v| {
+            let one = Arc::new(Schema::new(vec![field.as_ref().clone()]));
+            let text = serde_json::to_vec(&serde_json::json!({ field.name(): v })).ok()?;
+            let mut d = decoder(&one).ok()?;
+            d.decode(&text).ok()?;
+            d.flush().ok()?.map(|b| b.column(0).clone())
+        });
+        columns.push(decoded.unwrap_or_else(|| new_null_array(field.data_type(), 1)));
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+pub(super) fn infer_schema(files: &[&Path]) -> Result<SchemaRef> {
+    let mut schemas = Vec::new();
+    for path in files {
+        let (schema, _) = arrow::json::reader::infer_json_schema(BufReader::new(open(path)?), None)
+            .map_err(|e| Error::Malformed { file: path.to_path_buf(), line: None, message: e.to_string() })?;
+        schemas.push(schema);
+    }
+    let merged = Schema::try_merge(schemas)?;
+    // Spark lists inferred JSON fields in name order.
+    let mut fields: Vec<_> = merged.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.sort_by(|a, b| a.name().cmp(b.name()));
+    Ok(widen_inferred(Schema::new(fields)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ddl::parse_schema;
+
+    fn read_str(text: &str, schema: &str, mode: &str) -> Result<Vec<RecordBatch>> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("part-0.json");
+        std::fs::write(&path, text).expect("write");
+        let mut o = Options::default();
+        o.set("mode", mode);
+        o.set("columnNameOfCorruptRecord", "_corrupt_record");
+        read(&path, &parse_schema(schema)?, &JsonOptions::try_new(&o)?)
+    }
+
+    fn pretty(batches: &[RecordBatch]) -> String {
+        arrow::util::pretty::pretty_format_batches(batches).expect("format").to_string()
+    }
+
+    #[test]
+    fn permissive_keeps_good_fields_and_the_raw_text() {
+        let text = "{\"id\": \"a\", \"n\": 1}\n\nnot json\n{\"id\": \"c\", \"n\": \"x\"}\n";
+        let out = read_str(text, "id STRING, n LONG, _corrupt_record STRING", "PERMISSIVE").unwrap();
+        let expected = "\
++----+---+-----------------------+
+| id | n | _corrupt_record       |
++----+---+-----------------------+
+| a  | 1 |                       |
+|    |   | not json              |
+| c  |   | {\"id\": \"c\", \"n\": \"x\"} |
++----+---+-----------------------+";
+        assert_eq!(pretty(&out), expected);
+    }
+
+    #[test]
+    fn dropmalformed_drops_and_failfast_names_file_and_line() {
+        let text = "{\"id\": \"a\", \"n\": 1}\nnot json\n";
+        let out = read_str(text, "id STRING, n LONG", "DROPMALFORMED").unwrap();
+        assert_eq!(out.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+        let err = read_str(text, "id STRING, n LONG", "FAILFAST").unwrap_err().to_string();
+        assert!(err.starts_with("malformed record in ") && err.contains("part-0.json line 2: "), "{err}");
+    }
+}

@@ -1,0 +1,149 @@
+//! File formats: JSON lines, CSV, text and Parquet, decoded by arrow-json, arrow-csv and
+//! parquet, with Spark's rules for bad records (`mode` = PERMISSIVE, DROPMALFORMED,
+//! FAILFAST; shared/SEMANTICS.md §9).
+
+mod csv;
+mod json;
+mod parquet;
+mod text;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::error::{Error, Result};
+use crate::options::Options;
+
+pub use self::parquet::write_parquet;
+
+/// What to do with a record that does not fit the schema (Spark's `mode` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseMode {
+    /// Keep the record: bad fields become null; the raw text goes to the corrupt-record
+    /// column when the schema has one.
+    Permissive,
+    /// Drop the record.
+    DropMalformed,
+    /// Fail the query, naming file and line.
+    FailFast,
+}
+
+/// A file format with its reader options, validated.
+#[derive(Debug, Clone)]
+pub enum FileFormat {
+    /// JSON lines.
+    Json(json::JsonOptions),
+    /// Delimited text with an optional header.
+    Csv(csv::CsvOptions),
+    /// One row per line in a `value` column.
+    Text,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// Options every file source takes, whatever the format.
+pub(crate) const FILE_SOURCE_OPTIONS: &[&str] = &[
+    "maxFilesPerTrigger",
+    "latestFirst",
+    "maxFileAge",
+    "pathGlobFilter",
+    "recursiveFileLookup",
+    "inferSchema",
+    "path",
+];
+
+impl FileFormat {
+    /// The format named `name` with `options`; unknown options are errors.
+    pub fn try_new(name: &str, options: &Options) -> Result<Self> {
+        let (format, known): (FileFormat, &[&str]) = match name {
+            "json" => (FileFormat::Json(json::JsonOptions::try_new(options)?), json::OPTIONS),
+            "csv" => (FileFormat::Csv(csv::CsvOptions::try_new(options)?), csv::OPTIONS),
+            "text" => (FileFormat::Text, &[]),
+            "parquet" => (FileFormat::Parquet, &[]),
+            other => {
+                return Err(Error::option(
+                    "format",
+                    format!("unknown format '{other}'; file formats are json, csv, text, parquet"),
+                ));
+            }
+        };
+        let all: Vec<&str> = known.iter().chain(FILE_SOURCE_OPTIONS).copied().collect();
+        options.check_known(&format!("format '{name}'"), &all)?;
+        Ok(format)
+    }
+
+    /// Reads one whole file into batches of `schema`.
+    pub fn read(&self, path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+        match self {
+            FileFormat::Json(o) => json::read(path, schema, o),
+            FileFormat::Csv(o) => csv::read(path, schema, o),
+            FileFormat::Text => text::read(path, schema),
+            FileFormat::Parquet => parquet::read(path, schema),
+        }
+    }
+
+    /// Infers a schema from sample files (Spark's `inferSchema`).
+    pub fn infer_schema(&self, files: &[&Path]) -> Result<SchemaRef> {
+        match self {
+            FileFormat::Json(_) => json::infer_schema(files),
+            FileFormat::Csv(o) => csv::infer_schema(files, o),
+            FileFormat::Text => Ok(text_schema()),
+            FileFormat::Parquet => parquet::infer_schema(files),
+        }
+    }
+
+    /// Whether the format has a fixed schema (text) or carries its own (parquet).
+    pub fn has_own_schema(&self) -> bool {
+        matches!(self, FileFormat::Text | FileFormat::Parquet)
+    }
+}
+
+/// The schema of the text format: one `value STRING` column.
+pub fn text_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("value", DataType::Utf8, true)]))
+}
+
+fn parse_mode(options: &Options) -> Result<ParseMode> {
+    match options.get("mode").map(str::to_uppercase).as_deref() {
+        None | Some("PERMISSIVE") => Ok(ParseMode::Permissive),
+        Some("DROPMALFORMED") => Ok(ParseMode::DropMalformed),
+        Some("FAILFAST") => Ok(ParseMode::FailFast),
+        Some(other) => Err(Error::option("mode", format!("unknown mode '{other}'; use PERMISSIVE, DROPMALFORMED or FAILFAST"))),
+    }
+}
+
+/// Spark's types for inferred schemas: integers are LONG, decimals DOUBLE.
+fn widen_inferred(schema: Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let t = match f.data_type() {
+                DataType::Int8 | DataType::Int16 | DataType::Int32 => DataType::Int64,
+                DataType::Float16 | DataType::Float32 => DataType::Float64,
+                DataType::Timestamp(_, _) => crate::ddl::timestamp_type(),
+                t => t.clone(),
+            };
+            Field::new(f.name(), t, true)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn open(path: &Path) -> Result<std::fs::File> {
+    std::fs::File::open(path).map_err(|e| Error::io(path, e))
+}
+
+/// The schema without the corrupt-record column, and that column's index in `schema`.
+fn split_corrupt_column(schema: &SchemaRef, name: Option<&str>) -> Result<(SchemaRef, Option<usize>)> {
+    let Some(name) = name else { return Ok((schema.clone(), None)) };
+    let Ok(idx) = schema.index_of(name) else { return Ok((schema.clone(), None)) };
+    if schema.field(idx).data_type() != &DataType::Utf8 {
+        return Err(Error::option("columnNameOfCorruptRecord", format!("column '{name}' must be STRING")));
+    }
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.remove(idx);
+    Ok((Arc::new(Schema::new(fields)), Some(idx)))
+}

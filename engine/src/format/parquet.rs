@@ -1,0 +1,53 @@
+//! Apache Parquet files, read and written with the `parquet` crate.
+
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+use arrow::compute::kernels::cast::cast;
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::open;
+use crate::error::{Error, Result};
+
+pub(super) fn read(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    let malformed = |e: parquet::errors::ParquetError| Error::Malformed { file: path.into(), line: None, message: e.to_string() };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(malformed)?.build().map_err(malformed)?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        // Columns by name, cast to the requested types: files may hold more columns or
+        // narrower types than the query asks for.
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let column = batch.column_by_name(field.name()).ok_or_else(|| Error::Malformed {
+                file: path.into(),
+                line: None,
+                message: format!("no column '{}' in the file", field.name()),
+            })?;
+            columns.push(cast(column, field.data_type())?);
+        }
+        out.push(RecordBatch::try_new(schema.clone(), columns)?);
+    }
+    Ok(out)
+}
+
+pub(super) fn infer_schema(files: &[&Path]) -> Result<SchemaRef> {
+    let first = files.first().ok_or_else(|| Error::Analysis("cannot infer a parquet schema: no files".into()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(open(first)?)
+        .map_err(|e| Error::Malformed { file: first.to_path_buf(), line: None, message: e.to_string() })?;
+    Ok(builder.schema().clone())
+}
+
+/// Writes `batches` to a new parquet file at `path`.
+pub fn write_parquet(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let failed = |e: parquet::errors::ParquetError| Error::io(path, std::io::Error::other(e));
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(failed)?;
+    for b in batches {
+        writer.write(b).map_err(failed)?;
+    }
+    writer.close().map_err(failed)?;
+    Ok(())
+}

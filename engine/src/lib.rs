@@ -1,0 +1,100 @@
+//! # Brooklet
+//!
+//! Apache Spark Structured Streaming's programming model, embedded in a Rust program: streams
+//! are tables that never end, queries over them run as a series of small batch jobs
+//! (micro-batches) over Apache Arrow, planned and executed by DataFusion.
+//!
+//! ```
+//! use brooklet::prelude::*;
+//!
+//! let session = Session::new();
+//! let events = MemoryStream::new(&session, "event_type STRING, value DOUBLE").unwrap();
+//! let counts = events.to_df().unwrap().group_by(["event_type"]).unwrap().count().unwrap();
+//! let query = counts.write_stream().format("memory").query_name("counts")
+//!     .output_mode("complete").start().unwrap();
+//! events.add_json(r#"{"event_type": "click", "value": 1.0} {"event_type": "view", "value": 2.0}"#).unwrap();
+//! query.process_all_available().unwrap();
+//! assert_eq!(session.sql("SELECT sum(count) AS n FROM counts").unwrap().collect().unwrap()[0].num_rows(), 1);
+//! query.stop().unwrap();
+//! ```
+//!
+//! # Layout
+//!
+//! ```text
+//! session.rs     Session: read / read_stream / sql / streams         (the entry point)
+//! reader.rs      DataFrameReader, DataStreamReader: format, schema, options, load
+//! dataframe.rs   DataFrame: select, filter, group_by, ...; collect/show for static data
+//! writer.rs      DataStreamWriter: sink, output mode, trigger -> start() -> StreamingQuery
+//! plan/          logical plan -> streaming plan (views inlined, sources as batch tables,
+//!                the aggregation cut out), Spark's rules for what a stream may do
+//! execution/     the micro-batch loop; query handle, manager, listeners, progress, triggers
+//! source/        Source trait + files, rate, rate-micro-batch, MemoryStream
+//! format/        json, csv, text, parquet readers with Spark's bad-record modes
+//! operator/      stateful operators (streaming aggregation)
+//! state/         versioned state of an operator, checkpointed as Arrow IPC deltas
+//! sink/          Sink trait + console, memory, foreach_batch, files with a manifest
+//! checkpoint/    offsets log, commit log, query metadata (the restart protocol)
+//! clock.rs       system and virtual clocks       display.rs  Spark's show() layout
+//! ddl.rs         "id STRING, ts TIMESTAMP" -> Arrow schema
+//! testing.rs     BatchRecorder and helpers for tests and the book
+//! ```
+//!
+//! # The life of a micro-batch
+//!
+//! ```text
+//!            ┌──────────────── StreamingQuery thread (execution/mod.rs) ─────────────────┐
+//!  trigger ─►│ 1. ask each Source for its latest offset                                  │
+//!            │ 2. new data? write offsets/N to the checkpoint          (write-ahead log)  │
+//!            │ 3. Source::get_batch(committed..latest) -> BatchTable   (Arrow batches)    │
+//!            │ 4. stateful operator folds the batch into its state     (partial aggregate)│
+//!            │ 5. DataFusion runs the rest of the plan                 (select, filter..) │
+//!            │ 6. Sink::add_batch(N, rows)                             (idempotent per N) │
+//!            │ 7. state version N, then commits/N                      (batch N is done)  │
+//!            │ 8. progress to listeners; wait for the next trigger                        │
+//!            └───────────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! A crash anywhere between 2 and 7 re-runs batch N with the same offsets on restart.
+
+pub mod checkpoint;
+pub mod clock;
+pub mod dataframe;
+pub mod ddl;
+pub mod display;
+pub mod error;
+pub mod execution;
+pub mod format;
+mod operator;
+pub mod options;
+mod plan;
+pub mod reader;
+pub mod session;
+pub mod sink;
+pub mod source;
+mod state;
+pub mod testing;
+pub mod writer;
+
+pub use dataframe::{DataFrame, GroupedData, IntoExpr};
+pub use error::{Error, Result};
+pub use execution::listener::StreamingQueryListener;
+pub use execution::progress::StreamingQueryProgress;
+pub use execution::query::StreamingQuery;
+pub use execution::trigger::Trigger;
+pub use session::Session;
+pub use source::memory::MemoryStream;
+pub use writer::{DataStreamWriter, OutputMode};
+
+/// DataFusion's expression functions (`col`, `lit`, `sum`, `avg`, `count`, `split_part`, ...),
+/// for building column expressions in Rust rather than SQL strings.
+pub mod functions {
+    pub use datafusion::functions_aggregate::expr_fn::*;
+    pub use datafusion::prelude::*;
+}
+
+/// Everything a streaming program usually needs: `use brooklet::prelude::*;`.
+pub mod prelude {
+    pub use crate::clock::VirtualClock;
+    pub use crate::functions::{avg, col, count, lit, max, min, sum};
+    pub use crate::{DataFrame, MemoryStream, OutputMode, Session, StreamingQuery, StreamingQueryProgress, Trigger};
+}

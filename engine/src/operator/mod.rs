@@ -1,0 +1,4 @@
+//! Stateful operators: one per file. Each folds a micro-batch's rows into versioned state and
+//! emits rows according to the output mode.
+
+pub(crate) mod aggregate;

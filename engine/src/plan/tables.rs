@@ -1,0 +1,103 @@
+//! The two table providers that put a stream into a DataFusion plan.
+//!
+//! A streaming DataFrame's plan scans a [`StreamingTable`]: a placeholder that knows how to
+//! create its source but holds no data, so a batch action on it fails with Spark's message.
+//! When a query starts, every such scan is swapped for a [`BatchTable`]: a slot the
+//! micro-batch loop fills with the rows of the current batch before each plan run.
+
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::Session as DfSession;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::source::SourceSpec;
+
+/// A streaming source in a logical plan. Scanning it directly is an error: streams run
+/// through `write_stream().start()`.
+#[derive(Debug)]
+pub struct StreamingTable {
+    pub(crate) spec: Arc<SourceSpec>,
+}
+
+impl StreamingTable {
+    pub(crate) fn new(spec: SourceSpec) -> Self {
+        StreamingTable { spec: Arc::new(spec) }
+    }
+}
+
+#[async_trait]
+impl TableProvider for StreamingTable {
+    fn schema(&self) -> SchemaRef {
+        self.spec.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn DfSession,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Err(crate::session::streaming_action_error("scan").into())
+    }
+}
+
+/// The rows of the current micro-batch for one source (or for one operator's output), shared
+/// between the micro-batch loop, which fills it, and the plan, which scans it.
+#[derive(Debug, Clone)]
+pub struct BatchTable {
+    schema: SchemaRef,
+    rows: Arc<Mutex<Vec<RecordBatch>>>,
+    partitions: usize,
+}
+
+impl BatchTable {
+    pub(crate) fn new(schema: SchemaRef, partitions: usize) -> Self {
+        BatchTable { schema, rows: Arc::default(), partitions: partitions.max(1) }
+    }
+
+    /// Replaces the rows the next plan run will see.
+    pub(crate) fn set(&self, batches: Vec<RecordBatch>) {
+        *self.rows.lock().expect("batch table lock poisoned") = batches;
+    }
+}
+
+#[async_trait]
+impl TableProvider for BatchTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn DfSession,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let batches = self.rows.lock().expect("batch table lock poisoned").clone();
+        // Round-robin the record batches over partitions so both cores work on a large batch.
+        let mut partitions = vec![Vec::new(); self.partitions.min(batches.len()).max(1)];
+        let n = partitions.len();
+        for (i, b) in batches.into_iter().enumerate() {
+            partitions[i % n].push(b);
+        }
+        let exec = MemorySourceConfig::try_new_exec(&partitions, self.schema.clone(), projection.cloned())?;
+        Ok(exec)
+    }
+}

@@ -1,0 +1,249 @@
+//! `session.read()` and `session.read_stream()`: Spark's `DataFrameReader` and
+//! `DataStreamReader`, with the same option names.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use datafusion::datasource::MemTable;
+
+use crate::dataframe::DataFrame;
+use crate::error::{Error, Result};
+use crate::format::FileFormat;
+use crate::options::Options;
+use crate::plan::tables::StreamingTable;
+use crate::session::Session;
+use crate::source::rate::{RATE_MICRO_BATCH_OPTIONS, RATE_OPTIONS, rate_schema};
+use crate::source::{SourceKind, SourceSpec};
+
+/// Something that names a schema: an Arrow schema or a DDL string such as
+/// `"event_id STRING, timestamp TIMESTAMP"`.
+pub trait IntoSchema {
+    /// The Arrow schema.
+    fn into_schema(self) -> Result<SchemaRef>;
+}
+
+impl IntoSchema for SchemaRef {
+    fn into_schema(self) -> Result<SchemaRef> {
+        Ok(self)
+    }
+}
+
+impl IntoSchema for Schema {
+    fn into_schema(self) -> Result<SchemaRef> {
+        Ok(Arc::new(self))
+    }
+}
+
+impl IntoSchema for &str {
+    fn into_schema(self) -> Result<SchemaRef> {
+        crate::ddl::parse_schema(self)
+    }
+}
+
+impl IntoSchema for String {
+    fn into_schema(self) -> Result<SchemaRef> {
+        crate::ddl::parse_schema(&self)
+    }
+}
+
+/// What both readers collect before `load`.
+#[derive(Debug)]
+struct ReaderSpec {
+    session: Session,
+    format: Option<String>,
+    schema: Option<Result<SchemaRef>>,
+    options: Options,
+}
+
+impl ReaderSpec {
+    fn schema(&mut self) -> Result<Option<SchemaRef>> {
+        self.schema.take().transpose()
+    }
+
+    fn format(&self) -> Result<&str> {
+        self.format.as_deref().ok_or_else(|| Error::option("format", "no format given: call .format(\"json\") or similar"))
+    }
+}
+
+macro_rules! reader_builders {
+    ($t:ty) => {
+        impl $t {
+            /// The source format: `json`, `csv`, `text`, `parquet` (and for streams `rate`,
+            /// `rate-micro-batch`).
+            pub fn format(mut self, format: &str) -> Self {
+                self.spec.format = Some(format.to_lowercase());
+                self
+            }
+
+            /// The schema, as an Arrow schema or a DDL string. A bad DDL string fails at `load`.
+            pub fn schema(mut self, schema: impl IntoSchema) -> Self {
+                self.spec.schema = Some(schema.into_schema());
+                self
+            }
+
+            /// A source option, with Spark's name (case-insensitive).
+            pub fn option(mut self, key: &str, value: impl ToString) -> Self {
+                self.spec.options.set(key, value.to_string());
+                self
+            }
+
+            /// Several options at once.
+            pub fn options<'a>(mut self, options: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+                for (k, v) in options {
+                    self.spec.options.set(k, v);
+                }
+                self
+            }
+
+            /// `format("json").load(path)`.
+            pub fn json(self, path: impl AsRef<Path>) -> Result<DataFrame> {
+                self.format("json").load(path)
+            }
+
+            /// `format("csv").load(path)`.
+            pub fn csv(self, path: impl AsRef<Path>) -> Result<DataFrame> {
+                self.format("csv").load(path)
+            }
+
+            /// `format("text").load(path)`.
+            pub fn text(self, path: impl AsRef<Path>) -> Result<DataFrame> {
+                self.format("text").load(path)
+            }
+
+            /// `format("parquet").load(path)`.
+            pub fn parquet(self, path: impl AsRef<Path>) -> Result<DataFrame> {
+                self.format("parquet").load(path)
+            }
+        }
+    };
+}
+
+/// Reads a stream: `session.read_stream()`.
+#[derive(Debug)]
+pub struct DataStreamReader {
+    spec: ReaderSpec,
+}
+
+/// Reads static data: `session.read()`.
+#[derive(Debug)]
+pub struct DataFrameReader {
+    spec: ReaderSpec,
+}
+
+reader_builders!(DataStreamReader);
+reader_builders!(DataFrameReader);
+
+impl DataStreamReader {
+    pub(crate) fn new(session: Session) -> Self {
+        DataStreamReader { spec: ReaderSpec { session, format: None, schema: None, options: Options::default() } }
+    }
+
+    /// A streaming DataFrame over a source that needs no path (`rate`, `rate-micro-batch`).
+    pub fn load_source(mut self) -> Result<DataFrame> {
+        let format = self.spec.format()?.to_string();
+        let (kind, known) = match format.as_str() {
+            "rate" => (SourceKind::Rate, RATE_OPTIONS),
+            "rate-micro-batch" => (SourceKind::RateMicroBatch, RATE_MICRO_BATCH_OPTIONS),
+            "json" | "csv" | "text" | "parquet" => {
+                return Err(Error::option("path", format!("format '{format}' reads files: call .load(path)")));
+            }
+            other => return Err(unknown_format(other)),
+        };
+        if self.spec.schema()?.is_some() {
+            return Err(Error::Analysis(format!("the {format} source has a fixed schema and does not take .schema(..)")));
+        }
+        self.spec.options.check_known(&format!("format '{format}'"), known)?;
+        let spec = SourceSpec { kind, schema: rate_schema(), options: self.spec.options };
+        DataFrame::from_table(&self.spec.session, Arc::new(StreamingTable::new(spec)))
+    }
+
+    /// A streaming DataFrame over the files that arrive in directory `path`.
+    pub fn load(mut self, path: impl AsRef<Path>) -> Result<DataFrame> {
+        let dir = path.as_ref().to_path_buf();
+        let name = self.spec.format()?.to_string();
+        if name == "rate" || name == "rate-micro-batch" {
+            return self.load_source();
+        }
+        let format = FileFormat::try_new(&name, &self.spec.options)?;
+        if !dir.is_dir() {
+            return Err(Error::Analysis(format!("path does not exist or is not a directory: {}", dir.display())));
+        }
+        let schema = match (self.spec.schema()?, format.has_own_schema()) {
+            (Some(schema), _) => schema,
+            (None, true) if name == "text" => crate::format::text_schema(),
+            (None, _) if self.spec.options.flag("inferSchema", false)? || name == "parquet" => {
+                let files = data_files(&dir)?;
+                if files.is_empty() {
+                    return Err(Error::Analysis(format!(
+                        "unable to infer a schema for {name}: no files in {} yet; give .schema(..)",
+                        dir.display()
+                    )));
+                }
+                format.infer_schema(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>())?
+            }
+            (None, _) => {
+                return Err(Error::Analysis(
+                    "Schema must be specified when creating a streaming source DataFrame: give .schema(..) \
+                     or set option inferSchema=true to infer it from the files already present"
+                        .into(),
+                ));
+            }
+        };
+        let spec = SourceSpec { kind: SourceKind::Files { dir, format }, schema, options: self.spec.options };
+        DataFrame::from_table(&self.spec.session, Arc::new(StreamingTable::new(spec)))
+    }
+}
+
+impl DataFrameReader {
+    pub(crate) fn new(session: Session) -> Self {
+        DataFrameReader { spec: ReaderSpec { session, format: None, schema: None, options: Options::default() } }
+    }
+
+    /// A static DataFrame over a file or a directory of files.
+    pub fn load(mut self, path: impl AsRef<Path>) -> Result<DataFrame> {
+        let path = path.as_ref();
+        let name = self.spec.format()?.to_string();
+        let format = FileFormat::try_new(&name, &self.spec.options)?;
+        let files = if path.is_dir() {
+            crate::sink::file::committed_files(path)?.map_or_else(|| data_files(path), Ok)?
+        } else if path.is_file() {
+            vec![path.to_path_buf()]
+        } else {
+            return Err(Error::Analysis(format!("path does not exist: {}", path.display())));
+        };
+        let schema = match self.spec.schema()? {
+            Some(schema) => schema,
+            None if name == "text" => crate::format::text_schema(),
+            None if files.is_empty() => {
+                return Err(Error::Analysis(format!("unable to infer a schema for {name}: no files in {}", path.display())));
+            }
+            None => format.infer_schema(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>())?,
+        };
+        let mut batches = Vec::new();
+        for f in &files {
+            batches.extend(format.read(f, &schema)?);
+        }
+        let table = MemTable::try_new(schema, vec![batches])?;
+        DataFrame::from_table(&self.spec.session, Arc::new(table))
+    }
+}
+
+fn unknown_format(name: &str) -> Error {
+    Error::option("format", format!("unknown format '{name}'; sources are json, csv, text, parquet, rate, rate-micro-batch"))
+}
+
+/// The data files directly in `dir` (hidden and `_`-prefixed names skipped), sorted by name.
+pub(crate) fn data_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with('.') && !name.starts_with('_') && entry.path().is_file() {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,193 @@
+//! [`Session`]: the entry point. It owns the DataFusion context, a tokio runtime (so that every
+//! Brooklet call is synchronous, pleasant in a REPL), the clock and the running queries.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use datafusion::execution::SessionStateBuilder;
+use datafusion::optimizer::OptimizerRule;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::clock::{Clock, SystemClock};
+use crate::dataframe::DataFrame;
+use crate::error::{Error, Result};
+use crate::execution::manager::StreamingQueryManager;
+use crate::reader::{DataFrameReader, DataStreamReader};
+
+/// A Brooklet session: Spark's `SparkSession`.
+///
+/// Cheap to clone; clones share everything.
+///
+/// ```
+/// let session = brooklet::Session::new();
+/// let df = session.sql("SELECT 1 + 1 AS two").unwrap();
+/// assert_eq!(df.to_string_table(20).unwrap().lines().nth(3), Some("|  2|"));
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) inner: Arc<SessionInner>,
+}
+
+pub(crate) struct SessionInner {
+    pub(crate) ctx: SessionContext,
+    /// Owned so that the public API needs no `.await`: DataFusion's futures run here.
+    runtime: tokio::runtime::Runtime,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// `spark.sql.streaming.checkpointLocation`: queries without their own
+    /// `checkpointLocation` get `<root>/<query name or id>`.
+    pub(crate) checkpoint_root: Mutex<Option<PathBuf>>,
+    pub(crate) streams: StreamingQueryManager,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("clock", &self.inner.clock).finish_non_exhaustive()
+    }
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Configures a [`Session`] before it is built.
+#[derive(Debug)]
+pub struct SessionBuilder {
+    clock: Arc<dyn Clock>,
+    checkpoint_root: Option<PathBuf>,
+    target_partitions: usize,
+}
+
+impl SessionBuilder {
+    /// Uses `clock` for processing time (batch timestamps, triggers, the `rate` source).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The default parent directory of query checkpoints
+    /// (`spark.sql.streaming.checkpointLocation`).
+    pub fn checkpoint_root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.checkpoint_root = Some(dir.into());
+        self
+    }
+
+    /// How many partitions DataFusion splits work into (default: the number of cores).
+    pub fn target_partitions(mut self, n: usize) -> Self {
+        self.target_partitions = n.max(1);
+        self
+    }
+
+    /// Builds the session.
+    ///
+    /// # Panics
+    /// When the operating system refuses to start the runtime's threads.
+    pub fn build(self) -> Session {
+        let config = SessionConfig::new()
+            .with_target_partitions(self.target_partitions)
+            .with_information_schema(true)
+            .set_str("datafusion.execution.time_zone", "UTC")
+            // Column names keep their case in SQL strings, so `eventType` means `eventType`.
+            .set_bool("datafusion.sql_parser.enable_ident_normalization", false);
+        let mut state = SessionStateBuilder::new().with_config(config).with_default_features().build();
+        // Streaming aggregation merges partial states across batches, so the plan of an aggregate
+        // must stay one aggregate: the rule that splits `count(DISTINCT x)` in two is left out.
+        let rules: Vec<Arc<dyn OptimizerRule + Send + Sync>> = state
+            .optimizers()
+            .iter()
+            .filter(|r| r.name() != "single_distinct_aggregation_to_group_by")
+            .cloned()
+            .collect();
+        // The rule that answers `count(*)` from statistics would see only the current batch.
+        let physical: Vec<_> = state.physical_optimizers().iter().filter(|r| r.name() != "aggregate_statistics").cloned().collect();
+        state = SessionStateBuilder::new_from_existing(state).with_optimizer_rules(rules).with_physical_optimizer_rules(physical).build();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.target_partitions)
+            .thread_name("brooklet-worker")
+            .enable_all()
+            .build()
+            .expect("cannot start the tokio runtime");
+        Session {
+            inner: Arc::new(SessionInner {
+                ctx: SessionContext::new_with_state(state),
+                runtime,
+                clock: self.clock,
+                checkpoint_root: Mutex::new(self.checkpoint_root),
+                streams: StreamingQueryManager::default(),
+            }),
+        }
+    }
+}
+
+impl Session {
+    /// A session with the system clock and default settings.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Configures a session: clock, checkpoint root, parallelism.
+    pub fn builder() -> SessionBuilder {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        SessionBuilder { clock: Arc::new(SystemClock), checkpoint_root: None, target_partitions: cores }
+    }
+
+    /// Reads static data: `session.read().format("json").load(dir)`.
+    pub fn read(&self) -> DataFrameReader {
+        DataFrameReader::new(self.clone())
+    }
+
+    /// Reads a stream: `session.read_stream().format("json").schema(..).load(dir)`.
+    pub fn read_stream(&self) -> DataStreamReader {
+        DataStreamReader::new(self.clone())
+    }
+
+    /// Runs SQL over registered tables and views, streaming or static.
+    pub fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let df = self.block_on(self.inner.ctx.sql(sql))?;
+        Ok(DataFrame::from_datafusion(self.clone(), df))
+    }
+
+    /// A registered table or view as a DataFrame.
+    pub fn table(&self, name: &str) -> Result<DataFrame> {
+        let df = self.block_on(self.inner.ctx.table(name))?;
+        Ok(DataFrame::from_datafusion(self.clone(), df))
+    }
+
+    /// The running and finished streaming queries of this session.
+    pub fn streams(&self) -> &StreamingQueryManager {
+        &self.inner.streams
+    }
+
+    /// The clock this session reads processing time from.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.inner.clock.clone()
+    }
+
+    /// Sets the default parent directory of checkpoints
+    /// (`spark.sql.streaming.checkpointLocation`).
+    pub fn set_checkpoint_root(&self, dir: impl Into<PathBuf>) {
+        *self.inner.checkpoint_root.lock().expect("checkpoint root lock poisoned") = Some(dir.into());
+    }
+
+    /// The underlying DataFusion context, for registering functions or tables.
+    pub fn datafusion(&self) -> &SessionContext {
+        &self.inner.ctx
+    }
+
+    /// Runs a future on the session's runtime, from synchronous code.
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.inner.runtime.block_on(f)
+    }
+
+    pub(crate) fn checkpoint_root(&self) -> Option<PathBuf> {
+        self.inner.checkpoint_root.lock().expect("checkpoint root lock poisoned").clone()
+    }
+}
+
+/// Spark's message for a batch-only action on a streaming DataFrame.
+pub(crate) fn streaming_action_error(action: &str) -> Error {
+    Error::Analysis(format!(
+        "Queries with streaming sources must be executed with writeStream.start(); `{action}` is a batch action"
+    ))
+}

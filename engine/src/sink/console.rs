@@ -1,0 +1,55 @@
+//! The console sink: each batch printed as Spark prints it.
+//!
+//! ```text
+//! -------------------------------------------
+//! Batch: 0
+//! -------------------------------------------
+//! +----------+-----+
+//! |event_type|count|
+//! +----------+-----+
+//! |     click|    3|
+//! +----------+-----+
+//!
+//! ```
+
+use std::io::Write;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+use super::Sink;
+use crate::display::format_table;
+use crate::error::{Error, Result};
+use crate::options::Options;
+
+pub(crate) const OPTIONS: &[&str] = &["numRows", "truncate", "checkpointLocation"];
+
+pub(crate) struct ConsoleSink {
+    num_rows: usize,
+    truncate: usize,
+}
+
+impl ConsoleSink {
+    pub(crate) fn try_new(o: &Options) -> Result<Self> {
+        let truncate = if o.flag("truncate", true)? { 20 } else { 0 };
+        Ok(ConsoleSink { num_rows: o.parse_or("numRows", 20)?, truncate })
+    }
+}
+
+/// The console sink's text for one batch.
+pub fn render_batch(batch_id: u64, schema: &SchemaRef, batches: &[RecordBatch], num_rows: usize, truncate: usize) -> Result<String> {
+    let line = "-------------------------------------------";
+    Ok(format!("{line}\nBatch: {batch_id}\n{line}\n{}\n", format_table(schema, batches, num_rows, truncate)?))
+}
+
+impl Sink for ConsoleSink {
+    fn add_batch(&mut self, batch_id: u64, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+        let text = render_batch(batch_id, schema, batches, self.num_rows, self.truncate)?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| Error::io("<stdout>", e))
+    }
+
+    fn description(&self) -> String {
+        "org.apache.spark.sql.execution.streaming.ConsoleTable$".into()
+    }
+}

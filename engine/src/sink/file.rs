@@ -1,0 +1,192 @@
+//! File sinks (`parquet`, `json`, `csv`): each batch's rows as new files, optionally in
+//! Hive-style `column=value/` directories, made visible by a manifest.
+//!
+//! ```text
+//! <path>/_spark_metadata/<N>            v1 + one {"path", "size", "batchId"} per file of batch N
+//! <path>/event_type=click/part-00003-000.parquet
+//! ```
+//!
+//! A batch's files are written first, its manifest entry last (atomically). Readers
+//! (`session.read()` of the directory) list only files named in the manifest, so files of a
+//! batch that crashed half-way are never seen, and a re-run batch (same id, same file names)
+//! replaces them. A batch whose manifest entry exists is skipped: the sink is idempotent.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use serde::{Deserialize, Serialize};
+
+use super::Sink;
+use crate::checkpoint::log::{log_entries, read_log_file, write_log_file};
+use crate::error::{Error, Result};
+
+/// The manifest directory, named as Spark names it so tools that know Spark's layout work.
+pub const MANIFEST_DIR: &str = "_spark_metadata";
+
+/// The value Spark writes for a null partition value.
+const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ManifestEntry {
+    path: String,
+    size: u64,
+    batch_id: u64,
+}
+
+/// The files a file sink committed under `dir`, in commit order; `None` when `dir` has no
+/// manifest (it was not written by a streaming file sink).
+pub fn committed_files(dir: &Path) -> Result<Option<Vec<PathBuf>>> {
+    let manifest = dir.join(MANIFEST_DIR);
+    if !manifest.is_dir() {
+        return Ok(None);
+    }
+    let mut files = Vec::new();
+    for n in log_entries(&manifest)? {
+        let path = manifest.join(n.to_string());
+        for line in read_log_file(&path)? {
+            let entry: ManifestEntry = serde_json::from_str(&line).map_err(|e| Error::checkpoint(&path, format!("bad manifest entry: {e}")))?;
+            files.push(dir.join(entry.path));
+        }
+    }
+    Ok(Some(files))
+}
+
+/// Hive-style partition values in `file`'s path below `root`: `a=1/b=x/part.parquet` gives
+/// `[(a, 1), (b, x)]`; a null partition is `None`.
+pub fn partition_values(root: &Path, file: &Path) -> Vec<(String, Option<String>)> {
+    let Ok(rel) = file.strip_prefix(root) else { return Vec::new() };
+    let Some(parent) = rel.parent() else { return Vec::new() };
+    parent
+        .components()
+        .filter_map(|c| {
+            let c = c.as_os_str().to_string_lossy();
+            let (k, v) = c.split_once('=')?;
+            Some((k.to_string(), (v != NULL_PARTITION).then(|| v.to_string())))
+        })
+        .collect()
+}
+
+/// The format files are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteFormat {
+    Parquet,
+    Json,
+    Csv,
+}
+
+impl WriteFormat {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "parquet" => Some(WriteFormat::Parquet),
+            "json" => Some(WriteFormat::Json),
+            "csv" => Some(WriteFormat::Csv),
+            _ => None,
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            WriteFormat::Parquet => "parquet",
+            WriteFormat::Json => "json",
+            WriteFormat::Csv => "csv",
+        }
+    }
+
+    fn write(self, path: &Path, batch: &RecordBatch) -> Result<()> {
+        let io = |e: arrow::error::ArrowError| Error::io(path, std::io::Error::other(e));
+        match self {
+            WriteFormat::Parquet => crate::format::write_parquet(path, &batch.schema(), std::slice::from_ref(batch)),
+            WriteFormat::Json => {
+                let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+                let mut w = arrow::json::LineDelimitedWriter::new(file);
+                w.write(batch).map_err(io)?;
+                w.finish().map_err(io)
+            }
+            WriteFormat::Csv => {
+                let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+                let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(file);
+                w.write(batch).map_err(io)
+            }
+        }
+    }
+}
+
+pub(crate) struct FileSink {
+    dir: PathBuf,
+    format: WriteFormat,
+    partition_by: Vec<String>,
+}
+
+impl FileSink {
+    pub(crate) fn try_new(dir: PathBuf, format: WriteFormat, partition_by: Vec<String>, schema: &SchemaRef) -> Result<Self> {
+        for column in &partition_by {
+            if schema.index_of(column).is_err() {
+                return Err(Error::Analysis(format!("partition column '{column}' is not a column of the query's output ({schema})")));
+            }
+        }
+        std::fs::create_dir_all(dir.join(MANIFEST_DIR)).map_err(|e| Error::io(&dir, e))?;
+        Ok(FileSink { dir, format, partition_by })
+    }
+
+    /// Rows grouped by their partition directory (`a=1/b=x`), without the partition columns.
+    fn split(&self, batch: &RecordBatch) -> Result<BTreeMap<String, RecordBatch>> {
+        let schema = batch.schema();
+        let mut out = BTreeMap::new();
+        if self.partition_by.is_empty() {
+            out.insert(String::new(), batch.clone());
+            return Ok(out);
+        }
+        let options = FormatOptions::default().with_null(NULL_PARTITION);
+        let keys: Vec<usize> = self.partition_by.iter().map(|c| schema.index_of(c)).collect::<std::result::Result<_, _>>()?;
+        let formatters =
+            keys.iter().map(|&i| ArrayFormatter::try_new(batch.column(i).as_ref(), &options)).collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut rows: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for row in 0..batch.num_rows() {
+            let dir: Vec<String> = keys.iter().zip(&formatters).map(|(&i, f)| format!("{}={}", schema.field(i).name(), f.value(row))).collect();
+            rows.entry(dir.join("/")).or_default().push(row as u32);
+        }
+        let data_columns: Vec<usize> = (0..schema.fields().len()).filter(|i| !keys.contains(i)).collect();
+        let data_schema = Arc::new(Schema::new(data_columns.iter().map(|&i| schema.field(i).clone()).collect::<Vec<_>>()));
+        for (dir, indices) in rows {
+            let part = take_record_batch(batch, &UInt32Array::from(indices))?;
+            let columns = data_columns.iter().map(|&i| part.column(i).clone()).collect();
+            out.insert(dir, RecordBatch::try_new(data_schema.clone(), columns)?);
+        }
+        Ok(out)
+    }
+}
+
+impl Sink for FileSink {
+    fn add_batch(&mut self, batch_id: u64, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+        let manifest = self.dir.join(MANIFEST_DIR).join(batch_id.to_string());
+        if manifest.exists() {
+            return Ok(()); // committed before a restart
+        }
+        let batch = concat_batches(schema, batches)?;
+        let mut entries = Vec::new();
+        if batch.num_rows() > 0 {
+            for (dir, part) in self.split(&batch)? {
+                let name = format!("part-{batch_id:05}-000.{}", self.format.extension());
+                let rel = if dir.is_empty() { name } else { format!("{dir}/{name}") };
+                let path = self.dir.join(&rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                self.format.write(&path, &part)?;
+                let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+                entries.push(serde_json::to_string(&ManifestEntry { path: rel, size, batch_id }).expect("manifest entries serialize"));
+            }
+        }
+        write_log_file(&manifest, &entries)
+    }
+
+    fn description(&self) -> String {
+        format!("FileSink[{}]", self.dir.display())
+    }
+}

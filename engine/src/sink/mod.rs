@@ -1,0 +1,37 @@
+//! Sinks: where each micro-batch's result rows go.
+//!
+//! A sink receives a batch id with the rows. The micro-batch loop may hand the same batch id
+//! twice (a batch re-run after a crash); a sink must then leave the same visible result as if
+//! it had seen it once. The memory and file sinks do so by remembering committed batch ids;
+//! the console prints again (as Spark's does); `foreach_batch` passes the batch id on so the
+//! user's code can do the same.
+
+pub(crate) mod console;
+pub mod file;
+pub(crate) mod foreach;
+pub(crate) mod memory;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+use crate::error::Result;
+use crate::writer::OutputMode;
+
+/// The destination of a streaming query's rows.
+pub trait Sink: Send {
+    /// Delivers batch `batch_id`'s result rows.
+    fn add_batch(&mut self, batch_id: u64, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()>;
+
+    /// How progress reports name this sink.
+    fn description(&self) -> String;
+}
+
+/// The output modes each sink format accepts (Spark's sink compatibility table).
+pub(crate) fn supported_modes(format: &str) -> &'static [OutputMode] {
+    use OutputMode::*;
+    match format {
+        "memory" => &[Append, Complete],
+        "parquet" | "json" | "csv" => &[Append],
+        _ => &[Append, Update, Complete], // console, foreachBatch
+    }
+}

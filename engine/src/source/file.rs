@@ -1,0 +1,201 @@
+//! The file stream source: a directory watched for new files, each read exactly once.
+//!
+//! Every trigger lists the directory; files not seen before are sorted by modification time
+//! (ties by name), capped at `maxFilesPerTrigger`, and written as one entry of this source's
+//! log (`sources/<i>/<n>` in the checkpoint) *before* the batch that reads them is planned.
+//! The offset is the log entry number, so a restarted query reads the very same files.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use serde::{Deserialize, Serialize};
+
+use super::{Offset, Source, SourceContext};
+use crate::checkpoint::log::{read_log_file, write_log_file, log_entries};
+use crate::error::{Error, Result};
+use crate::format::FileFormat;
+use crate::options::{Options, parse_interval_ms};
+
+/// One file in the source log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct FileEntry {
+    path: PathBuf,
+    /// Modification time, milliseconds since the epoch.
+    timestamp: i64,
+    batch_id: u64,
+}
+
+pub(crate) struct FileStreamSource {
+    dir: PathBuf,
+    format: FileFormat,
+    schema: SchemaRef,
+    max_files_per_trigger: Option<usize>,
+    latest_first: bool,
+    max_file_age_ms: i64,
+    glob: Option<glob::Pattern>,
+    recursive: bool,
+    /// `sources/<i>` in the checkpoint.
+    log_dir: PathBuf,
+    /// Files already assigned to a log entry.
+    seen: HashSet<PathBuf>,
+    /// The newest modification time seen, for `maxFileAge`.
+    max_seen_ms: i64,
+    /// The last log entry written.
+    last_entry: Option<u64>,
+    /// Under `AvailableNow`: the only files this run may read.
+    available_now: Option<HashSet<PathBuf>>,
+}
+
+impl FileStreamSource {
+    pub(crate) fn try_new(dir: PathBuf, format: FileFormat, schema: SchemaRef, o: &Options, ctx: SourceContext) -> Result<Self> {
+        let max_files_per_trigger = o.parse::<usize>("maxFilesPerTrigger")?;
+        if max_files_per_trigger == Some(0) {
+            return Err(Error::option("maxFilesPerTrigger", "must be a positive number"));
+        }
+        let max_file_age_ms = match o.get("maxFileAge") {
+            None => 7 * 24 * 3_600_000,
+            Some(v) => parse_interval_ms(v).map_err(|m| Error::option("maxFileAge", m))?,
+        };
+        let glob = match o.get("pathGlobFilter") {
+            None => None,
+            Some(p) => Some(glob::Pattern::new(p).map_err(|e| Error::option("pathGlobFilter", e.to_string()))?),
+        };
+        std::fs::create_dir_all(&ctx.dir).map_err(|e| Error::io(&ctx.dir, e))?;
+        let mut source = FileStreamSource {
+            dir,
+            format,
+            schema,
+            max_files_per_trigger,
+            latest_first: o.flag("latestFirst", false)?,
+            max_file_age_ms,
+            glob,
+            recursive: o.flag("recursiveFileLookup", false)?,
+            log_dir: ctx.dir,
+            seen: HashSet::new(),
+            max_seen_ms: i64::MIN,
+            last_entry: None,
+            available_now: None,
+        };
+        for n in log_entries(&source.log_dir)? {
+            for e in source.read_entry(n)? {
+                source.max_seen_ms = source.max_seen_ms.max(e.timestamp);
+                source.seen.insert(e.path);
+            }
+            source.last_entry = Some(n);
+        }
+        Ok(source)
+    }
+
+    fn read_entry(&self, n: u64) -> Result<Vec<FileEntry>> {
+        let path = self.log_dir.join(n.to_string());
+        read_log_file(&path)?
+            .into_iter()
+            .map(|line| serde_json::from_str(&line).map_err(|e| Error::checkpoint(&path, format!("bad file entry: {e}"))))
+            .collect()
+    }
+
+    /// New files, oldest first (or newest first with `latestFirst`), capped per trigger.
+    fn new_files(&self) -> Result<Vec<FileEntry>> {
+        let mut found = Vec::new();
+        list_files(&self.dir, self.recursive, &mut found)?;
+        let mut fresh: Vec<(i64, PathBuf)> = found
+            .into_iter()
+            .filter(|(_, p)| !self.seen.contains(p))
+            .filter(|(_, p)| self.available_now.as_ref().is_none_or(|allowed| allowed.contains(p)))
+            .filter(|(_, p)| {
+                self.glob.as_ref().is_none_or(|g| p.file_name().is_some_and(|n| g.matches(&n.to_string_lossy())))
+            })
+            .collect();
+        // maxFileAge is measured from the newest file seen, and ignored with latestFirst +
+        // maxFilesPerTrigger (as in Spark).
+        if !(self.latest_first && self.max_files_per_trigger.is_some()) {
+            let newest = fresh.iter().map(|(t, _)| *t).max().unwrap_or(i64::MIN).max(self.max_seen_ms);
+            fresh.retain(|(t, _)| *t >= newest.saturating_sub(self.max_file_age_ms));
+        }
+        fresh.sort();
+        if self.latest_first {
+            fresh.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        }
+        if let Some(max) = self.max_files_per_trigger {
+            fresh.truncate(max);
+        }
+        Ok(fresh.into_iter().map(|(timestamp, path)| FileEntry { path, timestamp, batch_id: 0 }).collect())
+    }
+}
+
+fn list_files(dir: &Path, recursive: bool, out: &mut Vec<(i64, PathBuf)>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue; // hidden and metadata files (`_SUCCESS`, `_spark_metadata`), as in Spark
+        }
+        let meta = entry.metadata().map_err(|e| Error::io(&path, e))?;
+        if meta.is_dir() {
+            if recursive {
+                list_files(&path, recursive, out)?;
+            }
+        } else {
+            let modified = meta.modified().map_err(|e| Error::io(&path, e))?;
+            let ms = modified.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+            out.push((ms, path));
+        }
+    }
+    Ok(())
+}
+
+fn entry_number(offset: &Offset) -> Result<u64> {
+    offset.get("logOffset").and_then(|v| v.as_u64()).ok_or_else(|| Error::Internal(format!("bad file source offset {offset}")))
+}
+
+impl Source for FileStreamSource {
+    fn latest_offset(&mut self, _start: Option<&Offset>) -> Result<Option<Offset>> {
+        let mut files = self.new_files()?;
+        if !files.is_empty() {
+            let n = self.last_entry.map_or(0, |n| n + 1);
+            for f in &mut files {
+                f.batch_id = n;
+            }
+            let lines: Vec<String> = files.iter().map(|f| serde_json::to_string(f).expect("file entries serialize")).collect();
+            write_log_file(&self.log_dir.join(n.to_string()), &lines)?;
+            for f in files {
+                self.max_seen_ms = self.max_seen_ms.max(f.timestamp);
+                self.seen.insert(f.path);
+            }
+            self.last_entry = Some(n);
+        }
+        Ok(self.last_entry.map(|n| serde_json::json!({ "logOffset": n })))
+    }
+
+    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<Vec<RecordBatch>> {
+        let first = match start {
+            Some(s) => entry_number(s)? + 1,
+            None => 0,
+        };
+        let mut out = Vec::new();
+        for n in first..=entry_number(end)? {
+            for entry in self.read_entry(n)? {
+                out.extend(self.format.read(&entry.path, &self.schema)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn prepare_for_available_now(&mut self, _start: Option<&Offset>) -> Result<()> {
+        let mut found = Vec::new();
+        list_files(&self.dir, self.recursive, &mut found)?;
+        self.available_now = Some(found.into_iter().map(|(_, p)| p).collect());
+        Ok(())
+    }
+
+    fn description(&self) -> String {
+        format!("FileStreamSource[{}]", self.dir.display())
+    }
+}

@@ -1,0 +1,80 @@
+//! Sources: where a stream's rows come from, batch by batch.
+//!
+//! A [`Source`] answers two questions for the micro-batch loop: "how far does the data go
+//! now?" ([`Source::latest_offset`]) and "give me the rows between these two offsets"
+//! ([`Source::get_batch`]). Offsets are small JSON values written to the checkpoint before a
+//! batch runs, so a restarted query re-reads exactly the same rows.
+
+pub mod file;
+pub mod memory;
+pub mod rate;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::format::FileFormat;
+use crate::options::Options;
+
+/// A position in a source, as written to the checkpoint's offsets log.
+pub type Offset = serde_json::Value;
+
+/// A stream of rows that can be read in offset ranges.
+pub trait Source: Send {
+    /// The end offset of the next batch: all data available now, capped by the source's rate
+    /// limit (e.g. `maxFilesPerTrigger`) counted from `start`. `None` when there has never been
+    /// any data.
+    fn latest_offset(&mut self, start: Option<&Offset>) -> Result<Option<Offset>>;
+
+    /// The rows after `start` up to and including `end`.
+    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<Vec<RecordBatch>>;
+
+    /// For `Trigger::AvailableNow`: fix the data to process to what is available now.
+    fn prepare_for_available_now(&mut self, _start: Option<&Offset>) -> Result<()> {
+        Ok(())
+    }
+
+    /// How progress reports name this source, e.g. `FileStreamSource[/data/events]`.
+    fn description(&self) -> String;
+}
+
+/// What a source needs from the running query.
+pub(crate) struct SourceContext {
+    /// This source's own directory in the checkpoint (`sources/<i>`).
+    pub dir: PathBuf,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// How to build a source: what `read_stream()...load()` recorded.
+#[derive(Debug)]
+pub(crate) struct SourceSpec {
+    pub kind: SourceKind,
+    pub schema: SchemaRef,
+    pub options: Options,
+}
+
+#[derive(Debug)]
+pub(crate) enum SourceKind {
+    Files { dir: PathBuf, format: FileFormat },
+    Rate,
+    RateMicroBatch,
+    Memory(Arc<memory::MemoryData>),
+}
+
+impl SourceSpec {
+    /// Creates a fresh source instance for one run of a query.
+    pub(crate) fn create(&self, ctx: SourceContext) -> Result<Box<dyn Source>> {
+        Ok(match &self.kind {
+            SourceKind::Files { dir, format } => {
+                Box::new(file::FileStreamSource::try_new(dir.clone(), format.clone(), self.schema.clone(), &self.options, ctx)?)
+            }
+            SourceKind::Rate => Box::new(rate::RateSource::try_new(&self.options, ctx)?),
+            SourceKind::RateMicroBatch => Box::new(rate::RatePerMicroBatchSource::try_new(&self.options)?),
+            SourceKind::Memory(data) => Box::new(memory::MemorySource::new(data.clone())),
+        })
+    }
+}

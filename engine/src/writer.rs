@@ -1,0 +1,288 @@
+//! [`DataStreamWriter`]: how a streaming DataFrame becomes a running query
+//! (`df.write_stream()...start()`), with Spark's validation of output modes and sinks.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use crate::checkpoint::Checkpoint;
+use crate::dataframe::DataFrame;
+use crate::error::{Error, Result};
+use crate::execution::MicroBatchExecution;
+use crate::execution::query::{QueryShared, StreamingQuery};
+use crate::execution::trigger::Trigger;
+use crate::operator::aggregate::StatefulAggregate;
+use crate::options::Options;
+use crate::plan::{PlanFacts, plan_stream};
+use crate::sink::file::{FileSink, WriteFormat};
+use crate::sink::foreach::{ForeachBatchFn, ForeachBatchSink};
+use crate::sink::{Sink, console, memory, supported_modes};
+use crate::source::SourceContext;
+
+/// Which rows of the result table each batch writes (Spark's `OutputMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    /// Only new rows, each written once and never changed.
+    Append,
+    /// The rows that changed in this batch.
+    Update,
+    /// The whole result table, every batch.
+    Complete,
+}
+
+impl FromStr for OutputMode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_lowercase().as_str() {
+            "append" => Ok(OutputMode::Append),
+            "update" => Ok(OutputMode::Update),
+            "complete" => Ok(OutputMode::Complete),
+            _ => Err(Error::option("outputMode", format!("Unknown output mode {s}. Accepted output modes are 'append', 'complete', 'update'"))),
+        }
+    }
+}
+
+impl fmt::Display for OutputMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OutputMode::Append => "Append",
+            OutputMode::Update => "Update",
+            OutputMode::Complete => "Complete",
+        })
+    }
+}
+
+/// Describes a streaming query before it starts: sink, options, output mode, trigger.
+pub struct DataStreamWriter {
+    df: DataFrame,
+    format: String,
+    options: Options,
+    mode: std::result::Result<OutputMode, String>,
+    trigger: Trigger,
+    query_name: Option<String>,
+    partition_by: Vec<String>,
+    foreach_batch: Option<ForeachBatchFn>,
+}
+
+impl fmt::Debug for DataStreamWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataStreamWriter").field("format", &self.format).field("mode", &self.mode).field("trigger", &self.trigger).finish()
+    }
+}
+
+impl DataStreamWriter {
+    pub(crate) fn new(df: DataFrame) -> Self {
+        DataStreamWriter {
+            df,
+            format: "console".into(),
+            options: Options::default(),
+            mode: Ok(OutputMode::Append),
+            trigger: Trigger::Default,
+            query_name: None,
+            partition_by: Vec::new(),
+            foreach_batch: None,
+        }
+    }
+
+    /// The sink: `console`, `memory`, `parquet`, `json` or `csv`.
+    pub fn format(mut self, format: &str) -> Self {
+        self.format = format.to_lowercase();
+        self
+    }
+
+    /// A sink option (`checkpointLocation`, `path`, `numRows`, `truncate`, ...).
+    pub fn option(mut self, key: &str, value: impl ToString) -> Self {
+        self.options.set(key, value.to_string());
+        self
+    }
+
+    /// `append` (the default), `update` or `complete`; checked at `start()`.
+    pub fn output_mode(mut self, mode: &str) -> Self {
+        self.mode = mode.parse::<OutputMode>().map_err(|_| mode.to_string());
+        self
+    }
+
+    /// When batches run (default: as soon as the previous one ends).
+    pub fn trigger(mut self, trigger: Trigger) -> Self {
+        self.trigger = trigger;
+        self
+    }
+
+    /// Names the query; the memory sink's table takes this name.
+    pub fn query_name(mut self, name: &str) -> Self {
+        self.query_name = Some(name.into());
+        self
+    }
+
+    /// File sinks: write rows under `column=value/` directories.
+    pub fn partition_by(mut self, columns: &[&str]) -> Self {
+        self.partition_by = columns.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    /// Hands each batch to `f` as a static DataFrame with its batch id.
+    pub fn foreach_batch(mut self, f: impl FnMut(DataFrame, u64) -> Result<()> + Send + 'static) -> Self {
+        self.format = "foreachbatch".into();
+        self.foreach_batch = Some(Box::new(f));
+        self
+    }
+
+    /// Validates the query and starts it on its own thread.
+    pub fn start(mut self) -> Result<StreamingQuery> {
+        let session = self.df.session.clone();
+        if !self.df.is_streaming() {
+            return Err(Error::Analysis("'writeStream' can be called only on streaming Dataset/DataFrame".into()));
+        }
+        let mode = self.mode.clone().map_err(|m| Error::option("outputMode", format!("Unknown output mode {m}. Accepted output modes are 'append', 'complete', 'update'")))?;
+        let partitions = session.inner.ctx.state().config().target_partitions();
+        let plan = plan_stream(self.df.df.logical_plan().clone(), partitions)?;
+        check_output_mode(plan.facts, mode)?;
+        if !supported_modes(&self.format).contains(&mode) {
+            return Err(Error::Analysis(format!("Data source {} does not support {mode} output mode", self.format)));
+        }
+
+        let (checkpoint_dir, temporary) = self.checkpoint_location()?;
+        let checkpoint = Checkpoint::open(&checkpoint_dir)?;
+        let id = checkpoint.query_id()?;
+        session.streams().check_unique(id, self.query_name.as_deref())?;
+
+        let sources = plan
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, (spec, _))| spec.create(SourceContext { dir: checkpoint.source_dir(i), clock: session.clock() }))
+            .collect::<Result<Vec<_>>>()?;
+        let source_tables = plan.sources.iter().map(|(_, t)| t.clone()).collect();
+        let mut aggregate = plan.aggregate.map(|part| StatefulAggregate::try_new(&session, part, checkpoint.state_dir(0))).transpose()?;
+        let output = session.inner.ctx.state().optimize(&plan.output)?;
+        let schema = Arc::new(output.schema().as_arrow().clone());
+        let sink = self.sink(mode, schema)?;
+
+        // Resume from the checkpoint: continue after the last commit, re-running a batch that
+        // was planned but not committed with exactly its recorded offsets.
+        let latest = checkpoint.latest_offsets()?;
+        let last_commit = checkpoint.latest_commit()?.map(|(n, _)| n);
+        let (next_batch, committed, pending) = match latest {
+            None => (0, vec![None; sources.len()], None),
+            Some((n, seq)) => {
+                if seq.offsets.len() != sources.len() {
+                    return Err(Error::checkpoint(
+                        checkpoint.dir().join("offsets").join(n.to_string()),
+                        format!("records {} sources but the query reads {}: the query changed; use a new checkpoint", seq.offsets.len(), sources.len()),
+                    ));
+                }
+                if last_commit == Some(n) {
+                    (n + 1, seq.offsets, None)
+                } else if last_commit == n.checked_sub(1) {
+                    let committed = match n.checked_sub(1) {
+                        Some(prev) => checkpoint.offsets(prev)?.offsets,
+                        None => vec![None; sources.len()],
+                    };
+                    (n, committed, Some(seq))
+                } else {
+                    return Err(Error::checkpoint(
+                        checkpoint.dir().join("commits"),
+                        format!("last commit is {last_commit:?} but offsets go up to batch {n}: the checkpoint is inconsistent"),
+                    ));
+                }
+            }
+        };
+        if let Some(agg) = &mut aggregate {
+            agg.restore(last_commit)?;
+        }
+
+        let shared = Arc::new(QueryShared::new(id, self.query_name.clone()));
+        let execution = MicroBatchExecution {
+            session: session.clone(),
+            shared: shared.clone(),
+            sources,
+            source_tables,
+            aggregate,
+            output,
+            sink,
+            checkpoint,
+            temporary_checkpoint: temporary,
+            trigger: self.trigger,
+            mode,
+            committed,
+            next_batch,
+            pending,
+            previous_start_ms: None,
+        };
+        let thread_name = format!("stream execution thread for {}", shared.name_or_id());
+        let handle = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || execution.run())
+            .map_err(|e| Error::Internal(format!("cannot start the query thread: {e}")))?;
+        let query = StreamingQuery { shared, thread: Arc::new(Mutex::new(Some(handle))) };
+        session.streams().register(query.clone());
+        Ok(query)
+    }
+
+    fn checkpoint_location(&self) -> Result<(PathBuf, bool)> {
+        if let Some(dir) = self.options.get("checkpointLocation") {
+            return Ok((PathBuf::from(dir), false));
+        }
+        if let Some(root) = self.df.session.checkpoint_root() {
+            let name = self.query_name.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            return Ok((root.join(name), false));
+        }
+        if matches!(self.format.as_str(), "console" | "memory" | "foreachbatch") {
+            let dir = std::env::temp_dir().join(format!("brooklet-temporary-{}", uuid::Uuid::new_v4()));
+            return Ok((dir, true));
+        }
+        Err(Error::option(
+            "checkpointLocation",
+            "must be specified either through option(\"checkpointLocation\", ...) or Session::set_checkpoint_root(...)",
+        ))
+    }
+
+    fn sink(&mut self, mode: OutputMode, schema: arrow::datatypes::SchemaRef) -> Result<Box<dyn Sink>> {
+        let session = &self.df.session;
+        let format = self.format.as_str();
+        let known: &[&str] = match format {
+            "console" => console::OPTIONS,
+            "parquet" | "json" | "csv" => &["path", "checkpointLocation"],
+            _ => &["checkpointLocation"],
+        };
+        self.options.check_known(&format!("sink '{format}'"), known)?;
+        Ok(match format {
+            "console" => Box::new(console::ConsoleSink::try_new(&self.options)?),
+            "memory" => {
+                let name = self.query_name.as_deref().ok_or_else(|| Error::Analysis("queryName must be specified for memory sink".into()))?;
+                Box::new(memory::MemorySink::try_new(session, name, mode, schema)?)
+            }
+            "foreachbatch" => {
+                let f = self.foreach_batch.take().ok_or_else(|| Error::Internal("foreach_batch without a function".into()))?;
+                Box::new(ForeachBatchSink { session: session.clone(), f })
+            }
+            name => match WriteFormat::from_name(name) {
+                Some(write_format) => {
+                    let path = self.options.get("path").ok_or_else(|| Error::option("path", format!("the {name} sink needs option(\"path\", <directory>)")))?;
+                    Box::new(FileSink::try_new(PathBuf::from(path), write_format, self.partition_by.clone(), &schema)?)
+                }
+                None => {
+                    return Err(Error::option("format", format!("unknown sink '{name}'; sinks are console, memory, parquet, json, csv, foreach_batch")));
+                }
+            },
+        })
+    }
+}
+
+fn check_output_mode(facts: PlanFacts, mode: OutputMode) -> Result<()> {
+    let message = match (facts.has_aggregate, mode) {
+        (false, OutputMode::Complete) => {
+            Some("Complete output mode not supported when there are no streaming aggregations on streaming DataFrames/Datasets")
+        }
+        (true, OutputMode::Append) => Some(
+            "Append output mode not supported when there are streaming aggregations on streaming DataFrames/DataSets without watermark",
+        ),
+        _ if facts.sort_after_aggregate && mode != OutputMode::Complete => Some(
+            "Sorting is not supported on streaming DataFrames/Datasets, unless it is on aggregated DataFrame/Dataset in Complete output mode",
+        ),
+        _ => None,
+    };
+    message.map_or(Ok(()), |m| Err(Error::Analysis(m.into())))
+}

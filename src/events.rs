@@ -1,0 +1,172 @@
+//! The book's event generator: reproducible user-activity events from a seed.
+//!
+//! Every event has the schema [`EVENT_SCHEMA`]. The same seed always gives the same events,
+//! files, names and modification times, so every run of a chapter prints the same batches.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+/// The events' schema, as a Spark DDL string.
+pub const EVENT_SCHEMA: &str =
+    "event_id STRING, timestamp TIMESTAMP, user_id STRING, event_type STRING, value DOUBLE, session_id STRING";
+
+/// Event types and how often each occurs (out of 100).
+const EVENT_TYPES: [(&str, u32); 5] = [("view", 45), ("click", 30), ("add_to_cart", 12), ("search", 8), ("purchase", 5)];
+
+/// One generated event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// `evt-000001`, ...
+    pub event_id: String,
+    /// Milliseconds since the epoch.
+    pub timestamp_ms: i64,
+    /// `user-07`, ...
+    pub user_id: String,
+    /// One of view, click, add_to_cart, search, purchase.
+    pub event_type: String,
+    /// A price-like amount, two decimals.
+    pub value: f64,
+    /// `user-07-s1`, ...: a user's session.
+    pub session_id: String,
+}
+
+impl Event {
+    /// The event as a JSON line, timestamp as `2024-01-01 00:00:03` (UTC).
+    pub fn to_json(&self) -> String {
+        json!({
+            "event_id": self.event_id,
+            "timestamp": format_timestamp(self.timestamp_ms),
+            "user_id": self.user_id,
+            "event_type": self.event_type,
+            "value": self.value,
+            "session_id": self.session_id,
+        })
+        .to_string()
+    }
+
+    /// The event as a CSV line in [`EVENT_SCHEMA`]'s column order.
+    pub fn to_csv(&self) -> String {
+        format!(
+            "{},{},{},{},{:.2},{}",
+            self.event_id,
+            format_timestamp(self.timestamp_ms),
+            self.user_id,
+            self.event_type,
+            self.value,
+            self.session_id
+        )
+    }
+}
+
+fn format_timestamp(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+}
+
+/// Generates events in time order from a seed.
+pub struct EventGenerator {
+    rng: ChaCha8Rng,
+    next_id: u64,
+    now_ms: i64,
+    users: u32,
+}
+
+impl EventGenerator {
+    /// A generator whose first event is at `start` (RFC 3339), over `users` users.
+    pub fn new(seed: u64, start: &str, users: u32) -> Self {
+        let now_ms = chrono::DateTime::parse_from_rfc3339(start).map(|t| t.timestamp_millis()).unwrap_or(0);
+        EventGenerator { rng: ChaCha8Rng::seed_from_u64(seed), next_id: 1, now_ms, users: users.max(1) }
+    }
+
+    /// The next event: 0–6 seconds after the previous one.
+    pub fn next_event(&mut self) -> Event {
+        self.now_ms += self.rng.random_range(0..=6_000);
+        let user = self.rng.random_range(1..=self.users);
+        let roll = self.rng.random_range(0..100);
+        let mut acc = 0;
+        let event_type = EVENT_TYPES.iter().find(|(_, w)| {
+            acc += w;
+            roll < acc
+        });
+        let event_type = event_type.map_or("view", |(t, _)| t).to_string();
+        let value = (self.rng.random_range(100..20_000) as f64) / 100.0;
+        let event = Event {
+            event_id: format!("evt-{:06}", self.next_id),
+            timestamp_ms: self.now_ms,
+            user_id: format!("user-{user:02}"),
+            event_type,
+            value,
+            session_id: format!("user-{user:02}-s{}", 1 + self.now_ms / 1_800_000 % 3),
+        };
+        self.next_id += 1;
+        event
+    }
+
+    /// The next `n` events.
+    pub fn events(&mut self, n: usize) -> Vec<Event> {
+        (0..n).map(|_| self.next_event()).collect()
+    }
+
+    /// Writes `files` JSON-lines files of `per_file` events each into `dir`, named
+    /// `events-0000.json`, ... The files' modification times are one second apart, in name
+    /// order, so a file source picks them up in that order.
+    pub fn write_json_files(&mut self, dir: &Path, files: usize, per_file: usize) -> std::io::Result<Vec<PathBuf>> {
+        self.write_files(dir, files, per_file, "json", None, Event::to_json)
+    }
+
+    /// Like [`EventGenerator::write_json_files`], as CSV with a header line.
+    pub fn write_csv_files(&mut self, dir: &Path, files: usize, per_file: usize) -> std::io::Result<Vec<PathBuf>> {
+        let header = "event_id,timestamp,user_id,event_type,value,session_id";
+        self.write_files(dir, files, per_file, "csv", Some(header), Event::to_csv)
+    }
+
+    fn write_files(
+        &mut self,
+        dir: &Path,
+        files: usize,
+        per_file: usize,
+        ext: &str,
+        header: Option<&str>,
+        line: fn(&Event) -> String,
+    ) -> std::io::Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir)?;
+        let first = std::fs::read_dir(dir)?.count();
+        let mut paths = Vec::new();
+        for i in first..first + files {
+            let mut text = header.map(|h| format!("{h}\n")).unwrap_or_default();
+            for e in self.events(per_file) {
+                text.push_str(&line(&e));
+                text.push('\n');
+            }
+            let path = dir.join(format!("events-{i:04}.{ext}"));
+            write_with_mtime(&path, &text, i)?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+}
+
+/// Writes `text` to `path` and sets its modification time to `index` seconds after a fixed
+/// instant, so file order never depends on how fast the disk is.
+pub fn write_with_mtime(path: &Path, text: &str, index: usize) -> std::io::Result<()> {
+    std::fs::write(path, text)?;
+    let mtime = UNIX_EPOCH + Duration::from_secs(1_704_067_200 + index as u64);
+    std::fs::File::options().write(true).open(path)?.set_modified(mtime.min(SystemTime::now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_events() {
+        let a = EventGenerator::new(7, "2024-01-01T00:00:00Z", 10).events(50);
+        let b = EventGenerator::new(7, "2024-01-01T00:00:00Z", 10).events(50);
+        assert_eq!(a, b);
+        assert!(a.windows(2).all(|w| w[0].timestamp_ms <= w[1].timestamp_ms));
+        assert_eq!(a[0].event_id, "evt-000001");
+    }
+}

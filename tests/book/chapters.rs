@@ -1,0 +1,18 @@
+//! One test per chapter: run the chapter's program exactly as `cargo run --example` does and
+//! snapshot every batch of every query it started.
+
+use brooklet_book::Chapter;
+
+use crate::support::assert_batches;
+
+#[path = "../../examples/ch01_streams_are_tables.rs"]
+#[allow(dead_code)]
+pub mod ch01;
+
+#[test]
+fn ch01_streams_are_tables() {
+    let ch = Chapter::new().expect("chapter context");
+    ch01::run(&ch).expect("chapter 1 runs");
+    assert_batches("ch01", &ch);
+    assert_eq!(ch.recorder.batches("counts_by_type").len(), 3, "one batch per file");
+}
