@@ -15,7 +15,8 @@ pub const EVENT_SCHEMA: &str =
     "event_id STRING, timestamp TIMESTAMP, user_id STRING, event_type STRING, value DOUBLE, session_id STRING";
 
 /// Event types and how often each occurs (out of 100).
-const EVENT_TYPES: [(&str, u32); 5] = [("view", 45), ("click", 30), ("add_to_cart", 12), ("search", 8), ("purchase", 5)];
+const EVENT_TYPES: [(&str, u32); 5] =
+    [("view", 45), ("click", 30), ("add_to_cart", 12), ("search", 8), ("purchase", 5)];
 
 /// One generated event.
 #[derive(Debug, Clone, PartialEq)]

@@ -74,10 +74,7 @@ impl Clock for VirtualClock {
 
 /// Formats epoch milliseconds the way Spark's progress JSON does: `2024-01-01T00:00:00.000Z`.
 pub fn iso_millis(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 #[cfg(test)]

@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use datafusion::common::Column;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::TableProvider;
-use datafusion::logical_expr::{Expr, SortExpr};
 use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::logical_expr::utils::find_aggregate_exprs;
+use datafusion::logical_expr::{Expr, SortExpr};
 use datafusion::prelude::lit;
 
 use crate::error::Result;
@@ -68,7 +71,10 @@ impl DataFrame {
         Ok(DataFrame::from_datafusion(session.clone(), df))
     }
 
-    fn map(self, f: impl FnOnce(datafusion::dataframe::DataFrame) -> datafusion::error::Result<datafusion::dataframe::DataFrame>) -> Result<Self> {
+    fn map(
+        self,
+        f: impl FnOnce(datafusion::dataframe::DataFrame) -> datafusion::error::Result<datafusion::dataframe::DataFrame>,
+    ) -> Result<Self> {
         let session = self.session;
         Ok(DataFrame { session, df: f(self.df)? })
     }
@@ -224,7 +230,8 @@ impl fmt::Display for DataFrame {
     /// A static DataFrame shows its first 20 rows; a stream shows its schema.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_streaming() {
-            let cols: Vec<String> = self.schema().fields().iter().map(|c| format!("{}: {}", c.name(), c.data_type())).collect();
+            let cols: Vec<String> =
+                self.schema().fields().iter().map(|c| format!("{}: {}", c.name(), c.data_type())).collect();
             return write!(f, "streaming DataFrame[{}]", cols.join(", "));
         }
         match self.to_string_table(20) {
@@ -245,10 +252,45 @@ pub struct GroupedData {
 impl GroupedData {
     /// Aggregates: `agg(["count(*) AS n", "avg(value) AS avg_value"])` or DataFusion aggregate
     /// `Expr`s.
+    ///
+    /// Aggregates may sit inside other expressions, as in Spark: `"round(sum(value), 2) AS
+    /// total"` aggregates `sum(value)` and rounds the result in a projection above.
     pub fn agg<E: IntoExpr>(self, aggregates: impl IntoIterator<Item = E>) -> Result<DataFrame> {
-        let aggs = exprs(&self.df, aggregates)?;
+        let wanted = exprs(&self.df, aggregates)?;
         let keys = self.keys;
-        self.df.map(|df| df.aggregate(keys, aggs))
+        let is_plain = |e: &Expr| matches!(e.clone().unalias(), Expr::AggregateFunction(_));
+        if wanted.iter().all(is_plain) {
+            return self.df.map(|df| df.aggregate(keys, wanted));
+        }
+        // Aggregate the nested aggregate calls under generated names, then compute the
+        // expressions over those columns.
+        let inner = find_aggregate_exprs(&wanted);
+        let inner_name = |i: usize| format!("__brooklet_agg_{i}");
+        let mut projections = Vec::with_capacity(wanted.len());
+        for e in &wanted {
+            let name = e.name_for_alias()?;
+            let rebased = e
+                .clone()
+                .unalias()
+                .transform_up(|node| {
+                    Ok(match inner.iter().position(|a| *a == node) {
+                        Some(i) => Transformed::yes(Expr::Column(Column::from_name(inner_name(i)))),
+                        None => Transformed::no(node),
+                    })
+                })?
+                .data;
+            projections.push(rebased.alias(name));
+        }
+        let num_keys = keys.len();
+        let named: Vec<Expr> = inner.into_iter().enumerate().map(|(i, a)| a.alias(inner_name(i))).collect();
+        self.df.map(|df| {
+            let grouped = df.aggregate(keys, named)?;
+            let schema = grouped.schema().clone();
+            let mut outer: Vec<Expr> =
+                (0..num_keys).map(|i| Expr::Column(Column::from(schema.qualified_field(i)))).collect();
+            outer.extend(projections);
+            grouped.select(outer)
+        })
     }
 
     /// Rows per group, in a column named `count` (as Spark names it).

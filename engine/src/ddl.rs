@@ -114,7 +114,12 @@ impl Parser<'_> {
             match self.peek() {
                 Some(",") => self.pos += 1,
                 t if t == end => {}
-                Some(t) => return Err(format!("expected ',' after column '{}' but found '{t}'", fields[fields.len() - 1].name())),
+                Some(t) => {
+                    return Err(format!(
+                        "expected ',' after column '{}' but found '{t}'",
+                        fields[fields.len() - 1].name()
+                    ));
+                }
                 None => {}
             }
         }
@@ -156,7 +161,10 @@ impl Parser<'_> {
                 self.expect(">")?;
                 let entries = Field::new(
                     "entries",
-                    DataType::Struct(Fields::from(vec![Field::new("key", key, false), Field::new("value", value, true)])),
+                    DataType::Struct(Fields::from(vec![
+                        Field::new("key", key, false),
+                        Field::new("value", value, true),
+                    ])),
                     false,
                 );
                 DataType::Map(Arc::new(entries), false)
@@ -216,7 +224,8 @@ mod tests {
 
     #[test]
     fn parses_nested_types() {
-        let s = parse_schema("a ARRAY<INT>, m MAP<STRING, LONG>, s STRUCT<x: INT, `y z` STRING>, d DECIMAL(12,2)").unwrap();
+        let s =
+            parse_schema("a ARRAY<INT>, m MAP<STRING, LONG>, s STRUCT<x: INT, `y z` STRING>, d DECIMAL(12,2)").unwrap();
         assert_eq!(s.field(0).data_type(), &DataType::new_list(DataType::Int32, true));
         let DataType::Struct(fields) = s.field(2).data_type() else { panic!("struct expected") };
         assert_eq!(fields[1].name(), "y z");

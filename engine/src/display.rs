@@ -114,7 +114,7 @@ mod tests {
 +----------+-----+---+
 only showing top 2 rows
 ";
-        assert_eq!(format_table(&schema, &[batch.clone()], 2, 20).unwrap(), expected);
+        assert_eq!(format_table(&schema, std::slice::from_ref(&batch), 2, 20).unwrap(), expected);
         let all = format_table(&schema, &[batch], 20, 20).unwrap();
         assert!(all.contains("|a very long event...|    1|NULL|"), "{all}");
     }

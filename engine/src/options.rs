@@ -34,9 +34,11 @@ impl Options {
     pub fn parse<T: FromStr>(&self, key: &str) -> Result<Option<T>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.trim().parse::<T>().map(Some).map_err(|_| {
-                Error::option(key, format!("cannot parse '{v}' as {}", short_type_name::<T>()))
-            }),
+            Some(v) => v
+                .trim()
+                .parse::<T>()
+                .map(Some)
+                .map_err(|_| Error::option(key, format!("cannot parse '{v}' as {}", short_type_name::<T>()))),
         }
     }
 

@@ -62,7 +62,9 @@ impl ReaderSpec {
     }
 
     fn format(&self) -> Result<&str> {
-        self.format.as_deref().ok_or_else(|| Error::option("format", "no format given: call .format(\"json\") or similar"))
+        self.format
+            .as_deref()
+            .ok_or_else(|| Error::option("format", "no format given: call .format(\"json\") or similar"))
     }
 }
 
@@ -151,7 +153,9 @@ impl DataStreamReader {
             other => return Err(unknown_format(other)),
         };
         if self.spec.schema()?.is_some() {
-            return Err(Error::Analysis(format!("the {format} source has a fixed schema and does not take .schema(..)")));
+            return Err(Error::Analysis(format!(
+                "the {format} source has a fixed schema and does not take .schema(..)"
+            )));
         }
         self.spec.options.check_known(&format!("format '{format}'"), known)?;
         let spec = SourceSpec { kind, schema: rate_schema(), options: self.spec.options };
@@ -216,7 +220,10 @@ impl DataFrameReader {
             Some(schema) => schema,
             None if name == "text" => crate::format::text_schema(),
             None if files.is_empty() => {
-                return Err(Error::Analysis(format!("unable to infer a schema for {name}: no files in {}", path.display())));
+                return Err(Error::Analysis(format!(
+                    "unable to infer a schema for {name}: no files in {}",
+                    path.display()
+                )));
             }
             None => format.infer_schema(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>())?,
         };
@@ -230,7 +237,10 @@ impl DataFrameReader {
 }
 
 fn unknown_format(name: &str) -> Error {
-    Error::option("format", format!("unknown format '{name}'; sources are json, csv, text, parquet, rate, rate-micro-batch"))
+    Error::option(
+        "format",
+        format!("unknown format '{name}'; sources are json, csv, text, parquet, rate, rate-micro-batch"),
+    )
 }
 
 /// The data files directly in `dir` (hidden and `_`-prefixed names skipped), sorted by name.

@@ -100,8 +100,12 @@ impl SessionBuilder {
             .cloned()
             .collect();
         // The rule that answers `count(*)` from statistics would see only the current batch.
-        let physical: Vec<_> = state.physical_optimizers().iter().filter(|r| r.name() != "aggregate_statistics").cloned().collect();
-        state = SessionStateBuilder::new_from_existing(state).with_optimizer_rules(rules).with_physical_optimizer_rules(physical).build();
+        let physical: Vec<_> =
+            state.physical_optimizers().iter().filter(|r| r.name() != "aggregate_statistics").cloned().collect();
+        state = SessionStateBuilder::new_from_existing(state)
+            .with_optimizer_rules(rules)
+            .with_physical_optimizer_rules(physical)
+            .build();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(self.target_partitions)
             .thread_name("brooklet-worker")

@@ -81,7 +81,8 @@ impl BatchRecorder {
 impl StreamingQueryListener for BatchRecorder {
     fn on_batch_output(&self, output: &BatchOutput) {
         let name = output.name.clone().unwrap_or_else(|| output.id.to_string());
-        let recorded = RecordedBatch { batch_id: output.batch_id, schema: output.schema.clone(), batches: output.batches.clone() };
+        let recorded =
+            RecordedBatch { batch_id: output.batch_id, schema: output.schema.clone(), batches: output.batches.clone() };
         self.batches.lock().expect("recorder lock poisoned").entry(name).or_default().push(recorded);
     }
 }
@@ -92,7 +93,8 @@ pub fn sort_all_columns(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<R
     if batch.num_rows() < 2 || batch.num_columns() == 0 {
         return Ok(batch);
     }
-    let columns: Vec<SortColumn> = batch.columns().iter().map(|c| SortColumn { values: c.clone(), options: None }).collect();
+    let columns: Vec<SortColumn> =
+        batch.columns().iter().map(|c| SortColumn { values: c.clone(), options: None }).collect();
     let indices = lexsort_to_indices(&columns, None)?;
     Ok(take_record_batch(&batch, &indices)?)
 }

@@ -39,7 +39,10 @@ impl FromStr for OutputMode {
             "append" => Ok(OutputMode::Append),
             "update" => Ok(OutputMode::Update),
             "complete" => Ok(OutputMode::Complete),
-            _ => Err(Error::option("outputMode", format!("Unknown output mode {s}. Accepted output modes are 'append', 'complete', 'update'"))),
+            _ => Err(Error::option(
+                "outputMode",
+                format!("Unknown output mode {s}. Accepted output modes are 'append', 'complete', 'update'"),
+            )),
         }
     }
 }
@@ -68,7 +71,11 @@ pub struct DataStreamWriter {
 
 impl fmt::Debug for DataStreamWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DataStreamWriter").field("format", &self.format).field("mode", &self.mode).field("trigger", &self.trigger).finish()
+        f.debug_struct("DataStreamWriter")
+            .field("format", &self.format)
+            .field("mode", &self.mode)
+            .field("trigger", &self.trigger)
+            .finish()
     }
 }
 
@@ -135,7 +142,12 @@ impl DataStreamWriter {
         if !self.df.is_streaming() {
             return Err(Error::Analysis("'writeStream' can be called only on streaming Dataset/DataFrame".into()));
         }
-        let mode = self.mode.clone().map_err(|m| Error::option("outputMode", format!("Unknown output mode {m}. Accepted output modes are 'append', 'complete', 'update'")))?;
+        let mode = self.mode.clone().map_err(|m| {
+            Error::option(
+                "outputMode",
+                format!("Unknown output mode {m}. Accepted output modes are 'append', 'complete', 'update'"),
+            )
+        })?;
         let partitions = session.inner.ctx.state().config().target_partitions();
         let plan = plan_stream(self.df.df.logical_plan().clone(), partitions)?;
         check_output_mode(plan.facts, mode)?;
@@ -155,7 +167,10 @@ impl DataStreamWriter {
             .map(|(i, (spec, _))| spec.create(SourceContext { dir: checkpoint.source_dir(i), clock: session.clock() }))
             .collect::<Result<Vec<_>>>()?;
         let source_tables = plan.sources.iter().map(|(_, t)| t.clone()).collect();
-        let mut aggregate = plan.aggregate.map(|part| StatefulAggregate::try_new(&session, part, checkpoint.state_dir(0))).transpose()?;
+        let mut aggregate = plan
+            .aggregate
+            .map(|part| StatefulAggregate::try_new(&session, part, checkpoint.state_dir(0)))
+            .transpose()?;
         let output = session.inner.ctx.state().optimize(&plan.output)?;
         let schema = Arc::new(output.schema().as_arrow().clone());
         let sink = self.sink(mode, schema)?;
@@ -170,7 +185,11 @@ impl DataStreamWriter {
                 if seq.offsets.len() != sources.len() {
                     return Err(Error::checkpoint(
                         checkpoint.dir().join("offsets").join(n.to_string()),
-                        format!("records {} sources but the query reads {}: the query changed; use a new checkpoint", seq.offsets.len(), sources.len()),
+                        format!(
+                            "records {} sources but the query reads {}: the query changed; use a new checkpoint",
+                            seq.offsets.len(),
+                            sources.len()
+                        ),
                     ));
                 }
                 if last_commit == Some(n) {
@@ -184,7 +203,9 @@ impl DataStreamWriter {
                 } else {
                     return Err(Error::checkpoint(
                         checkpoint.dir().join("commits"),
-                        format!("last commit is {last_commit:?} but offsets go up to batch {n}: the checkpoint is inconsistent"),
+                        format!(
+                            "last commit is {last_commit:?} but offsets go up to batch {n}: the checkpoint is inconsistent"
+                        ),
                     ));
                 }
             }
@@ -251,20 +272,31 @@ impl DataStreamWriter {
         Ok(match format {
             "console" => Box::new(console::ConsoleSink::try_new(&self.options)?),
             "memory" => {
-                let name = self.query_name.as_deref().ok_or_else(|| Error::Analysis("queryName must be specified for memory sink".into()))?;
+                let name = self
+                    .query_name
+                    .as_deref()
+                    .ok_or_else(|| Error::Analysis("queryName must be specified for memory sink".into()))?;
                 Box::new(memory::MemorySink::try_new(session, name, mode, schema)?)
             }
             "foreachbatch" => {
-                let f = self.foreach_batch.take().ok_or_else(|| Error::Internal("foreach_batch without a function".into()))?;
+                let f = self
+                    .foreach_batch
+                    .take()
+                    .ok_or_else(|| Error::Internal("foreach_batch without a function".into()))?;
                 Box::new(ForeachBatchSink { session: session.clone(), f })
             }
             name => match WriteFormat::from_name(name) {
                 Some(write_format) => {
-                    let path = self.options.get("path").ok_or_else(|| Error::option("path", format!("the {name} sink needs option(\"path\", <directory>)")))?;
+                    let path = self.options.get("path").ok_or_else(|| {
+                        Error::option("path", format!("the {name} sink needs option(\"path\", <directory>)"))
+                    })?;
                     Box::new(FileSink::try_new(PathBuf::from(path), write_format, self.partition_by.clone(), &schema)?)
                 }
                 None => {
-                    return Err(Error::option("format", format!("unknown sink '{name}'; sinks are console, memory, parquet, json, csv, foreach_batch")));
+                    return Err(Error::option(
+                        "format",
+                        format!("unknown sink '{name}'; sinks are console, memory, parquet, json, csv, foreach_batch"),
+                    ));
                 }
             },
         })
@@ -273,9 +305,9 @@ impl DataStreamWriter {
 
 fn check_output_mode(facts: PlanFacts, mode: OutputMode) -> Result<()> {
     let message = match (facts.has_aggregate, mode) {
-        (false, OutputMode::Complete) => {
-            Some("Complete output mode not supported when there are no streaming aggregations on streaming DataFrames/Datasets")
-        }
+        (false, OutputMode::Complete) => Some(
+            "Complete output mode not supported when there are no streaming aggregations on streaming DataFrames/Datasets",
+        ),
         (true, OutputMode::Append) => Some(
             "Append output mode not supported when there are streaming aggregations on streaming DataFrames/DataSets without watermark",
         ),

@@ -37,7 +37,9 @@ pub(crate) fn read_log_file(path: &Path) -> Result<Vec<String>> {
         Some(VERSION) => Ok(lines.map(String::from).collect()),
         Some(v) if v.starts_with('v') => Err(Error::checkpoint(
             path,
-            format!("written in format {v}, but this Brooklet reads {VERSION}: upgrade Brooklet or start from a new checkpoint"),
+            format!(
+                "written in format {v}, but this Brooklet reads {VERSION}: upgrade Brooklet or start from a new checkpoint"
+            ),
         )),
         _ => Err(Error::checkpoint(path, "corrupt: the file does not start with a version line")),
     }
@@ -76,6 +78,11 @@ mod tests {
         let err = read_log_file(&path).unwrap_err().to_string();
         assert!(err.contains("written in format v9"), "{err}");
         std::fs::write(&path, "garbage").unwrap();
-        assert!(read_log_file(&path).unwrap_err().to_string().ends_with("corrupt: the file does not start with a version line"));
+        assert!(
+            read_log_file(&path)
+                .unwrap_err()
+                .to_string()
+                .ends_with("corrupt: the file does not start with a version line")
+        );
     }
 }

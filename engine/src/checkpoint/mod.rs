@@ -114,13 +114,17 @@ impl Checkpoint {
     pub fn offsets(&self, n: u64) -> Result<OffsetSeq> {
         let path = self.dir.join("offsets").join(n.to_string());
         let lines = read_log_file(&path)?;
-        let (first, rest) = lines.split_first().ok_or_else(|| Error::checkpoint(&path, "corrupt: no batch metadata line"))?;
-        let metadata = serde_json::from_str(first).map_err(|e| Error::checkpoint(&path, format!("corrupt batch metadata: {e}")))?;
+        let (first, rest) =
+            lines.split_first().ok_or_else(|| Error::checkpoint(&path, "corrupt: no batch metadata line"))?;
+        let metadata = serde_json::from_str(first)
+            .map_err(|e| Error::checkpoint(&path, format!("corrupt batch metadata: {e}")))?;
         let offsets = rest
             .iter()
             .map(|line| match line.as_str() {
                 "-" => Ok(None),
-                json => serde_json::from_str(json).map(Some).map_err(|e| Error::checkpoint(&path, format!("corrupt offset '{json}': {e}"))),
+                json => serde_json::from_str(json)
+                    .map(Some)
+                    .map_err(|e| Error::checkpoint(&path, format!("corrupt offset '{json}': {e}"))),
             })
             .collect::<Result<_>>()?;
         Ok(OffsetSeq { metadata, offsets })
@@ -139,7 +143,8 @@ impl Checkpoint {
         let path = self.dir.join("commits").join(n.to_string());
         let lines = read_log_file(&path)?;
         let first = lines.first().ok_or_else(|| Error::checkpoint(&path, "corrupt: no commit record"))?;
-        let commit = serde_json::from_str(first).map_err(|e| Error::checkpoint(&path, format!("corrupt commit record: {e}")))?;
+        let commit =
+            serde_json::from_str(first).map_err(|e| Error::checkpoint(&path, format!("corrupt commit record: {e}")))?;
         Ok(Some((n, commit)))
     }
 

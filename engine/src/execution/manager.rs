@@ -52,10 +52,8 @@ impl StreamingQueryManager {
     pub fn await_any_termination(&self, timeout: Duration) -> bool {
         let guard = self.terminations.lock().expect("termination lock poisoned");
         let seen = *guard;
-        let (guard, _) = self
-            .terminated
-            .wait_timeout_while(guard, timeout, |n| *n == seen)
-            .expect("termination lock poisoned");
+        let (guard, _) =
+            self.terminated.wait_timeout_while(guard, timeout, |n| *n == seen).expect("termination lock poisoned");
         *guard != seen
     }
 

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::collect;
+use datafusion::physical_plan::collect_partitioned;
 
 use self::listener::{BatchOutput, QueryIdleEvent, QueryStartedEvent, QueryTerminatedEvent};
 use self::progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
@@ -149,7 +149,11 @@ impl MicroBatchExecution {
             if has_data {
                 idle_reported = false;
                 let seq = OffsetSeq {
-                    metadata: OffsetSeqMetadata { batch_watermark_ms: 0, batch_timestamp_ms: clock.now_ms(), conf: BTreeMap::new() },
+                    metadata: OffsetSeqMetadata {
+                        batch_watermark_ms: 0,
+                        batch_timestamp_ms: clock.now_ms(),
+                        conf: BTreeMap::new(),
+                    },
                     offsets: ends,
                 };
                 let wal = Instant::now();
@@ -167,7 +171,11 @@ impl MicroBatchExecution {
                 self.set_status("Waiting for data to arrive", false, false);
                 if !idle_reported {
                     idle_reported = true;
-                    let event = QueryIdleEvent { id: self.shared.id, run_id: self.shared.run_id, timestamp: iso_millis(clock.now_ms()) };
+                    let event = QueryIdleEvent {
+                        id: self.shared.id,
+                        run_id: self.shared.run_id,
+                        timestamp: iso_millis(clock.now_ms()),
+                    };
                     for l in self.session.streams().listeners() {
                         l.on_query_idle(&event);
                     }
@@ -236,7 +244,10 @@ impl MicroBatchExecution {
         let state = self.session.inner.ctx.state();
         let physical = self.session.block_on(state.query_planner().create_physical_plan(&self.output, &state))?;
         durations.insert("queryPlanning".to_string(), t.elapsed().as_millis() as u64);
-        let output = self.session.block_on(collect(physical.clone(), self.session.inner.ctx.task_ctx()))?;
+        // Partitions in order, so a batch's rows come out in the same order on every run.
+        let partitions =
+            self.session.block_on(collect_partitioned(physical.clone(), self.session.inner.ctx.task_ctx()))?;
+        let output: Vec<RecordBatch> = partitions.into_iter().flatten().collect();
         for table in &self.source_tables {
             table.set(Vec::new()); // free the input rows
         }
@@ -249,7 +260,8 @@ impl MicroBatchExecution {
         let num_output_rows = output.iter().map(RecordBatch::num_rows).sum::<usize>() as i64;
         let listeners = self.session.streams().listeners();
         if !listeners.is_empty() {
-            let event = BatchOutput { id: self.shared.id, name: self.shared.name.clone(), batch_id, schema, batches: output };
+            let event =
+                BatchOutput { id: self.shared.id, name: self.shared.name.clone(), batch_id, schema, batches: output };
             for l in &listeners {
                 l.on_batch_output(&event);
             }

@@ -44,7 +44,11 @@ impl QueryShared {
                 active: true,
                 stop_requested: false,
                 exception: None,
-                status: StreamingQueryStatus { message: "Initializing sources".into(), is_data_available: false, is_trigger_active: false },
+                status: StreamingQueryStatus {
+                    message: "Initializing sources".into(),
+                    is_data_available: false,
+                    is_trigger_active: false,
+                },
                 recent: VecDeque::new(),
                 checks_started: 0,
                 idle_check: 0,
@@ -97,7 +101,11 @@ pub struct StreamingQuery {
 
 impl std::fmt::Debug for StreamingQuery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamingQuery").field("id", &self.id()).field("name", &self.name()).field("active", &self.is_active()).finish()
+        f.debug_struct("StreamingQuery")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("active", &self.is_active())
+            .finish()
     }
 }
 
@@ -186,7 +194,9 @@ impl StreamingQuery {
     pub fn stop(&self) -> Result<()> {
         self.shared.update(|s| s.stop_requested = true);
         if let Some(handle) = self.thread.lock().expect("query thread lock poisoned").take() {
-            handle.join().map_err(|_| Error::Internal(format!("the thread of query '{}' panicked", self.shared.name_or_id())))?;
+            handle
+                .join()
+                .map_err(|_| Error::Internal(format!("the thread of query '{}' panicked", self.shared.name_or_id())))?;
         }
         Ok(())
     }

@@ -69,13 +69,18 @@ pub(super) fn read(path: &Path, schema: &SchemaRef, o: &CsvOptions) -> Result<Ve
         builder = builder.with_escape(e);
     }
     if let Some(null) = &o.null_value {
-        let re = regex::Regex::new(&format!("^{}$", regex::escape(null))).map_err(|e| Error::option("nullValue", e.to_string()))?;
+        let re = regex::Regex::new(&format!("^{}$", regex::escape(null)))
+            .map_err(|e| Error::option("nullValue", e.to_string()))?;
         builder = builder.with_null_regex(re);
     }
     let reader = builder.build(open(path)?)?;
     let mut text_batches = Vec::new();
     for batch in reader {
-        text_batches.push(batch.map_err(|e| Error::Malformed { file: path.into(), line: None, message: e.to_string() })?);
+        text_batches.push(batch.map_err(|e| Error::Malformed {
+            file: path.into(),
+            line: None,
+            message: e.to_string(),
+        })?);
     }
     let text = concat_batches(&text_schema, &text_batches)?;
     let (batch, bad_rows) = cast_columns(&text, schema)?;
@@ -91,13 +96,20 @@ pub(super) fn read(path: &Path, schema: &SchemaRef, o: &CsvOptions) -> Result<Ve
         ParseMode::FailFast => {
             let (row, column) = &bad_rows.first_detail;
             let line = row + 1 + usize::from(o.header);
-            let value = arrow::util::display::ArrayFormatter::try_new(text.column(*column).as_ref(), &FormatOptions::default())?
-                .value(*row)
-                .to_string();
+            let value = arrow::util::display::ArrayFormatter::try_new(
+                text.column(*column).as_ref(),
+                &FormatOptions::default(),
+            )?
+            .value(*row)
+            .to_string();
             Err(Error::Malformed {
                 file: path.into(),
                 line: Some(line),
-                message: format!("cannot parse '{value}' as {} for column '{}'", schema.field(*column).data_type(), schema.field(*column).name()),
+                message: format!(
+                    "cannot parse '{value}' as {} for column '{}'",
+                    schema.field(*column).data_type(),
+                    schema.field(*column).name()
+                ),
             })
         }
     }
@@ -142,10 +154,11 @@ fn cast_columns(text: &RecordBatch, schema: &SchemaRef) -> Result<(RecordBatch, 
 pub(super) fn infer_schema(files: &[&Path], o: &CsvOptions) -> Result<SchemaRef> {
     let mut schemas = Vec::new();
     for path in files {
-        let (schema, _) = o
-            .format()
-            .infer_schema(open(path)?, Some(1000))
-            .map_err(|e| Error::Malformed { file: path.to_path_buf(), line: None, message: e.to_string() })?;
+        let (schema, _) = o.format().infer_schema(open(path)?, Some(1000)).map_err(|e| Error::Malformed {
+            file: path.to_path_buf(),
+            line: None,
+            message: e.to_string(),
+        })?;
         schemas.push(schema);
     }
     Ok(widen_inferred(Schema::try_merge(schemas)?))

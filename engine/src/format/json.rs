@@ -29,7 +29,10 @@ pub struct JsonOptions {
 
 impl JsonOptions {
     pub(super) fn try_new(options: &Options) -> Result<Self> {
-        Ok(JsonOptions { mode: parse_mode(options)?, corrupt_column: options.get("columnNameOfCorruptRecord").map(String::from) })
+        Ok(JsonOptions {
+            mode: parse_mode(options)?,
+            corrupt_column: options.get("columnNameOfCorruptRecord").map(String::from),
+        })
     }
 }
 
@@ -84,7 +87,12 @@ fn decode_all(bytes: &[u8], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
 }
 
 /// Decodes line by line; returns the rows and, per row, the raw text of a malformed record.
-fn decode_lines(path: &Path, bytes: &[u8], schema: &SchemaRef, mode: ParseMode) -> Result<(RecordBatch, Vec<Option<String>>)> {
+fn decode_lines(
+    path: &Path,
+    bytes: &[u8],
+    schema: &SchemaRef,
+    mode: ParseMode,
+) -> Result<(RecordBatch, Vec<Option<String>>)> {
     let mut rows = Vec::new();
     let mut corrupt = Vec::new();
     let mut line_decoder = decoder(schema)?;
@@ -93,9 +101,10 @@ fn decode_lines(path: &Path, bytes: &[u8], schema: &SchemaRef, mode: ParseMode) 
         if line.iter().all(u8::is_ascii_whitespace) {
             continue; // Spark skips blank lines
         }
-        let decoded = line_decoder.decode(line).map_err(Error::from).and_then(|_| {
-            line_decoder.flush()?.ok_or_else(|| Error::Internal("a JSON line decoded to no row".into()))
-        });
+        let decoded = line_decoder
+            .decode(line)
+            .map_err(Error::from)
+            .and_then(|_| line_decoder.flush()?.ok_or_else(|| Error::Internal("a JSON line decoded to no row".into())));
         match decoded {
             Ok(row) => {
                 rows.push(row);

@@ -110,7 +110,9 @@ fn parse_mode(options: &Options) -> Result<ParseMode> {
         None | Some("PERMISSIVE") => Ok(ParseMode::Permissive),
         Some("DROPMALFORMED") => Ok(ParseMode::DropMalformed),
         Some("FAILFAST") => Ok(ParseMode::FailFast),
-        Some(other) => Err(Error::option("mode", format!("unknown mode '{other}'; use PERMISSIVE, DROPMALFORMED or FAILFAST"))),
+        Some(other) => {
+            Err(Error::option("mode", format!("unknown mode '{other}'; use PERMISSIVE, DROPMALFORMED or FAILFAST")))
+        }
     }
 }
 

@@ -12,8 +12,10 @@ use super::open;
 use crate::error::{Error, Result};
 
 pub(super) fn read(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
-    let malformed = |e: parquet::errors::ParquetError| Error::Malformed { file: path.into(), line: None, message: e.to_string() };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(malformed)?.build().map_err(malformed)?;
+    let malformed =
+        |e: parquet::errors::ParquetError| Error::Malformed { file: path.into(), line: None, message: e.to_string() };
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(malformed)?.build().map_err(malformed)?;
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch?;
@@ -35,8 +37,11 @@ pub(super) fn read(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> 
 
 pub(super) fn infer_schema(files: &[&Path]) -> Result<SchemaRef> {
     let first = files.first().ok_or_else(|| Error::Analysis("cannot infer a parquet schema: no files".into()))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(open(first)?)
-        .map_err(|e| Error::Malformed { file: first.to_path_buf(), line: None, message: e.to_string() })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(open(first)?).map_err(|e| Error::Malformed {
+        file: first.to_path_buf(),
+        line: None,
+        message: e.to_string(),
+    })?;
     Ok(builder.schema().clone())
 }
 

@@ -14,7 +14,7 @@ use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::physical_plan::{ExecutionPlan, collect_partitioned};
 
 use crate::error::{Error, Result};
 use crate::execution::progress::StateOperatorProgress;
@@ -41,10 +41,19 @@ impl StatefulAggregate {
         let df_state = session.inner.ctx.state();
         let plan = df_state.analyzer().execute_and_check(part.plan, df_state.config_options(), |_, _| {})?;
         let partial = partial_plan(session, &plan)?;
-        let exec = partial.downcast_ref::<AggregateExec>().ok_or_else(|| Error::Internal("no partial aggregate".into()))?;
-        let state = AggregateState::try_new(partial.schema(), exec.group_expr().expr().len(), exec.aggr_expr().to_vec(), dir)?;
+        let exec =
+            partial.downcast_ref::<AggregateExec>().ok_or_else(|| Error::Internal("no partial aggregate".into()))?;
+        let state =
+            AggregateState::try_new(partial.schema(), exec.group_expr().expr().len(), exec.aggr_expr().to_vec(), dir)?;
         let output_schema = datafusion::datasource::TableProvider::schema(&part.output);
-        Ok(StatefulAggregate { session: session.clone(), plan, output: part.output, output_schema, state, rows_updated: 0 })
+        Ok(StatefulAggregate {
+            session: session.clone(),
+            plan,
+            output: part.output,
+            output_schema,
+            state,
+            rows_updated: 0,
+        })
     }
 
     /// Rebuilds the state as of `version` (the last committed batch), or empty.
@@ -56,8 +65,10 @@ impl StatefulAggregate {
     pub(crate) fn process(&mut self) -> Result<()> {
         let partial = partial_plan(&self.session, &self.plan)?;
         let task = self.session.inner.ctx.task_ctx();
-        let batches = self.session.block_on(collect(partial, task))?;
-        for b in &batches {
+        // Partition by partition, in order: the order groups are first seen in (and so the
+        // order the console prints them in) is the same on every run.
+        let partitions = self.session.block_on(collect_partitioned(partial, task))?;
+        for b in partitions.iter().flatten() {
             self.state.merge(b)?;
         }
         self.rows_updated = self.state.touched().len();

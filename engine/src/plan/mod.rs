@@ -96,7 +96,8 @@ pub(crate) fn plan_stream(plan: LogicalPlan, partitions: usize) -> Result<Stream
             let Some(stream) = provider(scan).filter(|p| (p.as_ref() as &dyn Any).is::<StreamingTable>()) else {
                 return Ok(Transformed::no(p));
             };
-            let spec = (stream.as_ref() as &dyn Any).downcast_ref::<StreamingTable>().expect("checked above").spec.clone();
+            let spec =
+                (stream.as_ref() as &dyn Any).downcast_ref::<StreamingTable>().expect("checked above").spec.clone();
             let table = BatchTable::new(spec.schema.clone(), partitions);
             sources.push((spec, table.clone()));
             let source = Arc::new(DefaultTableSource::new(Arc::new(table)));
@@ -123,13 +124,18 @@ pub(crate) fn plan_stream(plan: LogicalPlan, partitions: usize) -> Result<Stream
                 return Ok(Transformed::no(p));
             }
             let table = output_table(p.schema());
-            let scan = LogicalPlanBuilder::scan(AGGREGATE_OUTPUT, Arc::new(DefaultTableSource::new(Arc::new(table.clone()))), None)?;
+            let scan = LogicalPlanBuilder::scan(
+                AGGREGATE_OUTPUT,
+                Arc::new(DefaultTableSource::new(Arc::new(table.clone()))),
+                None,
+            )?;
             let columns: Vec<Expr> = p
                 .schema()
                 .iter()
                 .enumerate()
                 .map(|(i, (qualifier, field))| {
-                    Expr::Column(Column::new(Some(AGGREGATE_OUTPUT), format!("__agg_{i}"))).alias_qualified(qualifier.cloned(), field.name())
+                    Expr::Column(Column::new(Some(AGGREGATE_OUTPUT), format!("__agg_{i}")))
+                        .alias_qualified(qualifier.cloned(), field.name())
                 })
                 .collect();
             let replacement = scan.project(columns)?.build()?;
@@ -151,7 +157,8 @@ fn inline_views(plan: LogicalPlan) -> Result<LogicalPlan> {
             let mut builder = LogicalPlanBuilder::from(view).alias(scan.table_name.clone())?;
             if let Some(projection) = &scan.projection {
                 let schema = builder.schema().clone();
-                let columns: Vec<Expr> = projection.iter().map(|&i| Expr::Column(Column::from(schema.qualified_field(i)))).collect();
+                let columns: Vec<Expr> =
+                    projection.iter().map(|&i| Expr::Column(Column::from(schema.qualified_field(i)))).collect();
                 builder = builder.project(columns)?;
             }
             Ok(Transformed::yes(builder.build()?))
@@ -165,7 +172,11 @@ fn distinct_as_aggregate(plan: LogicalPlan) -> Result<LogicalPlan> {
         .transform_up(|p| match p {
             LogicalPlan::Distinct(Distinct::All(input)) if reads_batch(&input) => {
                 let keys: Vec<Expr> = input.schema().columns().into_iter().map(Expr::Column).collect();
-                Ok(Transformed::yes(LogicalPlanBuilder::from(Arc::unwrap_or_clone(input)).aggregate(keys, Vec::<Expr>::new())?.build()?))
+                Ok(Transformed::yes(
+                    LogicalPlanBuilder::from(Arc::unwrap_or_clone(input))
+                        .aggregate(keys, Vec::<Expr>::new())?
+                        .build()?,
+                ))
             }
             p => Ok(Transformed::no(p)),
         })?
@@ -204,7 +215,9 @@ fn check_supported(plan: &LogicalPlan) -> Result<()> {
 fn facts(plan: &LogicalPlan) -> Result<PlanFacts> {
     let aggregates = count_nodes(plan, |p| matches!(p, LogicalPlan::Aggregate(_)));
     if aggregates > 1 {
-        return Err(Error::Analysis("Multiple streaming aggregations are not supported with streaming DataFrames/Datasets".into()));
+        return Err(Error::Analysis(
+            "Multiple streaming aggregations are not supported with streaming DataFrames/Datasets".into(),
+        ));
     }
     // A sort is allowed only above the aggregation; find sorts below or without one.
     let mut sort_after_aggregate = false;

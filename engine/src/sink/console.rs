@@ -37,7 +37,13 @@ impl ConsoleSink {
 }
 
 /// The console sink's text for one batch.
-pub fn render_batch(batch_id: u64, schema: &SchemaRef, batches: &[RecordBatch], num_rows: usize, truncate: usize) -> Result<String> {
+pub fn render_batch(
+    batch_id: u64,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    num_rows: usize,
+    truncate: usize,
+) -> Result<String> {
     let line = "-------------------------------------------";
     Ok(format!("{line}\nBatch: {batch_id}\n{line}\n{}\n", format_table(schema, batches, num_rows, truncate)?))
 }

@@ -50,7 +50,8 @@ pub fn committed_files(dir: &Path) -> Result<Option<Vec<PathBuf>>> {
     for n in log_entries(&manifest)? {
         let path = manifest.join(n.to_string());
         for line in read_log_file(&path)? {
-            let entry: ManifestEntry = serde_json::from_str(&line).map_err(|e| Error::checkpoint(&path, format!("bad manifest entry: {e}")))?;
+            let entry: ManifestEntry = serde_json::from_str(&line)
+                .map_err(|e| Error::checkpoint(&path, format!("bad manifest entry: {e}")))?;
             files.push(dir.join(entry.path));
         }
     }
@@ -124,10 +125,17 @@ pub(crate) struct FileSink {
 }
 
 impl FileSink {
-    pub(crate) fn try_new(dir: PathBuf, format: WriteFormat, partition_by: Vec<String>, schema: &SchemaRef) -> Result<Self> {
+    pub(crate) fn try_new(
+        dir: PathBuf,
+        format: WriteFormat,
+        partition_by: Vec<String>,
+        schema: &SchemaRef,
+    ) -> Result<Self> {
         for column in &partition_by {
             if schema.index_of(column).is_err() {
-                return Err(Error::Analysis(format!("partition column '{column}' is not a column of the query's output ({schema})")));
+                return Err(Error::Analysis(format!(
+                    "partition column '{column}' is not a column of the query's output ({schema})"
+                )));
             }
         }
         std::fs::create_dir_all(dir.join(MANIFEST_DIR)).map_err(|e| Error::io(&dir, e))?;
@@ -143,16 +151,24 @@ impl FileSink {
             return Ok(out);
         }
         let options = FormatOptions::default().with_null(NULL_PARTITION);
-        let keys: Vec<usize> = self.partition_by.iter().map(|c| schema.index_of(c)).collect::<std::result::Result<_, _>>()?;
-        let formatters =
-            keys.iter().map(|&i| ArrayFormatter::try_new(batch.column(i).as_ref(), &options)).collect::<std::result::Result<Vec<_>, _>>()?;
+        let keys: Vec<usize> =
+            self.partition_by.iter().map(|c| schema.index_of(c)).collect::<std::result::Result<_, _>>()?;
+        let formatters = keys
+            .iter()
+            .map(|&i| ArrayFormatter::try_new(batch.column(i).as_ref(), &options))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         let mut rows: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         for row in 0..batch.num_rows() {
-            let dir: Vec<String> = keys.iter().zip(&formatters).map(|(&i, f)| format!("{}={}", schema.field(i).name(), f.value(row))).collect();
+            let dir: Vec<String> = keys
+                .iter()
+                .zip(&formatters)
+                .map(|(&i, f)| format!("{}={}", schema.field(i).name(), f.value(row)))
+                .collect();
             rows.entry(dir.join("/")).or_default().push(row as u32);
         }
         let data_columns: Vec<usize> = (0..schema.fields().len()).filter(|i| !keys.contains(i)).collect();
-        let data_schema = Arc::new(Schema::new(data_columns.iter().map(|&i| schema.field(i).clone()).collect::<Vec<_>>()));
+        let data_schema =
+            Arc::new(Schema::new(data_columns.iter().map(|&i| schema.field(i).clone()).collect::<Vec<_>>()));
         for (dir, indices) in rows {
             let part = take_record_batch(batch, &UInt32Array::from(indices))?;
             let columns = data_columns.iter().map(|&i| part.column(i).clone()).collect();
@@ -180,7 +196,10 @@ impl Sink for FileSink {
                 }
                 self.format.write(&path, &part)?;
                 let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
-                entries.push(serde_json::to_string(&ManifestEntry { path: rel, size, batch_id }).expect("manifest entries serialize"));
+                entries.push(
+                    serde_json::to_string(&ManifestEntry { path: rel, size, batch_id })
+                        .expect("manifest entries serialize"),
+                );
             }
         }
         write_log_file(&manifest, &entries)

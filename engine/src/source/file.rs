@@ -14,7 +14,7 @@ use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
 use super::{Offset, Source, SourceContext};
-use crate::checkpoint::log::{read_log_file, write_log_file, log_entries};
+use crate::checkpoint::log::{log_entries, read_log_file, write_log_file};
 use crate::error::{Error, Result};
 use crate::format::FileFormat;
 use crate::options::{Options, parse_interval_ms};
@@ -51,7 +51,13 @@ pub(crate) struct FileStreamSource {
 }
 
 impl FileStreamSource {
-    pub(crate) fn try_new(dir: PathBuf, format: FileFormat, schema: SchemaRef, o: &Options, ctx: SourceContext) -> Result<Self> {
+    pub(crate) fn try_new(
+        dir: PathBuf,
+        format: FileFormat,
+        schema: SchemaRef,
+        o: &Options,
+        ctx: SourceContext,
+    ) -> Result<Self> {
         let max_files_per_trigger = o.parse::<usize>("maxFilesPerTrigger")?;
         if max_files_per_trigger == Some(0) {
             return Err(Error::option("maxFilesPerTrigger", "must be a positive number"));
@@ -94,7 +100,9 @@ impl FileStreamSource {
         let path = self.log_dir.join(n.to_string());
         read_log_file(&path)?
             .into_iter()
-            .map(|line| serde_json::from_str(&line).map_err(|e| Error::checkpoint(&path, format!("bad file entry: {e}"))))
+            .map(|line| {
+                serde_json::from_str(&line).map_err(|e| Error::checkpoint(&path, format!("bad file entry: {e}")))
+            })
             .collect()
     }
 
@@ -152,7 +160,10 @@ fn list_files(dir: &Path, recursive: bool, out: &mut Vec<(i64, PathBuf)>) -> Res
 }
 
 fn entry_number(offset: &Offset) -> Result<u64> {
-    offset.get("logOffset").and_then(|v| v.as_u64()).ok_or_else(|| Error::Internal(format!("bad file source offset {offset}")))
+    offset
+        .get("logOffset")
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| Error::Internal(format!("bad file source offset {offset}")))
 }
 
 impl Source for FileStreamSource {
@@ -163,7 +174,8 @@ impl Source for FileStreamSource {
             for f in &mut files {
                 f.batch_id = n;
             }
-            let lines: Vec<String> = files.iter().map(|f| serde_json::to_string(f).expect("file entries serialize")).collect();
+            let lines: Vec<String> =
+                files.iter().map(|f| serde_json::to_string(f).expect("file entries serialize")).collect();
             write_log_file(&self.log_dir.join(n.to_string()), &lines)?;
             for f in files {
                 self.max_seen_ms = self.max_seen_ms.max(f.timestamp);

@@ -89,7 +89,11 @@ impl MemoryStream {
 
     /// A streaming DataFrame over this stream.
     pub fn to_df(&self) -> Result<DataFrame> {
-        let spec = SourceSpec { kind: SourceKind::Memory(self.data.clone()), schema: self.data.schema.clone(), options: Options::default() };
+        let spec = SourceSpec {
+            kind: SourceKind::Memory(self.data.clone()),
+            schema: self.data.schema.clone(),
+            options: Options::default(),
+        };
         DataFrame::from_table(&self.session, Arc::new(StreamingTable::new(spec)))
     }
 }
@@ -119,7 +123,8 @@ impl Source for MemorySource {
     fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<Vec<RecordBatch>> {
         let adds = self.data.adds.lock().expect("memory stream lock poisoned");
         let (from, to) = (position(start), position(Some(end)));
-        let slice = adds.get(from..to).ok_or_else(|| Error::Internal(format!("memory stream has no offsets {from}..{to}")))?;
+        let slice =
+            adds.get(from..to).ok_or_else(|| Error::Internal(format!("memory stream has no offsets {from}..{to}")))?;
         Ok(slice.iter().flatten().cloned().collect())
     }
 

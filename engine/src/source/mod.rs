@@ -69,9 +69,13 @@ impl SourceSpec {
     /// Creates a fresh source instance for one run of a query.
     pub(crate) fn create(&self, ctx: SourceContext) -> Result<Box<dyn Source>> {
         Ok(match &self.kind {
-            SourceKind::Files { dir, format } => {
-                Box::new(file::FileStreamSource::try_new(dir.clone(), format.clone(), self.schema.clone(), &self.options, ctx)?)
-            }
+            SourceKind::Files { dir, format } => Box::new(file::FileStreamSource::try_new(
+                dir.clone(),
+                format.clone(),
+                self.schema.clone(),
+                &self.options,
+                ctx,
+            )?),
             SourceKind::Rate => Box::new(rate::RateSource::try_new(&self.options, ctx)?),
             SourceKind::RateMicroBatch => Box::new(rate::RatePerMicroBatchSource::try_new(&self.options)?),
             SourceKind::Memory(data) => Box::new(memory::MemorySource::new(data.clone())),

@@ -7,8 +7,8 @@ use arrow::array::{Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::{Offset, Source, SourceContext};
-use crate::clock::Clock;
 use crate::checkpoint::log::{read_log_file, write_log_file};
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::options::Options;
 
@@ -21,7 +21,8 @@ pub fn rate_schema() -> SchemaRef {
 }
 
 pub(crate) const RATE_OPTIONS: &[&str] = &["rowsPerSecond", "numPartitions"];
-pub(crate) const RATE_MICRO_BATCH_OPTIONS: &[&str] = &["rowsPerBatch", "numPartitions", "startTimestamp", "advanceMillisPerBatch"];
+pub(crate) const RATE_MICRO_BATCH_OPTIONS: &[&str] =
+    &["rowsPerBatch", "numPartitions", "startTimestamp", "advanceMillisPerBatch"];
 
 fn rows(values: std::ops::Range<i64>, timestamp_us: impl Fn(i64) -> i64) -> Result<Vec<RecordBatch>> {
     let ts: TimestampMicrosecondArray = values.clone().map(|v| Some(timestamp_us(v))).collect();
@@ -53,7 +54,10 @@ impl RateSource {
         let path = ctx.dir.join("0");
         let start_ms = if path.exists() {
             let lines = read_log_file(&path)?;
-            lines.first().and_then(|l| l.parse().ok()).ok_or_else(|| Error::checkpoint(&path, "corrupt rate source start time"))?
+            lines
+                .first()
+                .and_then(|l| l.parse().ok())
+                .ok_or_else(|| Error::checkpoint(&path, "corrupt rate source start time"))?
         } else {
             let now = ctx.clock.now_ms();
             write_log_file(&path, &[now.to_string()])?;

@@ -34,11 +34,15 @@ pub(super) fn write(dir: &Path, version: u64, kind: Kind, batch: &RecordBatch) -
 
 fn read(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = FileReader::try_new(file, None).map_err(|e| Error::checkpoint(path, format!("corrupt state file: {e}")))?;
+    let reader =
+        FileReader::try_new(file, None).map_err(|e| Error::checkpoint(path, format!("corrupt state file: {e}")))?;
     if reader.schema().fields() != schema.fields() {
         return Err(Error::checkpoint(
             path,
-            format!("state was written for a different aggregation ({}), not this query's ({schema}); use a new checkpoint", reader.schema()),
+            format!(
+                "state was written for a different aggregation ({}), not this query's ({schema}); use a new checkpoint",
+                reader.schema()
+            ),
         ));
     }
     reader.map(|b| b.map_err(|e| Error::checkpoint(path, format!("corrupt state file: {e}")))).collect()

@@ -63,15 +63,22 @@ impl AggregateState {
         aggregates: Vec<Arc<AggregateFunctionExpr>>,
         dir: PathBuf,
     ) -> Result<Self> {
-        let state_widths = aggregates.iter().map(|a| a.state_fields().map(|f| f.len())).collect::<datafusion::error::Result<Vec<_>>>()?;
+        let state_widths = aggregates
+            .iter()
+            .map(|a| a.state_fields().map(|f| f.len()))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
         let expected = num_keys + state_widths.iter().sum::<usize>();
         if partial_schema.fields().len() != expected {
-            return Err(Error::Internal(format!("partial aggregate has {} columns, expected {expected}", partial_schema.fields().len())));
+            return Err(Error::Internal(format!(
+                "partial aggregate has {} columns, expected {expected}",
+                partial_schema.fields().len()
+            )));
         }
         let converter = if num_keys == 0 {
             None
         } else {
-            let sort_fields = partial_schema.fields()[..num_keys].iter().map(|f| SortField::new(f.data_type().clone())).collect();
+            let sort_fields =
+                partial_schema.fields()[..num_keys].iter().map(|f| SortField::new(f.data_type().clone())).collect();
             Some(RowConverter::new(sort_fields)?)
         };
         let mut state = AggregateState {
@@ -98,7 +105,8 @@ impl AggregateState {
         if let Some(&i) = self.index.get(key) {
             return Ok(i);
         }
-        let accumulators = self.aggregates.iter().map(|a| a.create_accumulator()).collect::<datafusion::error::Result<Vec<_>>>()?;
+        let accumulators =
+            self.aggregates.iter().map(|a| a.create_accumulator()).collect::<datafusion::error::Result<Vec<_>>>()?;
         let i = self.groups.len();
         self.index.insert(key.into(), i);
         self.groups.push(Group { key: key.into(), accumulators, size: 0 });
@@ -131,7 +139,8 @@ impl AggregateState {
         let group = &mut self.groups[g];
         let mut size = group.key.len();
         for (acc, width) in group.accumulators.iter_mut().zip(&self.state_widths) {
-            let states: Vec<ArrayRef> = partial.columns()[column..column + width].iter().map(|c| c.slice(row, 1)).collect();
+            let states: Vec<ArrayRef> =
+                partial.columns()[column..column + width].iter().map(|c| c.slice(row, 1)).collect();
             acc.merge_batch(&states)?;
             size += acc.size();
             column += width;
@@ -159,7 +168,10 @@ impl AggregateState {
     pub(crate) fn evaluate(&mut self, groups: &[usize]) -> Result<Vec<ArrayRef>> {
         let mut columns = self.key_columns(groups)?;
         for a in 0..self.aggregates.len() {
-            let values = groups.iter().map(|&g| self.groups[g].accumulators[a].evaluate()).collect::<datafusion::error::Result<Vec<_>>>()?;
+            let values = groups
+                .iter()
+                .map(|&g| self.groups[g].accumulators[a].evaluate())
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
             let data_type = self.aggregates[a].field().data_type().clone();
             columns.push(scalars_to_array(values, &data_type)?);
         }
@@ -196,7 +208,7 @@ impl AggregateState {
         let touched = std::mem::take(&mut self.touched);
         let delta = self.state_rows(&touched)?;
         files::write(&self.dir, version, files::Kind::Delta, &delta)?;
-        if version > 0 && version % SNAPSHOT_EVERY == 0 {
+        if version > 0 && version.is_multiple_of(SNAPSHOT_EVERY) {
             let all = self.state_rows(&self.all_groups())?;
             files::write(&self.dir, version, files::Kind::Snapshot, &all)?;
         }
@@ -222,7 +234,11 @@ impl AggregateState {
                 for (row, key) in keys.iter().enumerate() {
                     let g = self.group_for(key)?;
                     // A stored row is the group's whole state: replace, then merge it in.
-                    let fresh = self.aggregates.iter().map(|a| a.create_accumulator()).collect::<datafusion::error::Result<Vec<_>>>()?;
+                    let fresh = self
+                        .aggregates
+                        .iter()
+                        .map(|a| a.create_accumulator())
+                        .collect::<datafusion::error::Result<Vec<_>>>()?;
                     self.groups[g].accumulators = fresh;
                     self.merge_row(g, &batch, row)?;
                 }
@@ -250,9 +266,5 @@ fn scalars_to_array(values: Vec<ScalarValue>, data_type: &arrow::datatypes::Data
         return Ok(new_empty_array(data_type));
     }
     let array = ScalarValue::iter_to_array(values)?;
-    if array.data_type() == data_type {
-        Ok(array)
-    } else {
-        Ok(arrow::compute::cast(&array, data_type)?)
-    }
+    if array.data_type() == data_type { Ok(array) } else { Ok(arrow::compute::cast(&array, data_type)?) }
 }

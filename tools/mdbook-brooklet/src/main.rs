@@ -84,7 +84,9 @@ fn render(chapter: &str, query: &str, snapshots: &Path) -> Result<String, String
     let mut files: Vec<PathBuf> = std::fs::read_dir(snapshots)
         .map_err(|e| format!("{}: {e}", snapshots.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".snap")))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".snap"))
+        })
         .collect();
     files.sort();
     if files.is_empty() {
@@ -94,8 +96,13 @@ fn render(chapter: &str, query: &str, snapshots: &Path) -> Result<String, String
     let mut out = String::from("```text\n");
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let batch = file.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix(&prefix)).and_then(|n| n.strip_suffix(".snap"));
-        let batch: u64 = batch.and_then(|b| b.parse().ok()).ok_or_else(|| format!("bad snapshot name {}", file.display()))?;
+        let batch = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_suffix(".snap"));
+        let batch: u64 =
+            batch.and_then(|b| b.parse().ok()).ok_or_else(|| format!("bad snapshot name {}", file.display()))?;
         out.push_str(&format!("{line}\nBatch: {batch}\n{line}\n{}\n", snapshot_body(&text)));
     }
     out.push_str("```\n");
