@@ -7,8 +7,10 @@
 
 pub mod events;
 
+use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use brooklet::Session;
 use brooklet::clock::VirtualClock;
@@ -24,6 +26,8 @@ pub struct Chapter {
     pub session: Session,
     /// Records every batch of every query in this session.
     pub recorder: Arc<BatchRecorder>,
+    /// Named text outputs ([`Chapter::output`]), in name order.
+    outputs: Mutex<BTreeMap<String, String>>,
     dir: tempfile::TempDir,
 }
 
@@ -33,7 +37,21 @@ impl Chapter {
         let session = Session::builder().clock(VirtualClock::at(BOOK_EPOCH)).target_partitions(2).build();
         let recorder = Arc::new(BatchRecorder::default());
         session.streams().add_listener(recorder.clone());
-        Ok(Chapter { session, recorder, dir: tempfile::Builder::new().prefix("brooklet-book-").tempdir()? })
+        let dir = tempfile::Builder::new().prefix("brooklet-book-").tempdir()?;
+        Ok(Chapter { session, recorder, outputs: Mutex::default(), dir })
+    }
+
+    /// Prints `text` and records it under `name`: the snapshot tests assert it and the book
+    /// shows it with `{{#brooklet-output <chapter> <name>}}`.
+    pub fn output(&self, name: &str, text: impl Display) {
+        let text = text.to_string();
+        println!("{text}");
+        self.outputs.lock().expect("outputs lock poisoned").insert(name.to_string(), text);
+    }
+
+    /// The recorded text outputs, by name.
+    pub fn outputs(&self) -> BTreeMap<String, String> {
+        self.outputs.lock().expect("outputs lock poisoned").clone()
     }
 
     /// A path inside the chapter's scratch directory (created on first use for directories

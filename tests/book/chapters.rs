@@ -9,10 +9,21 @@ use crate::support::assert_batches;
 #[allow(dead_code)]
 pub mod ch01;
 
+#[path = "../../examples/ch02_output_modes.rs"]
+#[allow(dead_code)]
+pub mod ch02;
+
 #[test]
 fn ch01_streams_are_tables() {
     let ch = Chapter::new().expect("chapter context");
     ch01::run(&ch).expect("chapter 1 runs");
-    assert_batches("ch01", &ch);
+    assert_batches("ch01", &ch, &["counts_by_type"]);
     assert_eq!(ch.recorder.batches("counts_by_type").len(), 3, "one batch per file");
+}
+
+#[test]
+fn ch02_output_modes() {
+    let ch = Chapter::new().expect("chapter context");
+    ch02::run(&ch).expect("chapter 2 runs");
+    assert_batches("ch02", &ch, &["purchases_append", "totals_complete", "totals_update"]);
 }

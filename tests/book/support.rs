@@ -3,13 +3,19 @@
 use brooklet::testing::BatchRecorder;
 use brooklet_book::Chapter;
 
-/// Asserts one snapshot per micro-batch of every query the chapter ran, named
-/// `<chapter>__<query>@batch-NNN.snap`; rows are sorted since batch row order is undefined.
-pub fn assert_batches(chapter: &str, ch: &Chapter) {
-    let queries = ch.recorder.queries();
-    assert!(!queries.is_empty(), "chapter {chapter} ran no streaming query");
+/// Asserts the chapter's text outputs, and one snapshot per micro-batch of each of `queries`,
+/// named `<chapter>__<query>@batch-NNN.snap`; rows are sorted since batch row order is
+/// undefined.
+pub fn assert_batches(chapter: &str, ch: &Chapter, queries: &[&str]) {
+    for (name, text) in ch.outputs() {
+        let mut settings = settings();
+        settings.set_info(&serde_json::json!({ "chapter": chapter, "output": name }));
+        // Timings differ on every run: the book shows where they go, not what they were.
+        settings.add_filter(r"\b\d+(\.\d+)? ?(ms|µs|s)\b", "[duration]");
+        settings.bind(|| insta::assert_snapshot!(format!("{chapter}__{name}"), text));
+    }
     for query in queries {
-        assert_query_batches(chapter, &query, &ch.recorder);
+        assert_query_batches(chapter, query, &ch.recorder);
     }
 }
 
@@ -19,12 +25,17 @@ pub fn assert_query_batches(chapter: &str, query: &str, recorder: &BatchRecorder
     assert!(!batches.is_empty(), "query {query} of {chapter} produced no batch");
     for b in batches {
         let table = b.to_table().expect("batch renders");
-        let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path("../../snapshots");
-        settings.set_prepend_module_to_snapshot(false);
+        let mut settings = settings();
         settings.set_snapshot_suffix(format!("batch-{:03}", b.batch_id));
         settings.set_info(&serde_json::json!({ "chapter": chapter, "query": query, "batch": b.batch_id }));
-        settings.set_omit_expression(true);
         settings.bind(|| insta::assert_snapshot!(format!("{chapter}__{query}"), table));
     }
+}
+
+fn settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings
 }

@@ -1,10 +1,13 @@
 //! `mdbook-brooklet`: an mdBook preprocessor that puts recorded outputs under the code.
 //!
-//! A chapter writes `{{#brooklet-batches ch01 counts_by_type}}`; the preprocessor replaces it
-//! with every recorded micro-batch of that query, read from the insta snapshots in
-//! `snapshots/` (`ch01__counts_by_type@batch-000.snap`, ...) — the same files the tests
-//! assert, so the book shows exactly what CI checked. Rendering never runs code. A directive
-//! without snapshots fails the build.
+//! Two directives, each replaced by recorded output read from the insta snapshots in
+//! `snapshots/` — the same files the tests assert, so the book shows exactly what CI checked:
+//!
+//! - `{{#brooklet-batches ch01 counts_by_type}}`: every micro-batch of a query
+//!   (`ch01__counts_by_type@batch-000.snap`, ...), framed like Spark's console sink;
+//! - `{{#brooklet-output ch02 validity}}`: a named text output (`ch02__validity.snap`).
+//!
+//! Rendering never runs code. A directive without snapshots fails the build.
 //!
 //! mdBook calls `mdbook-brooklet supports <renderer>` and then `mdbook-brooklet` with
 //! `[context, book]` as JSON on stdin, expecting the book back on stdout.
@@ -14,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-const DIRECTIVE: &str = "{{#brooklet-batches ";
+const DIRECTIVES: [&str; 2] = ["{{#brooklet-batches ", "{{#brooklet-output "];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -63,15 +66,21 @@ fn rewrite(value: &mut Value, snapshots: &Path) -> Result<(), String> {
 fn expand(content: &str, snapshots: &Path) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = content;
-    while let Some(start) = rest.find(DIRECTIVE) {
+    while let Some((start, directive)) =
+        DIRECTIVES.iter().filter_map(|d| rest.find(d).map(|i| (i, *d))).min_by_key(|(i, _)| *i)
+    {
         out.push_str(&rest[..start]);
-        let after = &rest[start + DIRECTIVE.len()..];
-        let end = after.find("}}").ok_or("unclosed {{#brooklet-batches")?;
+        let after = &rest[start + directive.len()..];
+        let end = after.find("}}").ok_or_else(|| format!("unclosed {}", directive.trim()))?;
         let args: Vec<&str> = after[..end].split_whitespace().collect();
-        let [chapter, query] = args[..] else {
-            return Err(format!("expected {{{{#brooklet-batches <chapter> <query>}}}}, got '{}'", &after[..end]));
+        let [chapter, name] = args[..] else {
+            return Err(format!("expected {}<chapter> <name>}}}}, got '{}'", directive, &after[..end]));
         };
-        out.push_str(&render(chapter, query, snapshots)?);
+        if directive == DIRECTIVES[0] {
+            out.push_str(&render(chapter, name, snapshots)?);
+        } else {
+            out.push_str(&render_output(chapter, name, snapshots)?);
+        }
         rest = &after[end + 2..];
     }
     out.push_str(rest);
@@ -109,6 +118,15 @@ fn render(chapter: &str, query: &str, snapshots: &Path) -> Result<String, String
     Ok(out)
 }
 
+/// A named text output.
+fn render_output(chapter: &str, name: &str, snapshots: &Path) -> Result<String, String> {
+    let file = snapshots.join(format!("{chapter}__{name}.snap"));
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        format!("no recorded output '{name}' of {chapter} ({}): {e}; run the tests to record it", file.display())
+    })?;
+    Ok(format!("```text\n{}\n```\n", snapshot_body(&text).trim_end()))
+}
+
 /// The snapshot's content: what follows insta's `---` metadata header.
 fn snapshot_body(text: &str) -> &str {
     match text.strip_prefix("---\n").and_then(|t| t.find("\n---\n").map(|i| &t[i + 5..])) {
@@ -130,6 +148,8 @@ mod tests {
         assert!(out.contains("Batch: 0\n-------------------------------------------\n+---+\n|  a|\n+---+\n"), "{out}");
         assert!(out.starts_with("before\n```text\n") && out.ends_with("```\n\nafter"), "{out}");
         assert!(expand("{{#brooklet-batches ch09 missing}}", &dir).is_err());
+        std::fs::write(dir.join("ch02__validity.snap"), "---\nsource: x\n---\nok\n").unwrap();
+        assert_eq!(expand("{{#brooklet-output ch02 validity}}", &dir).unwrap(), "```text\nok\n```\n");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
