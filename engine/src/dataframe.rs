@@ -89,6 +89,16 @@ impl DataFrame {
         Arc::new(self.df.schema().as_arrow().clone())
     }
 
+    /// The schema as Spark's `printSchema()` prints it.
+    pub fn schema_tree(&self) -> String {
+        crate::ddl::schema_tree(&self.schema())
+    }
+
+    /// Prints the schema like Spark's `printSchema()`.
+    pub fn print_schema(&self) {
+        print!("{}", self.schema_tree());
+    }
+
     /// The session this DataFrame belongs to.
     pub fn session(&self) -> &Session {
         &self.session

@@ -242,3 +242,59 @@ mod tests {
         assert!(parse_schema("").is_err());
     }
 }
+
+/// Spark's name for an Arrow type, as `printSchema()` shows it: `string`, `long`, `timestamp`.
+pub fn spark_type_name(data_type: &DataType) -> String {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Int8 => "byte".into(),
+        DataType::Int16 => "short".into(),
+        DataType::Int32 => "integer".into(),
+        DataType::Int64 => "long".into(),
+        DataType::Float32 => "float".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(_, _) => "timestamp".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "binary".into(),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p},{s})"),
+        DataType::List(f) | DataType::LargeList(f) => format!("array<{}>", spark_type_name(f.data_type())),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => {
+                format!("map<{},{}>", spark_type_name(kv[0].data_type()), spark_type_name(kv[1].data_type()))
+            }
+            other => other.to_string(),
+        },
+        DataType::Struct(fields) => {
+            let inner: Vec<String> =
+                fields.iter().map(|f| format!("{}:{}", f.name(), spark_type_name(f.data_type()))).collect();
+            format!("struct<{}>", inner.join(","))
+        }
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+/// A schema as Spark's `printSchema()` prints it.
+///
+/// ```
+/// let schema = brooklet::ddl::parse_schema("id STRING, n LONG").unwrap();
+/// assert_eq!(brooklet::ddl::schema_tree(&schema), "root\n |-- id: string (nullable = true)\n |-- n: long (nullable = true)\n");
+/// ```
+pub fn schema_tree(schema: &Schema) -> String {
+    fn write_fields(out: &mut String, list: &Fields, depth: usize) {
+        for f in list {
+            let indent = " |   ".repeat(depth);
+            let type_name = match f.data_type() {
+                DataType::Struct(_) => "struct".to_string(),
+                t => spark_type_name(t),
+            };
+            out.push_str(&format!("{indent} |-- {}: {type_name} (nullable = {})\n", f.name(), f.is_nullable()));
+            if let DataType::Struct(children) = f.data_type() {
+                write_fields(out, children, depth + 1);
+            }
+        }
+    }
+    let mut out = String::from("root\n");
+    write_fields(&mut out, schema.fields(), 0);
+    out
+}

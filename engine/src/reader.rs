@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 
 use crate::dataframe::DataFrame;
@@ -216,8 +217,17 @@ impl DataFrameReader {
         } else {
             return Err(Error::Analysis(format!("path does not exist: {}", path.display())));
         };
-        let schema = match self.spec.schema()? {
-            Some(schema) => schema,
+        // Hive-style directories (`event_type=click/part-0.parquet`) become columns.
+        let partition_columns: Vec<String> = files
+            .first()
+            .map(|f| crate::sink::file::partition_values(path, f).into_iter().map(|(k, _)| k).collect())
+            .unwrap_or_default();
+        let data_schema = match self.spec.schema()? {
+            Some(schema) => {
+                let fields: Vec<_> =
+                    schema.fields().iter().filter(|f| !partition_columns.contains(f.name())).cloned().collect();
+                Arc::new(Schema::new(fields))
+            }
             None if name == "text" => crate::format::text_schema(),
             None if files.is_empty() => {
                 return Err(Error::Analysis(format!(
@@ -227,9 +237,26 @@ impl DataFrameReader {
             }
             None => format.infer_schema(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>())?,
         };
+        let mut fields: Vec<_> = data_schema.fields().iter().cloned().collect();
+        fields.extend(partition_columns.iter().map(|c| Arc::new(Field::new(c, DataType::Utf8, true))));
+        let schema = Arc::new(Schema::new(fields));
         let mut batches = Vec::new();
         for f in &files {
-            batches.extend(format.read(f, &schema)?);
+            let values = crate::sink::file::partition_values(path, f);
+            if values.iter().map(|(k, _)| k).ne(partition_columns.iter()) {
+                return Err(Error::Analysis(format!(
+                    "{} is not under the same partition directories ({}) as the other files",
+                    f.display(),
+                    partition_columns.join(", ")
+                )));
+            }
+            for batch in format.read(f, &data_schema)? {
+                let mut columns = batch.columns().to_vec();
+                for (_, v) in &values {
+                    columns.push(Arc::new(StringArray::from(vec![v.as_deref(); batch.num_rows()])));
+                }
+                batches.push(RecordBatch::try_new(schema.clone(), columns)?);
+            }
         }
         let table = MemTable::try_new(schema, vec![batches])?;
         DataFrame::from_table(&self.spec.session, Arc::new(table))
@@ -243,15 +270,22 @@ fn unknown_format(name: &str) -> Error {
     )
 }
 
-/// The data files directly in `dir` (hidden and `_`-prefixed names skipped), sorted by name.
+/// The data files in `dir` and its `column=value` subdirectories (hidden and `_`-prefixed
+/// names skipped), sorted by path.
 pub(crate) fn data_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if !name.starts_with('.') && !name.starts_with('_') && entry.path().is_file() {
-            files.push(entry.path());
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_file() {
+            files.push(path);
+        } else if path.is_dir() && name.contains('=') {
+            files.extend(data_files(&path)?);
         }
     }
     files.sort();

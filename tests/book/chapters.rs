@@ -13,6 +13,10 @@ pub mod ch01;
 #[allow(dead_code)]
 pub mod ch02;
 
+#[path = "../../examples/ch03_file_sources.rs"]
+#[allow(dead_code)]
+pub mod ch03;
+
 #[test]
 fn ch01_streams_are_tables() {
     let ch = Chapter::new().expect("chapter context");
@@ -26,4 +30,17 @@ fn ch02_output_modes() {
     let ch = Chapter::new().expect("chapter context");
     ch02::run(&ch).expect("chapter 2 runs");
     assert_batches("ch02", &ch, &["purchases_append", "totals_complete", "totals_update"]);
+}
+
+#[test]
+fn ch03_file_sources() {
+    let ch = Chapter::new().expect("chapter context");
+    ch03::run(&ch).expect("chapter 3 runs");
+    assert_batches(
+        "ch03",
+        &ch,
+        &["enriched", "csv_counts", "restartable", "permissive", "dropmalformed", "to_parquet"],
+    );
+    let restarted: Vec<u64> = ch.recorder.batches("restartable").iter().map(|b| b.batch_id).collect();
+    assert_eq!(restarted, [0, 1, 2, 3], "batch ids continue across the restart");
 }
