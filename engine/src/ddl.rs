@@ -207,42 +207,6 @@ impl Parser<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_event_schema() {
-        let s = parse_schema(
-            "event_id STRING, timestamp TIMESTAMP, user_id STRING, event_type STRING, value DOUBLE, session_id STRING",
-        )
-        .unwrap();
-        assert_eq!(s.fields().len(), 6);
-        assert_eq!(s.field(1).data_type(), &timestamp_type());
-        assert_eq!(s.field(4).data_type(), &DataType::Float64);
-    }
-
-    #[test]
-    fn parses_nested_types() {
-        let s =
-            parse_schema("a ARRAY<INT>, m MAP<STRING, LONG>, s STRUCT<x: INT, `y z` STRING>, d DECIMAL(12,2)").unwrap();
-        assert_eq!(s.field(0).data_type(), &DataType::new_list(DataType::Int32, true));
-        let DataType::Struct(fields) = s.field(2).data_type() else { panic!("struct expected") };
-        assert_eq!(fields[1].name(), "y z");
-        assert_eq!(s.field(3).data_type(), &DataType::Decimal128(12, 2));
-    }
-
-    #[test]
-    fn bad_schemas_name_the_problem() {
-        let err = parse_schema("id STRNG").unwrap_err().to_string();
-        assert_eq!(err, "schema 'id STRNG': unknown type 'STRNG'");
-        let err = parse_schema("id STRING value DOUBLE").unwrap_err().to_string();
-        assert_eq!(err, "schema 'id STRING value DOUBLE': expected ',' after column 'id' but found 'value'");
-        assert!(parse_schema("a ARRAY<INT").is_err());
-        assert!(parse_schema("").is_err());
-    }
-}
-
 /// Spark's name for an Arrow type, as `printSchema()` shows it: `string`, `long`, `timestamp`.
 pub fn spark_type_name(data_type: &DataType) -> String {
     match data_type {
@@ -297,4 +261,40 @@ pub fn schema_tree(schema: &Schema) -> String {
     let mut out = String::from("root\n");
     write_fields(&mut out, schema.fields(), 0);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_event_schema() {
+        let s = parse_schema(
+            "event_id STRING, timestamp TIMESTAMP, user_id STRING, event_type STRING, value DOUBLE, session_id STRING",
+        )
+        .unwrap();
+        assert_eq!(s.fields().len(), 6);
+        assert_eq!(s.field(1).data_type(), &timestamp_type());
+        assert_eq!(s.field(4).data_type(), &DataType::Float64);
+    }
+
+    #[test]
+    fn parses_nested_types() {
+        let s =
+            parse_schema("a ARRAY<INT>, m MAP<STRING, LONG>, s STRUCT<x: INT, `y z` STRING>, d DECIMAL(12,2)").unwrap();
+        assert_eq!(s.field(0).data_type(), &DataType::new_list(DataType::Int32, true));
+        let DataType::Struct(fields) = s.field(2).data_type() else { panic!("struct expected") };
+        assert_eq!(fields[1].name(), "y z");
+        assert_eq!(s.field(3).data_type(), &DataType::Decimal128(12, 2));
+    }
+
+    #[test]
+    fn bad_schemas_name_the_problem() {
+        let err = parse_schema("id STRNG").unwrap_err().to_string();
+        assert_eq!(err, "schema 'id STRNG': unknown type 'STRNG'");
+        let err = parse_schema("id STRING value DOUBLE").unwrap_err().to_string();
+        assert_eq!(err, "schema 'id STRING value DOUBLE': expected ',' after column 'id' but found 'value'");
+        assert!(parse_schema("a ARRAY<INT").is_err());
+        assert!(parse_schema("").is_err());
+    }
 }
