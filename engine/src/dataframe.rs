@@ -9,10 +9,10 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::Column;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::datasource::TableProvider;
+use datafusion::datasource::{TableProvider, provider_as_source};
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::utils::find_aggregate_exprs;
-use datafusion::logical_expr::{Expr, SortExpr};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
 
 use crate::error::Result;
@@ -62,12 +62,15 @@ fn exprs<E: IntoExpr>(df: &DataFrame, items: impl IntoIterator<Item = E>) -> Res
 }
 
 impl DataFrame {
-    pub(crate) fn from_datafusion(session: Session, df: datafusion::dataframe::DataFrame) -> Self {
+    /// Wraps a DataFusion DataFrame built on this session's context (e.g. a join).
+    pub fn from_datafusion(session: Session, df: datafusion::dataframe::DataFrame) -> Self {
         DataFrame { session, df }
     }
 
-    pub(crate) fn from_table(session: &Session, table: Arc<dyn TableProvider>) -> Result<Self> {
-        let df = session.inner.ctx.read_table(table)?;
+    /// A DataFrame scanning `table`, its columns qualified by `name` (as in `EXPLAIN`).
+    pub(crate) fn from_table(session: &Session, name: &str, table: Arc<dyn TableProvider>) -> Result<Self> {
+        let plan = LogicalPlanBuilder::scan(name, provider_as_source(table), None)?.build()?;
+        let df = datafusion::dataframe::DataFrame::new(session.inner.ctx.state(), plan);
         Ok(DataFrame::from_datafusion(session.clone(), df))
     }
 

@@ -73,6 +73,8 @@ pub mod sink;
 pub mod source;
 mod state;
 pub mod testing;
+#[cfg(test)]
+mod tests;
 pub mod writer;
 
 pub use dataframe::{DataFrame, GroupedData, IntoExpr};

@@ -160,7 +160,7 @@ impl DataStreamReader {
         }
         self.spec.options.check_known(&format!("format '{format}'"), known)?;
         let spec = SourceSpec { kind, schema: rate_schema(), options: self.spec.options };
-        DataFrame::from_table(&self.spec.session, Arc::new(StreamingTable::new(spec)))
+        DataFrame::from_table(&self.spec.session, &format.replace('-', "_"), Arc::new(StreamingTable::new(spec)))
     }
 
     /// A streaming DataFrame over the files that arrive in directory `path`.
@@ -195,8 +195,9 @@ impl DataStreamReader {
                 ));
             }
         };
+        let table_name = table_name(&dir);
         let spec = SourceSpec { kind: SourceKind::Files { dir, format }, schema, options: self.spec.options };
-        DataFrame::from_table(&self.spec.session, Arc::new(StreamingTable::new(spec)))
+        DataFrame::from_table(&self.spec.session, &table_name, Arc::new(StreamingTable::new(spec)))
     }
 }
 
@@ -259,8 +260,15 @@ impl DataFrameReader {
             }
         }
         let table = MemTable::try_new(schema, vec![batches])?;
-        DataFrame::from_table(&self.spec.session, Arc::new(table))
+        DataFrame::from_table(&self.spec.session, &table_name(path), Arc::new(table))
     }
+}
+
+/// A plan's name for the table read from `path`: its last component, as an identifier.
+fn table_name(path: &Path) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name: String = stem.chars().map(|c| if c.is_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) { format!("t_{name}") } else { name }
 }
 
 fn unknown_format(name: &str) -> Error {

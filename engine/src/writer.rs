@@ -151,6 +151,13 @@ impl DataStreamWriter {
         let partitions = session.inner.ctx.state().config().target_partitions();
         let plan = plan_stream(self.df.df.logical_plan().clone(), partitions)?;
         check_output_mode(plan.facts, mode)?;
+        const SINKS: [&str; 6] = ["console", "memory", "parquet", "json", "csv", "foreachbatch"];
+        if !SINKS.contains(&self.format.as_str()) {
+            return Err(Error::option(
+                "format",
+                format!("unknown sink '{}'; sinks are console, memory, parquet, json, csv, foreach_batch", self.format),
+            ));
+        }
         if !supported_modes(&self.format).contains(&mode) {
             return Err(Error::Analysis(format!("Data source {} does not support {mode} output mode", self.format)));
         }

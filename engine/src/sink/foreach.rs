@@ -22,7 +22,7 @@ pub(crate) struct ForeachBatchSink {
 impl Sink for ForeachBatchSink {
     fn add_batch(&mut self, batch_id: u64, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
         let table = MemTable::try_new(schema.clone(), vec![batches.to_vec()])?;
-        let df = DataFrame::from_table(&self.session, Arc::new(table))?;
+        let df = DataFrame::from_table(&self.session, "batch", Arc::new(table))?;
         (self.f)(df, batch_id)
     }
 

@@ -94,7 +94,7 @@ impl MemoryStream {
             schema: self.data.schema.clone(),
             options: Options::default(),
         };
-        DataFrame::from_table(&self.session, Arc::new(StreamingTable::new(spec)))
+        DataFrame::from_table(&self.session, "memory_stream", Arc::new(StreamingTable::new(spec)))
     }
 }
 

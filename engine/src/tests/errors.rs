@@ -1,0 +1,127 @@
+//! Bad input gets a clear error naming what and where, never a panic; a failed query stops
+//! cleanly and leaves its checkpoint consistent.
+
+use super::session;
+use crate::Trigger;
+
+const SCHEMA: &str = "id STRING, value DOUBLE";
+
+fn err<T: std::fmt::Debug>(r: crate::Result<T>) -> String {
+    r.expect_err("an error").to_string()
+}
+
+#[test]
+fn reader_errors_name_the_path_format_option_and_schema() {
+    let (s, _) = session();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = err(s.read_stream().format("json").schema(SCHEMA).load("/no/such/dir"));
+    assert_eq!(missing, "path does not exist or is not a directory: /no/such/dir");
+    let format = err(s.read_stream().format("xml").schema(SCHEMA).load(dir.path()));
+    assert_eq!(format, "option 'format': unknown format 'xml'; file formats are json, csv, text, parquet");
+    let option = err(s.read_stream().format("json").schema(SCHEMA).option("maxFilesPerTriger", 1).load(dir.path()));
+    assert!(option.starts_with("option 'maxFilesPerTriger': unknown option for format 'json'"), "{option}");
+    let value = err(s.read_stream().format("csv").schema(SCHEMA).option("header", "yes").load(dir.path()));
+    assert_eq!(value, "option 'header': expected true or false, got 'yes'");
+    let schema = err(s.read_stream().format("json").schema("id STRNG").load(dir.path()));
+    assert_eq!(schema, "schema 'id STRNG': unknown type 'STRNG'");
+    let no_schema = err(s.read_stream().format("json").load(dir.path()));
+    assert!(
+        no_schema.starts_with("Schema must be specified when creating a streaming source DataFrame"),
+        "{no_schema}"
+    );
+}
+
+#[test]
+fn analysis_errors_name_the_column_and_the_action() {
+    let (s, _) = session();
+    let dir = tempfile::tempdir().unwrap();
+    let df = s.read_stream().format("json").schema(SCHEMA).load(dir.path()).unwrap();
+    let column = err(df.clone().filter("amount > 1"));
+    assert!(column.contains("amount"), "{column}");
+    let collect = err(df.collect());
+    assert!(
+        collect.starts_with("Queries with streaming sources must be executed with writeStream.start()"),
+        "{collect}"
+    );
+    let sink = err(df.clone().write_stream().format("kafkaa").start());
+    assert!(sink.starts_with("option 'format': unknown sink 'kafkaa'"), "{sink}");
+    let mode = err(df.write_stream().output_mode("everything").start());
+    assert_eq!(
+        mode,
+        "option 'outputMode': Unknown output mode everything. Accepted output modes are 'append', 'complete', 'update'"
+    );
+}
+
+#[test]
+fn a_failed_batch_stops_the_query_and_is_rerun_after_the_input_is_fixed() {
+    let (s, recorder) = session();
+    let (input, checkpoint) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file = input.path().join("part-0.json");
+    std::fs::write(&file, "{\"id\": \"a\", \"value\": 1}\n{\"id\": \"b\", \"value\": oops}\n").unwrap();
+    let start = || {
+        s.read_stream()
+            .format("json")
+            .schema(SCHEMA)
+            .option("mode", "FAILFAST")
+            .load(input.path())
+            .unwrap()
+            .write_stream()
+            .format("memory")
+            .query_name("strict")
+            .option("checkpointLocation", checkpoint.path().display())
+            .trigger(Trigger::AvailableNow)
+            .start()
+            .unwrap()
+    };
+    let query = start();
+    let failure = err(query.await_termination());
+    assert!(failure.starts_with("query 'strict' failed in batch 0: malformed record in "), "{failure}");
+    assert!(failure.contains("part-0.json line 2"), "{failure}");
+    assert!(!query.is_active());
+    assert!(query.exception().is_some());
+    assert!(checkpoint.path().join("offsets/0").exists(), "batch 0 was planned");
+    assert!(!checkpoint.path().join("commits/0").exists(), "but not committed");
+
+    std::fs::write(&file, "{\"id\": \"a\", \"value\": 1}\n{\"id\": \"b\", \"value\": 2}\n").unwrap();
+    let query = start();
+    query.await_termination().unwrap();
+    let batches = recorder.batches("strict");
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].batch_id, 0, "the failed batch runs again with the same id");
+    assert_eq!(batches[0].sorted().unwrap().num_rows(), 2);
+}
+
+#[test]
+fn a_corrupt_checkpoint_is_an_error_naming_the_file_never_a_reset() {
+    let (s, _) = session();
+    let (input, checkpoint) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::create_dir_all(checkpoint.path().join("offsets")).unwrap();
+    std::fs::write(checkpoint.path().join("offsets/0"), "v1\n{\"batchWatermarkMs\":").unwrap();
+    let started = s
+        .read_stream()
+        .format("json")
+        .schema(SCHEMA)
+        .load(input.path())
+        .unwrap()
+        .write_stream()
+        .option("checkpointLocation", checkpoint.path().display())
+        .start();
+    let message = err(started);
+    assert!(
+        message.starts_with("checkpoint file ") && message.contains("offsets/0: corrupt batch metadata"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_second_active_query_with_the_same_name_is_refused() {
+    let (s, _) = session();
+    let stream = crate::MemoryStream::new(&s, SCHEMA).unwrap();
+    let first = stream.to_df().unwrap().write_stream().format("memory").query_name("same").start().unwrap();
+    let second = err(stream.to_df().unwrap().write_stream().format("memory").query_name("same").start());
+    assert!(
+        second.starts_with("Cannot start query with name same as a query with that name is already active"),
+        "{second}"
+    );
+    first.stop().unwrap();
+}

@@ -1,0 +1,19 @@
+//! Engine tests that run whole queries: bad input and its errors, failures and recovery,
+//! query shapes (SQL over streams, joins with static data, global aggregates), triggers and
+//! time-based sources. They live inside the library so that the test build links DataFusion
+//! once.
+
+mod errors;
+mod queries;
+
+use crate::Session;
+use crate::testing::BatchRecorder;
+
+/// A session on a virtual clock with a recorder of every batch.
+fn session() -> (Session, std::sync::Arc<BatchRecorder>) {
+    let session =
+        Session::builder().clock(crate::clock::VirtualClock::at("2024-01-01T00:00:00Z")).target_partitions(2).build();
+    let recorder = std::sync::Arc::new(BatchRecorder::default());
+    session.streams().add_listener(recorder.clone());
+    (session, recorder)
+}

@@ -1,0 +1,203 @@
+//! Query shapes and triggers, end to end on MemoryStream and the rate sources.
+
+use std::sync::Arc;
+
+use super::session;
+use crate::{MemoryStream, Trigger};
+
+fn tables(recorder: &crate::testing::BatchRecorder, name: &str) -> Vec<String> {
+    recorder.batches(name).iter().map(|b| b.to_table().unwrap()).collect()
+}
+
+#[test]
+fn update_mode_emits_only_the_groups_a_batch_changed() {
+    let (s, recorder) = session();
+    let words = MemoryStream::new(&s, "word STRING").unwrap();
+    let counts = words.to_df().unwrap().group_by(["word"]).unwrap().count().unwrap();
+    let q = counts.write_stream().format("memory").query_name("wc").output_mode("update");
+    let q = q.format("console").start().unwrap();
+    words.add_json(r#"{"word": "a"} {"word": "b"} {"word": "a"}"#).unwrap();
+    words.add_json(r#"{"word": "b"}"#).unwrap();
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    assert_eq!(
+        tables(&recorder, "wc"),
+        [
+            "+----+-----+\n|word|count|\n+----+-----+\n|   a|    2|\n|   b|    1|\n+----+-----+\n",
+            "+----+-----+\n|word|count|\n+----+-----+\n|   b|    2|\n+----+-----+\n",
+        ]
+    );
+    let progress = q.recent_progress();
+    assert_eq!(progress.len(), 2);
+    assert_eq!(progress[1].state_operators[0].num_rows_total, 2);
+    assert_eq!(progress[1].state_operators[0].num_rows_updated, 1);
+    assert_eq!(progress[1].num_input_rows, 1);
+}
+
+#[test]
+fn sql_over_a_streaming_view_is_a_stream() {
+    let (s, recorder) = session();
+    let events = MemoryStream::new(&s, "kind STRING, value DOUBLE").unwrap();
+    events.to_df().unwrap().create_or_replace_temp_view("events").unwrap();
+    let df = s.sql("SELECT kind, sum(value) AS total FROM events WHERE value > 0 GROUP BY kind").unwrap();
+    assert!(df.is_streaming());
+    let q = df.write_stream().format("memory").query_name("totals").output_mode("complete").start().unwrap();
+    events.add_json(r#"{"kind": "x", "value": 1.5} {"kind": "x", "value": -9} {"kind": "y", "value": 2}"#).unwrap();
+    events.add_json(r#"{"kind": "x", "value": 1}"#).unwrap();
+    q.process_all_available().unwrap();
+    let table = s.sql("SELECT kind, total FROM totals ORDER BY kind").unwrap().to_string_table(10).unwrap();
+    assert_eq!(table, "+----+-----+\n|kind|total|\n+----+-----+\n|   x|  2.5|\n|   y|  2.0|\n+----+-----+\n");
+    q.stop().unwrap();
+    assert_eq!(recorder.batches("totals").len(), 2);
+}
+
+#[test]
+fn a_stream_joins_a_static_table() {
+    let (s, recorder) = session();
+    let users = s.sql("SELECT * FROM (VALUES ('u1', 'gold'), ('u2', 'free')) AS t(user_id, tier)").unwrap();
+    let clicks = MemoryStream::new(&s, "user_id STRING, page STRING").unwrap();
+    let joined = clicks.to_df().unwrap().into_datafusion().join(
+        users.into_datafusion(),
+        datafusion::common::JoinType::Inner,
+        &["user_id"],
+        &["user_id"],
+        None,
+    );
+    let joined = crate::DataFrame::from_datafusion(s.clone(), joined.unwrap()).select(["page", "tier"]).unwrap();
+    let q = joined.write_stream().query_name("enriched").start().unwrap();
+    clicks
+        .add_json(r#"{"user_id": "u1", "page": "/a"} {"user_id": "u3", "page": "/b"} {"user_id": "u2", "page": "/c"}"#)
+        .unwrap();
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    assert_eq!(
+        tables(&recorder, "enriched"),
+        ["+----+----+\n|page|tier|\n+----+----+\n|  /a|gold|\n|  /c|free|\n+----+----+\n"]
+    );
+}
+
+#[test]
+fn a_global_aggregate_counts_from_zero() {
+    let (s, recorder) = session();
+    let events = MemoryStream::new(&s, "n LONG").unwrap();
+    let total = events
+        .to_df()
+        .unwrap()
+        .group_by(Vec::<&str>::new())
+        .unwrap()
+        .agg(["count(*) AS rows", "sum(n) AS total"])
+        .unwrap();
+    let q = total.write_stream().query_name("total").output_mode("complete").start().unwrap();
+    events.add_json(r#"{"n": 1} {"n": 2}"#).unwrap();
+    events.add_json(r#"{"n": 4}"#).unwrap();
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    assert_eq!(
+        tables(&recorder, "total"),
+        [
+            "+----+-----+\n|rows|total|\n+----+-----+\n|   2|    3|\n+----+-----+\n",
+            "+----+-----+\n|rows|total|\n+----+-----+\n|   3|    7|\n+----+-----+\n",
+        ]
+    );
+}
+
+#[test]
+fn rate_micro_batch_is_deterministic_and_available_now_runs_one_batch() {
+    let (s, recorder) = session();
+    let df = s
+        .read_stream()
+        .format("rate-micro-batch")
+        .option("rowsPerBatch", 3)
+        .option("startTimestamp", 1_704_067_200_000i64)
+        .load_source()
+        .unwrap();
+    let q = df.write_stream().query_name("rate").trigger(Trigger::AvailableNow).start().unwrap();
+    q.await_termination().unwrap();
+    assert_eq!(
+        tables(&recorder, "rate"),
+        [
+            "+-------------------+-----+\n|          timestamp|value|\n+-------------------+-----+\n|2024-01-01 00:00:00|    0|\n|2024-01-01 00:00:00|    1|\n|2024-01-01 00:00:00|    2|\n+-------------------+-----+\n"
+        ]
+    );
+}
+
+#[test]
+fn rate_on_a_virtual_clock_gives_rows_per_second_per_trigger() {
+    let (s, recorder) = session();
+    let df = s.read_stream().format("rate").option("rowsPerSecond", 2).load_source().unwrap();
+    let q =
+        df.write_stream().query_name("rate").trigger(Trigger::processing_time("1 second").unwrap()).start().unwrap();
+    while recorder.batches("rate").len() < 3 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    q.stop().unwrap();
+    let batches = recorder.batches("rate");
+    assert_eq!(batches[0].sorted().unwrap().num_rows(), 0, "the first batch is empty, as in Spark");
+    let second = crate::display::format_table(&batches[1].schema, &[batches[1].sorted().unwrap()], 10, 0).unwrap();
+    assert_eq!(
+        second,
+        "+-----------------------+-----+\n|timestamp              |value|\n+-----------------------+-----+\n|2024-01-01 00:00:00    |0    |\n|2024-01-01 00:00:00.500|1    |\n+-----------------------+-----+\n"
+    );
+    let progress = q.recent_progress();
+    assert_eq!(progress[0].timestamp, "2024-01-01T00:00:00.000Z");
+    assert_eq!(progress[1].timestamp, "2024-01-01T00:00:01.000Z");
+    assert_eq!(progress[2].timestamp, "2024-01-01T00:00:02.000Z");
+    assert_eq!(progress[2].num_input_rows, 2);
+}
+
+#[test]
+fn foreach_batch_sees_each_batch_as_a_static_dataframe() {
+    let (s, _) = session();
+    let stream = MemoryStream::new(&s, "n LONG").unwrap();
+    let seen: crate::testing::Shared<(u64, usize)> = Arc::default();
+    let sink = seen.clone();
+    let q = stream
+        .to_df()
+        .unwrap()
+        .write_stream()
+        .foreach_batch(move |df, id| {
+            sink.lock().unwrap().push((id, df.count()?));
+            Ok(())
+        })
+        .start()
+        .unwrap();
+    stream.add_json(r#"{"n": 1} {"n": 2}"#).unwrap();
+    stream.add_json(r#"{"n": 3}"#).unwrap();
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    assert_eq!(*seen.lock().unwrap(), [(0, 2), (1, 1)]);
+}
+
+#[test]
+fn static_reads_honour_the_file_sink_manifest() {
+    let (s, _) = session();
+    let out = tempfile::tempdir().unwrap();
+    let stream = MemoryStream::new(&s, "k STRING, n LONG").unwrap();
+    let q = stream
+        .to_df()
+        .unwrap()
+        .write_stream()
+        .format("json")
+        .partition_by(&["k"])
+        .option("path", out.path().display())
+        .option("checkpointLocation", out.path().join("_checkpoint").display())
+        .start()
+        .unwrap();
+    stream.add_json(r#"{"k": "a", "n": 1} {"k": "b", "n": 2}"#).unwrap();
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    // A file no batch committed (a crashed attempt) must stay invisible.
+    std::fs::write(out.path().join("k=a/part-00099-000.json"), "{\"n\": 100}\n").unwrap();
+    let df = s.read().format("json").schema("n LONG").load(out.path()).unwrap();
+    let table = df.order_by(vec![crate::functions::col("k").sort(true, false)]).unwrap().to_string_table(10).unwrap();
+    assert_eq!(table, "+---+---+\n|  n|  k|\n+---+---+\n|  1|  a|\n|  2|  b|\n+---+---+\n");
+}
+
+#[test]
+fn explain_shows_the_plan() {
+    let (s, _) = session();
+    let stream = MemoryStream::new(&s, "n LONG").unwrap();
+    let text = stream.to_df().unwrap().filter("n > 1").unwrap().explain().unwrap();
+    assert!(text.contains("== Logical Plan ==") && text.contains("Filter: memory_stream.n > Int64(1)"), "{text}");
+    assert!(text.contains("== Streaming =="), "{text}");
+}
