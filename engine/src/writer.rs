@@ -167,12 +167,17 @@ impl DataStreamWriter {
         let id = checkpoint.query_id()?;
         session.streams().check_unique(id, self.query_name.as_deref())?;
 
-        let sources = plan
+        let shared = Arc::new(QueryShared::new(id, self.query_name.clone()));
+        let mut sources = plan
             .sources
             .iter()
             .enumerate()
             .map(|(i, (spec, _))| spec.create(SourceContext { dir: checkpoint.source_dir(i), clock: session.clock() }))
             .collect::<Result<Vec<_>>>()?;
+        for source in &mut sources {
+            let query = Arc::downgrade(&shared);
+            source.set_waker(Arc::new(move || query.upgrade().map(|q| q.wake()).is_some()));
+        }
         let source_tables = plan.sources.iter().map(|(_, t)| t.clone()).collect();
         let mut aggregate = plan
             .aggregate
@@ -221,7 +226,6 @@ impl DataStreamWriter {
             agg.restore(last_commit)?;
         }
 
-        let shared = Arc::new(QueryShared::new(id, self.query_name.clone()));
         let execution = MicroBatchExecution {
             session: session.clone(),
             shared: shared.clone(),

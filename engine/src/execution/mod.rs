@@ -180,7 +180,7 @@ impl MicroBatchExecution {
                         l.on_query_idle(&event);
                     }
                 }
-                if self.shared.wait_for_stop(POLLING_DELAY) {
+                if self.shared.wait_for_data(POLLING_DELAY) {
                     return Ok(());
                 }
             }

@@ -32,6 +32,8 @@ pub(crate) struct QueryState {
     /// Source checks begun; a check that found no new data records its number in `idle_check`.
     pub checks_started: u64,
     pub idle_check: u64,
+    /// Set by a source's waker: new data arrived while the query was idle.
+    pub data_arrived: bool,
 }
 
 impl QueryShared {
@@ -52,6 +54,7 @@ impl QueryShared {
                 recent: VecDeque::new(),
                 checks_started: 0,
                 idle_check: 0,
+                data_arrived: false,
             }),
             changed: Condvar::new(),
         }
@@ -77,14 +80,20 @@ impl QueryShared {
         });
     }
 
-    /// Waits up to `timeout` for a change; returns whether `stop` was requested.
-    pub(crate) fn wait_for_stop(&self, timeout: Duration) -> bool {
+    /// Waits up to `timeout` for new data or `stop`; returns whether `stop` was requested.
+    pub(crate) fn wait_for_data(&self, timeout: Duration) -> bool {
         let guard = self.lock();
-        if guard.stop_requested {
-            return true;
-        }
-        let (guard, _) = self.changed.wait_timeout(guard, timeout).expect("query state lock poisoned");
+        let (mut guard, _) = self
+            .changed
+            .wait_timeout_while(guard, timeout, |s| !s.stop_requested && !s.data_arrived)
+            .expect("query state lock poisoned");
+        guard.data_arrived = false;
         guard.stop_requested
+    }
+
+    /// Tells an idle query that a source has new data.
+    pub(crate) fn wake(&self) {
+        self.update(|s| s.data_arrived = true);
     }
 
     pub(crate) fn name_or_id(&self) -> String {

@@ -7,6 +7,8 @@ use arrow::compute::kernels::cast::cast;
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 
 use super::open;
 use crate::error::{Error, Result};
@@ -49,7 +51,9 @@ pub(super) fn infer_schema(files: &[&Path]) -> Result<SchemaRef> {
 pub fn write_parquet(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let failed = |e: parquet::errors::ParquetError| Error::io(path, std::io::Error::other(e));
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(failed)?;
+    // Snappy, as Spark writes by default.
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(failed)?;
     for b in batches {
         writer.write(b).map_err(failed)?;
     }

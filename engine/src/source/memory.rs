@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::{Offset, Source, SourceKind, SourceSpec};
+use super::{Offset, Source, SourceKind, SourceSpec, Waker};
 use crate::dataframe::DataFrame;
 use crate::error::{Error, Result};
 use crate::options::Options;
@@ -14,11 +14,18 @@ use crate::plan::tables::StreamingTable;
 use crate::session::Session;
 
 /// Rows added to a [`MemoryStream`], shared by every query that reads it.
-#[derive(Debug)]
 pub(crate) struct MemoryData {
     schema: SchemaRef,
     /// One entry per `add`; entry k is the data of offset k + 1.
     adds: Mutex<Vec<Vec<RecordBatch>>>,
+    /// The queries reading this stream, woken on every add.
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl std::fmt::Debug for MemoryData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryData").field("schema", &self.schema).finish_non_exhaustive()
+    }
 }
 
 /// A stream whose rows the program adds. Each `add_*` call becomes exactly one micro-batch.
@@ -54,7 +61,10 @@ impl MemoryStream {
     /// A stream of rows with `schema`: an Arrow schema or a DDL string like `"id STRING, n LONG"`.
     pub fn new(session: &Session, schema: impl crate::reader::IntoSchema) -> Result<Self> {
         let schema = schema.into_schema()?;
-        Ok(MemoryStream { session: session.clone(), data: Arc::new(MemoryData { schema, adds: Mutex::default() }) })
+        Ok(MemoryStream {
+            session: session.clone(),
+            data: Arc::new(MemoryData { schema, adds: Mutex::default(), wakers: Mutex::default() }),
+        })
     }
 
     /// The stream's schema.
@@ -73,9 +83,13 @@ impl MemoryStream {
                 )));
             }
         }
-        let mut adds = self.data.adds.lock().expect("memory stream lock poisoned");
-        adds.push(batches);
-        Ok(adds.len() as u64)
+        let offset = {
+            let mut adds = self.data.adds.lock().expect("memory stream lock poisoned");
+            adds.push(batches);
+            adds.len() as u64
+        };
+        self.data.wakers.lock().expect("memory stream lock poisoned").retain(|wake| wake());
+        Ok(offset)
     }
 
     /// Adds rows written as JSON objects (one or more, whitespace-separated) as the next
@@ -126,6 +140,10 @@ impl Source for MemorySource {
         let slice =
             adds.get(from..to).ok_or_else(|| Error::Internal(format!("memory stream has no offsets {from}..{to}")))?;
         Ok(slice.iter().flatten().cloned().collect())
+    }
+
+    fn set_waker(&mut self, waker: Waker) {
+        self.data.wakers.lock().expect("memory stream lock poisoned").push(waker);
     }
 
     fn description(&self) -> String {

@@ -23,6 +23,9 @@ use crate::options::Options;
 /// A position in a source, as written to the checkpoint's offsets log.
 pub type Offset = serde_json::Value;
 
+/// Wakes an idle query when its source has new data; returns `false` once the query is gone.
+pub type Waker = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// A stream of rows that can be read in offset ranges.
 pub trait Source: Send {
     /// The end offset of the next batch: all data available now, capped by the source's rate
@@ -37,6 +40,10 @@ pub trait Source: Send {
     fn prepare_for_available_now(&mut self, _start: Option<&Offset>) -> Result<()> {
         Ok(())
     }
+
+    /// Registers a function to call when new data arrives, for sources that know (a
+    /// `MemoryStream` does; a directory is polled).
+    fn set_waker(&mut self, _waker: Waker) {}
 
     /// How progress reports name this source, e.g. `FileStreamSource[/data/events]`.
     fn description(&self) -> String;

@@ -1,0 +1,210 @@
+//! The foundation benchmark: 2,000,000 generated JSON events in 20 files through Brooklet.
+//!
+//! ```text
+//! cargo run --release --example bench_pipeline             # every scenario, one process each
+//! cargo run --release --example bench_pipeline -- parquet-per-file --events 200000
+//! ```
+//!
+//! Scenarios: JSON -> Parquet sink with all files in one batch and with one file per batch;
+//! JSON -> group_by(event_type) count/avg/sum in complete mode to the memory sink, both ways;
+//! and the per-batch overhead of a one-row batch with checkpointing on. Each scenario runs in
+//! its own process, so peak RSS and the time from process start to the first batch's output
+//! (measured by the parent, from spawn to the child's "first-output" line) are its own.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use brooklet::execution::listener::BatchOutput;
+use brooklet::prelude::*;
+use brooklet::{StreamingQueryListener, Trigger};
+use brooklet_book::events::{EVENT_SCHEMA, EventGenerator};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// One scenario, or `all`.
+    #[arg(default_value = "all")]
+    scenario: String,
+    /// Events in the input.
+    #[arg(long, default_value_t = 2_000_000)]
+    events: usize,
+    /// Files the events are spread over.
+    #[arg(long, default_value_t = 20)]
+    files: usize,
+    /// Where inputs and outputs go.
+    #[arg(long, default_value = "target/bench")]
+    dir: PathBuf,
+    /// One-row batches to time in `tiny-batches`.
+    #[arg(long, default_value_t = 1_000)]
+    tiny_batches: u64,
+}
+
+const SCENARIOS: [&str; 5] =
+    ["parquet-one-batch", "parquet-per-file", "aggregate-one-batch", "aggregate-per-file", "tiny-batches"];
+
+/// Prints "first-output" on the first batch delivered to a sink, and counts batches.
+#[derive(Default)]
+struct Watch {
+    batches: AtomicU64,
+}
+
+impl StreamingQueryListener for Watch {
+    fn on_batch_output(&self, _output: &BatchOutput) {
+        if self.batches.fetch_add(1, Ordering::SeqCst) == 0 {
+            println!("first-output");
+        }
+    }
+}
+
+fn input_dir(args: &Args) -> PathBuf {
+    args.dir.join(format!("input-{}-{}", args.events, args.files))
+}
+
+fn generate(args: &Args) -> anyhow::Result<()> {
+    let dir = input_dir(args);
+    if dir.is_dir() && std::fs::read_dir(&dir)?.count() == args.files {
+        return Ok(());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut generator = EventGenerator::new(2024, "2024-01-01T00:00:00Z", 10_000);
+    generator.write_json_files(&dir, args.files, args.events / args.files)?;
+    Ok(())
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse::<f64>().ok());
+    kb.unwrap_or(0.0) / 1024.0
+}
+
+fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
+    let session = Session::new();
+    let watch = Arc::new(Watch::default());
+    session.streams().add_listener(watch.clone());
+    let out = args.dir.join("out").join(scenario);
+    let _ = std::fs::remove_dir_all(&out);
+    let started = Instant::now();
+    let events = |per_batch: Option<usize>| {
+        let mut reader = session.read_stream().format("json").schema(EVENT_SCHEMA);
+        if let Some(n) = per_batch {
+            reader = reader.option("maxFilesPerTrigger", n);
+        }
+        reader.load(input_dir(args))
+    };
+    let checkpoint = out.join("checkpoint");
+    let rows = match scenario {
+        "parquet-one-batch" | "parquet-per-file" => {
+            let per_batch = (scenario == "parquet-per-file").then_some(1);
+            let q = events(per_batch)?
+                .write_stream()
+                .format("parquet")
+                .option("path", out.join("data").display())
+                .option("checkpointLocation", checkpoint.display())
+                .trigger(Trigger::AvailableNow)
+                .start()?;
+            q.await_termination()?;
+            q.recent_progress().iter().map(|p| p.num_input_rows).sum::<u64>()
+        }
+        "aggregate-one-batch" | "aggregate-per-file" => {
+            let per_batch = (scenario == "aggregate-per-file").then_some(1);
+            let q = events(per_batch)?
+                .group_by(["event_type"])?
+                .agg(["count(*) AS events", "avg(value) AS avg_value", "sum(value) AS total"])?
+                .write_stream()
+                .format("memory")
+                .query_name("totals")
+                .output_mode("complete")
+                .option("checkpointLocation", checkpoint.display())
+                .trigger(Trigger::AvailableNow)
+                .start()?;
+            q.await_termination()?;
+            q.recent_progress().iter().map(|p| p.num_input_rows).sum::<u64>()
+        }
+        "tiny-batches" => {
+            let q = session
+                .read_stream()
+                .format("rate-micro-batch")
+                .option("rowsPerBatch", 1)
+                .load_source()?
+                .select(["value", "value * 2 AS doubled"])?
+                .write_stream()
+                .format("memory")
+                .query_name("tiny")
+                .option("checkpointLocation", checkpoint.display())
+                .start()?;
+            // Warm up, then time `tiny_batches` batches back to back.
+            while watch.batches.load(Ordering::SeqCst) < 20 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let (from, t) = (watch.batches.load(Ordering::SeqCst), Instant::now());
+            while watch.batches.load(Ordering::SeqCst) < from + args.tiny_batches {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let done = watch.batches.load(Ordering::SeqCst) - from;
+            let per_batch_ms = t.elapsed().as_secs_f64() * 1000.0 / done as f64;
+            q.stop()?;
+            println!(
+                "result {{\"scenario\":\"{scenario}\",\"ms_per_batch\":{per_batch_ms:.3},\"batches\":{done},\"peak_rss_mb\":{:.0}}}",
+                peak_rss_mb()
+            );
+            return Ok(());
+        }
+        other => anyhow::bail!("unknown scenario '{other}'; scenarios: {}", SCENARIOS.join(", ")),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "result {{\"scenario\":\"{scenario}\",\"events\":{rows},\"seconds\":{seconds:.3},\"events_per_second\":{:.0},\"batches\":{},\"peak_rss_mb\":{:.0}}}",
+        rows as f64 / seconds,
+        watch.batches.load(Ordering::SeqCst),
+        peak_rss_mb()
+    );
+    Ok(())
+}
+
+/// Runs each scenario in a child process and times spawn -> first output.
+fn run_all(args: &Args) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    println!("{} events in {} files ({} MB)", args.events, args.files, dir_mb(&input_dir(args)));
+    for scenario in SCENARIOS {
+        let spawned = Instant::now();
+        let mut child = Command::new(&exe)
+            .args([scenario, "--events", &args.events.to_string(), "--files", &args.files.to_string()])
+            .args(["--tiny-batches", &args.tiny_batches.to_string()])
+            .arg("--dir")
+            .arg(&args.dir)
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut first_output_ms = None;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            if line == "first-output" && first_output_ms.is_none() {
+                first_output_ms = Some(spawned.elapsed().as_secs_f64() * 1000.0);
+            } else if let Some(result) = line.strip_prefix("result ") {
+                println!("{result} first_output_ms={:.0}", first_output_ms.unwrap_or(f64::NAN));
+            }
+        }
+        anyhow::ensure!(child.wait()?.success(), "scenario {scenario} failed");
+    }
+    Ok(())
+}
+
+fn dir_mb(dir: &Path) -> u64 {
+    let bytes: u64 = std::fs::read_dir(dir)
+        .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0);
+    bytes / 1_000_000
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    generate(&args)?;
+    if args.scenario == "all" { run_all(&args) } else { run_scenario(&args, &args.scenario) }
+}
