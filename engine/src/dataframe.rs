@@ -152,6 +152,12 @@ impl DataFrame {
         Ok(GroupedData { df: self, keys })
     }
 
+    /// One row per element of the array column `column` (Spark's `explode`; an empty or null
+    /// array gives no row).
+    pub fn explode(self, column: &str) -> Result<Self> {
+        self.map(|df| df.unnest_columns(&[column]))
+    }
+
     /// Rows of both DataFrames (Spark's `union`: by position).
     pub fn union(self, other: DataFrame) -> Result<Self> {
         self.map(|df| df.union(other.df))

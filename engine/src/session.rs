@@ -106,6 +106,11 @@ impl SessionBuilder {
             .with_optimizer_rules(rules)
             .with_physical_optimizer_rules(physical)
             .build();
+        let ctx = SessionContext::new_with_state(state);
+        // Spark's `split(str, sep)`; the separator is a plain string here, not a regex.
+        let split =
+            datafusion::functions_nested::string::string_to_array_udf().as_ref().clone().with_aliases(["split"]);
+        ctx.register_udf(split);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(self.target_partitions)
             .thread_name("brooklet-worker")
@@ -114,7 +119,7 @@ impl SessionBuilder {
             .expect("cannot start the tokio runtime");
         Session {
             inner: Arc::new(SessionInner {
-                ctx: SessionContext::new_with_state(state),
+                ctx,
                 runtime,
                 clock: self.clock,
                 checkpoint_root: Mutex::new(self.checkpoint_root),

@@ -211,3 +211,83 @@ impl Source for FileStreamSource {
         format!("FileStreamSource[{}]", self.dir.display())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::clock::SystemClock;
+
+    fn write(dir: &Path, name: &str, age_index: u64) -> PathBuf {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, "{\"v\": 1}\n").unwrap();
+        let mtime = UNIX_EPOCH + Duration::from_secs(1_700_000_000 + age_index * 3600);
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+        path
+    }
+
+    fn source(dir: &Path, log: &Path, options: &[(&str, &str)]) -> FileStreamSource {
+        let mut o = Options::default();
+        for (k, v) in options {
+            o.set(*k, *v);
+        }
+        let format = FileFormat::try_new("json", &Options::default()).unwrap();
+        let schema = crate::ddl::parse_schema("v LONG").unwrap();
+        let ctx = SourceContext { dir: log.to_path_buf(), clock: Arc::new(SystemClock) };
+        FileStreamSource::try_new(dir.to_path_buf(), format, schema, &o, ctx).unwrap()
+    }
+
+    fn names(s: &FileStreamSource) -> Vec<String> {
+        s.new_files().unwrap().iter().map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn oldest_first_ties_by_name_and_capped_per_trigger() {
+        let (dir, log) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        write(dir.path(), "b.json", 1);
+        write(dir.path(), "a.json", 1);
+        write(dir.path(), "c.json", 0);
+        write(dir.path(), ".hidden.json", 0);
+        write(dir.path(), "_SUCCESS", 0);
+        assert_eq!(names(&source(dir.path(), log.path(), &[])), ["c.json", "a.json", "b.json"]);
+        assert_eq!(names(&source(dir.path(), log.path(), &[("maxFilesPerTrigger", "2")])), ["c.json", "a.json"]);
+        let latest = source(dir.path(), log.path(), &[("latestFirst", "true"), ("maxFilesPerTrigger", "2")]);
+        assert_eq!(names(&latest), ["a.json", "b.json"]);
+    }
+
+    #[test]
+    fn glob_recursive_and_max_file_age() {
+        let (dir, log) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        write(dir.path(), "old.json", 0);
+        write(dir.path(), "new.json", 48);
+        write(dir.path(), "notes.txt", 48);
+        write(dir.path(), "sub/deep.json", 48);
+        let glob = source(dir.path(), log.path(), &[("pathGlobFilter", "*.json")]);
+        assert_eq!(names(&glob), ["old.json", "new.json"]);
+        let young = source(dir.path(), log.path(), &[("pathGlobFilter", "*.json"), ("maxFileAge", "1 day")]);
+        assert_eq!(names(&young), ["new.json"]);
+        let deep = source(dir.path(), log.path(), &[("pathGlobFilter", "*.json"), ("recursiveFileLookup", "true")]);
+        assert_eq!(names(&deep), ["old.json", "new.json", "deep.json"]);
+    }
+
+    #[test]
+    fn each_file_is_logged_once_and_remembered_across_restarts() {
+        let (dir, log) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        write(dir.path(), "a.json", 0);
+        let mut s = source(dir.path(), log.path(), &[]);
+        assert_eq!(s.latest_offset(None).unwrap(), Some(serde_json::json!({"logOffset": 0})));
+        assert_eq!(
+            s.latest_offset(None).unwrap(),
+            Some(serde_json::json!({"logOffset": 0})),
+            "no new file, same offset"
+        );
+        write(dir.path(), "b.json", 1);
+        let restarted = source(dir.path(), log.path(), &[]);
+        assert_eq!(names(&restarted), ["b.json"], "a.json is in the log");
+    }
+}

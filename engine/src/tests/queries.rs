@@ -201,3 +201,47 @@ fn explain_shows_the_plan() {
     assert!(text.contains("== Logical Plan ==") && text.contains("Filter: memory_stream.n > Int64(1)"), "{text}");
     assert!(text.contains("== Streaming =="), "{text}");
 }
+
+#[test]
+fn word_count_splits_explodes_and_keeps_empty_strings() {
+    let (s, recorder) = session();
+    let lines = MemoryStream::new(&s, "value STRING").unwrap();
+    let words = lines.to_df().unwrap().select(["split(value, ' ') AS word"]).unwrap().explode("word").unwrap();
+    let q = words
+        .group_by(["word"])
+        .unwrap()
+        .count()
+        .unwrap()
+        .write_stream()
+        .query_name("wc")
+        .output_mode("complete")
+        .start()
+        .unwrap();
+    lines.add_json(r#"{"value": "to be  or"} {"value": "be"}"#).unwrap();
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    // Two spaces in a row leave an empty word between them, as Spark's split does.
+    assert_eq!(
+        tables(&recorder, "wc"),
+        [
+            "+----+-----+\n|word|count|\n+----+-----+\n|    |    1|\n|  be|    2|\n|  or|    1|\n|  to|    1|\n+----+-----+\n"
+        ]
+    );
+}
+
+#[test]
+fn await_any_termination_sees_a_query_end() {
+    let (s, _) = session();
+    let stream = MemoryStream::new(&s, "n LONG").unwrap();
+    let q = stream.to_df().unwrap().write_stream().start().unwrap();
+    assert_eq!(s.streams().active().len(), 1);
+    let stopper = q.clone();
+    let handle = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        stopper.stop().unwrap();
+    });
+    assert!(s.streams().await_any_termination(std::time::Duration::from_secs(10)));
+    handle.join().unwrap();
+    assert!(s.streams().active().is_empty());
+    assert_eq!(q.status().message, "Stopped");
+}
