@@ -1,94 +1,87 @@
-//! Restart equivalence: a stateful query stopped after k batches and restarted from its
-//! checkpoint writes exactly what an uninterrupted run writes, for every k; and a batch that
-//! was planned but not committed (a crash between `offsets/N` and `commits/N`) is re-run with
-//! the same offsets.
+//! Restart equivalence, for every stateful query the chapters show: the query stopped after k
+//! batches and restarted from its checkpoint writes exactly what an uninterrupted run writes,
+//! for every k; and a batch that was planned but not committed (a crash between `offsets/N`
+//! and `commits/N`) is re-run with the same offsets and the same result.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use brooklet::Trigger;
-use brooklet::testing::BatchRecorder;
+use brooklet::{Session, StreamingQuery};
 use brooklet_book::Chapter;
-use brooklet_book::events::{EVENT_SCHEMA, EventGenerator};
+use brooklet_book::events::{EventGenerator, write_with_mtime};
+
+use crate::chapters::{ch01, ch02, ch03};
 
 const FILES: usize = 4;
 
-/// Chapter 1's aggregation, writing to memory with a checkpoint, one file per batch.
-fn start(ch: &Chapter, input: &Path, checkpoint: &Path) -> brooklet::StreamingQuery {
-    ch.session
-        .read_stream()
-        .format("json")
-        .schema(EVENT_SCHEMA)
-        .option("maxFilesPerTrigger", 1)
-        .load(input)
-        .and_then(|df| df.group_by(["event_type"]))
-        .and_then(|g| g.agg(["count(*) AS n", "round(sum(value), 2) AS total"]))
-        .and_then(|df| {
-            df.write_stream()
-                .format("memory")
-                .query_name("totals")
-                .output_mode("complete")
-                .option("checkpointLocation", checkpoint.display())
-                .trigger(Trigger::AvailableNow)
-                .start()
-        })
-        .expect("query starts")
-}
+type Start = dyn Fn(&Session, &Path, &Path) -> brooklet::Result<StreamingQuery>;
 
-/// Per batch id, the rendered output (a re-run batch replaces its earlier output).
-fn outputs(recorder: &BatchRecorder) -> Vec<(u64, String)> {
-    let mut by_id = std::collections::BTreeMap::new();
-    for b in recorder.batches("totals") {
-        by_id.insert(b.batch_id, b.to_table().expect("renders"));
-    }
-    by_id.into_iter().collect()
-}
-
-/// Writes file `i` of the input: the same events whatever the run.
+/// Writes input file `i`: the same events whatever the run.
 fn write_file(input: &Path, i: usize) {
     let mut generator = EventGenerator::new(7 + i as u64, "2024-01-01T09:00:00Z", 5);
     let text: String = generator.events(15).iter().map(|e| e.to_json() + "\n").collect();
     std::fs::create_dir_all(input).expect("input dir");
-    brooklet_book::events::write_with_mtime(&input.join(format!("events-{i:04}.json")), &text, i).expect("write");
+    write_with_mtime(&input.join(format!("events-{i:04}.json")), &text, i).expect("write");
 }
 
-fn run_with_stops(stops: &[usize], crash_before_commit: bool) -> Vec<(u64, String)> {
+/// Runs `start` over FILES files, stopping (and optionally "crashing") after each count of
+/// files in `stops`; returns each batch id's output (a re-run batch replaces its first output).
+fn run(query: &str, start: &Start, stops: &[usize], crash: bool) -> BTreeMap<u64, String> {
     let ch = Chapter::new().expect("chapter");
-    let (input, checkpoint) = (ch.path("input"), ch.path("checkpoint"));
+    let (input, checkpoints) = (ch.path("input"), ch.path("checkpoints"));
+    ch.session.set_checkpoint_root(&checkpoints);
+    let checkpoint = checkpoints.join(query);
     let mut written = 0;
     for &stop in stops.iter().chain(std::iter::once(&FILES)) {
         while written < stop {
             write_file(&input, written);
             written += 1;
         }
-        let query = start(&ch, &input, &checkpoint);
-        query.await_termination().expect("query succeeds");
-        if crash_before_commit && stop < FILES {
-            // Pretend the process died after the sink, before the commit of the last batch.
-            let last = std::fs::read_dir(checkpoint.join("commits"))
+        start(&ch.session, &input, &checkpoint).expect("query starts").await_termination().expect("query succeeds");
+        if crash && stop < FILES {
+            // The process "died" after the sink took the last batch, before its commit.
+            let commits = checkpoint.join("commits");
+            let last = std::fs::read_dir(&commits)
                 .expect("commits")
                 .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
                 .max()
                 .expect("a commit");
-            std::fs::remove_file(checkpoint.join("commits").join(last.to_string())).expect("remove commit");
+            std::fs::remove_file(commits.join(last.to_string())).expect("remove commit");
         }
     }
-    outputs(&ch.recorder)
+    ch.recorder.batches(query).into_iter().map(|b| (b.batch_id, b.to_table().expect("renders"))).collect()
+}
+
+fn assert_restart_equivalent(query: &str, start: &Start) {
+    let straight = run(query, start, &[], false);
+    assert_eq!(straight.len(), FILES, "{query}: one batch per file");
+    for k in 1..FILES {
+        assert_eq!(run(query, start, &[k], false), straight, "{query}: stopped after {k} batches");
+        assert_eq!(run(query, start, &[k], true), straight, "{query}: crashed before committing batch {}", k - 1);
+    }
+    assert_eq!(run(query, start, &[1, 2, 3], false), straight, "{query}: stopped after every batch");
 }
 
 #[test]
-fn stopping_and_restarting_at_every_batch_changes_nothing() {
-    let straight = run_with_stops(&[], false);
-    assert_eq!(straight.len(), FILES);
-    for k in 1..FILES {
-        assert_eq!(run_with_stops(&[k], false), straight, "stopped after {k} batches");
-    }
-    assert_eq!(run_with_stops(&[1, 2, 3], false), straight, "stopped after every batch");
+fn ch01_counts_by_type() {
+    assert_restart_equivalent("counts_by_type", &|s, input, _| ch01::count_by_event_type(s, input));
 }
 
 #[test]
-fn a_batch_planned_but_not_committed_is_rerun_with_the_same_offsets() {
-    let straight = run_with_stops(&[], false);
-    for k in 1..FILES {
-        assert_eq!(run_with_stops(&[k], true), straight, "crashed before committing batch {}", k - 1);
-    }
+fn ch02_totals_in_complete_mode() {
+    assert_restart_equivalent("totals_complete", &|s, input, _| {
+        ch02::totals(ch02::events(s, input)?, "complete", "totals_complete")
+    });
+}
+
+#[test]
+fn ch02_totals_in_update_mode() {
+    assert_restart_equivalent("totals_update", &|s, input, _| {
+        ch02::totals(ch02::events(s, input)?, "update", "totals_update")
+    });
+}
+
+#[test]
+fn ch03_checkpointed_counts() {
+    assert_restart_equivalent("restartable", &|s, input, checkpoint| ch03::checkpointed_counts(s, input, checkpoint));
 }
