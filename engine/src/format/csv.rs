@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray};
 use arrow::compute::kernels::cast::{CastOptions, cast_with_options};
 use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::csv::ReaderBuilder;
@@ -14,11 +14,13 @@ use arrow::csv::reader::Format;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::util::display::FormatOptions;
 
+use super::datetime::TimestampFormat;
 use super::{ParseMode, open, parse_mode, widen_inferred};
 use crate::error::{Error, Result};
 use crate::options::Options;
 
-pub(super) const OPTIONS: &[&str] = &["header", "sep", "delimiter", "quote", "escape", "nullValue", "mode"];
+pub(super) const OPTIONS: &[&str] =
+    &["header", "sep", "delimiter", "quote", "escape", "nullValue", "mode", "timestampFormat"];
 
 /// CSV reader options (Spark's names).
 #[derive(Debug, Clone)]
@@ -29,6 +31,7 @@ pub struct CsvOptions {
     escape: Option<u8>,
     null_value: Option<String>,
     mode: ParseMode,
+    timestamp_format: Option<TimestampFormat>,
 }
 
 impl CsvOptions {
@@ -44,6 +47,7 @@ impl CsvOptions {
             escape: o.get("escape").map(|_| o.byte("escape", b'\\')).transpose()?,
             null_value: o.get("nullValue").map(String::from),
             mode: parse_mode(o)?,
+            timestamp_format: o.get("timestampFormat").map(TimestampFormat::try_new).transpose()?,
         })
     }
 
@@ -83,7 +87,7 @@ pub(super) fn read(path: &Path, schema: &SchemaRef, o: &CsvOptions) -> Result<Ve
         })?);
     }
     let text = concat_batches(&text_schema, &text_batches)?;
-    let (batch, bad_rows) = cast_columns(&text, schema)?;
+    let (batch, bad_rows) = cast_columns(&text, schema, o.timestamp_format.as_ref())?;
     if bad_rows.is_empty() {
         return Ok(vec![batch]);
     }
@@ -131,13 +135,22 @@ impl BadRows {
     }
 }
 
-fn cast_columns(text: &RecordBatch, schema: &SchemaRef) -> Result<(RecordBatch, BadRows)> {
+fn cast_columns(
+    text: &RecordBatch,
+    schema: &SchemaRef,
+    timestamps: Option<&TimestampFormat>,
+) -> Result<(RecordBatch, BadRows)> {
     let safe = CastOptions { safe: true, format_options: FormatOptions::default() };
     let mut bad = BadRows { rows: Default::default(), first_detail: (usize::MAX, 0) };
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for (i, field) in schema.fields().iter().enumerate() {
         let raw = text.column(i);
-        let cast = cast_with_options(raw, field.data_type(), &safe)?;
+        let cast = match (field.data_type(), timestamps, raw.as_any().downcast_ref::<StringArray>()) {
+            (DataType::Timestamp(_, _), Some(format), Some(strings)) => {
+                cast_with_options(&format.parse_array(strings), field.data_type(), &safe)?
+            }
+            _ => cast_with_options(raw, field.data_type(), &safe)?,
+        };
         for row in 0..raw.len() {
             if raw.is_valid(row) && cast.is_null(row) {
                 bad.rows.insert(row);
@@ -196,5 +209,27 @@ mod tests {
         assert_eq!(read_str(text, "DROPMALFORMED").unwrap()[0].num_rows(), 3);
         let err = read_str(text, "FAILFAST").unwrap_err().to_string();
         assert!(err.ends_with("part-0.csv line 3: cannot parse 'x' as Int32 for column 'k'"), "{err}");
+    }
+
+    #[test]
+    fn timestamp_format_and_null_value() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, "ts;n\n02/01/2024 10:30;-\n2024-01-02;7\n").expect("write");
+        let mut o = Options::default();
+        o.set("header", "true");
+        o.set("sep", ";");
+        o.set("nullValue", "-");
+        o.set("timestampFormat", "dd/MM/yyyy HH:mm");
+        let out =
+            read(&path, &parse_schema("ts TIMESTAMP, n LONG").unwrap(), &CsvOptions::try_new(&o).unwrap()).unwrap();
+        let expected = "\
++---------------------+---+
+| ts                  | n |
++---------------------+---+
+| 2024-01-02T10:30:00 |   |
+|                     | 7 |
++---------------------+---+";
+        assert_eq!(arrow::util::pretty::pretty_format_batches(&out).unwrap().to_string(), expected);
     }
 }

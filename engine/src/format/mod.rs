@@ -3,6 +3,7 @@
 //! FAILFAST; shared/SEMANTICS.md §9).
 
 mod csv;
+pub mod datetime;
 mod json;
 mod parquet;
 mod text;
