@@ -217,8 +217,14 @@ impl DataFrame {
         Ok(())
     }
 
-    /// The logical plan, before and after DataFusion's optimizer (Spark's `explain(true)`).
-    pub fn explain(&self) -> Result<String> {
+    /// Prints the plan, like Spark's `explain(true)`.
+    pub fn explain(&self) -> Result<()> {
+        print!("{}", self.explain_string()?);
+        Ok(())
+    }
+
+    /// The logical plan, before and after DataFusion's optimizer.
+    pub fn explain_string(&self) -> Result<String> {
         let plan = self.df.logical_plan();
         let mut out = format!("== Logical Plan ==\n{}\n", plan.display_indent());
         let optimized = self.session.inner.ctx.state().optimize(plan)?;

@@ -14,7 +14,7 @@ fn update_mode_emits_only_the_groups_a_batch_changed() {
     let (s, recorder) = session();
     let words = MemoryStream::new(&s, "word STRING").unwrap();
     let counts = words.to_df().unwrap().group_by(["word"]).unwrap().count().unwrap();
-    let q = counts.write_stream().format("memory").query_name("wc").output_mode("update");
+    let q = counts.write_stream().format("console").query_name("wc").output_mode("update");
     let q = q.format("console").start().unwrap();
     words.add_json(r#"{"word": "a"} {"word": "b"} {"word": "a"}"#).unwrap();
     words.add_json(r#"{"word": "b"}"#).unwrap();
@@ -197,7 +197,7 @@ fn static_reads_honour_the_file_sink_manifest() {
 fn explain_shows_the_plan() {
     let (s, _) = session();
     let stream = MemoryStream::new(&s, "n LONG").unwrap();
-    let text = stream.to_df().unwrap().filter("n > 1").unwrap().explain().unwrap();
+    let text = stream.to_df().unwrap().filter("n > 1").unwrap().explain_string().unwrap();
     assert!(text.contains("== Logical Plan ==") && text.contains("Filter: memory_stream.n > Int64(1)"), "{text}");
     assert!(text.contains("== Streaming =="), "{text}");
 }
@@ -244,4 +244,33 @@ fn await_any_termination_sees_a_query_end() {
     handle.join().unwrap();
     assert!(s.streams().active().is_empty());
     assert_eq!(q.status().message, "Stopped");
+}
+
+#[test]
+fn state_is_rebuilt_from_a_snapshot_and_the_deltas_after_it() {
+    let (s, recorder) = session();
+    let checkpoint = tempfile::tempdir().unwrap();
+    let words = MemoryStream::new(&s, "word STRING").unwrap();
+    let start = || {
+        let counts = words.to_df().unwrap().group_by(["word"]).unwrap().count().unwrap();
+        let q = counts.write_stream().format("console").query_name("wc").output_mode("update");
+        q.option("checkpointLocation", checkpoint.path().display()).start().unwrap()
+    };
+    let q = start();
+    for i in 0..12 {
+        words.add_json(&format!(r#"{{"word": "w{}"}} {{"word": "common"}}"#, i % 3)).unwrap();
+    }
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    assert!(checkpoint.path().join("state/0/10.snapshot").exists());
+    let q = start();
+    words.add_json(r#"{"word": "common"} {"word": "w0"}"#).unwrap();
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    let last = recorder.batches("wc").pop().unwrap();
+    assert_eq!(last.batch_id, 12);
+    assert_eq!(
+        last.to_table().unwrap(),
+        "+------+-----+\n|  word|count|\n+------+-----+\n|common|   13|\n|    w0|    5|\n+------+-----+\n"
+    );
 }
