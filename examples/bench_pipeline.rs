@@ -110,6 +110,7 @@ fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
                 .trigger(Trigger::AvailableNow)
                 .start()?;
             q.await_termination()?;
+            phases(&q);
             q.recent_progress().iter().map(|p| p.num_input_rows).sum::<u64>()
         }
         "aggregate-one-batch" | "aggregate-per-file" => {
@@ -125,6 +126,7 @@ fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
                 .trigger(Trigger::AvailableNow)
                 .start()?;
             q.await_termination()?;
+            phases(&q);
             q.recent_progress().iter().map(|p| p.num_input_rows).sum::<u64>()
         }
         "tiny-batches" => {
@@ -166,6 +168,17 @@ fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
         peak_rss_mb()
     );
     Ok(())
+}
+
+/// Prints milliseconds per phase, summed over the query's batches (to stderr).
+fn phases(q: &StreamingQuery) {
+    let mut total = std::collections::BTreeMap::new();
+    for p in q.recent_progress() {
+        for (k, v) in p.duration_ms {
+            *total.entry(k).or_insert(0) += v;
+        }
+    }
+    eprintln!("  phases (ms): {total:?}");
 }
 
 /// Runs each scenario in a child process and times spawn -> first output.

@@ -39,7 +39,7 @@ impl JsonOptions {
 pub(super) fn read(path: &Path, schema: &SchemaRef, o: &JsonOptions) -> Result<Vec<RecordBatch>> {
     let (data_schema, corrupt_idx) = split_corrupt_column(schema, o.corrupt_column.as_deref())?;
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (batches, corrupt) = match decode_all(&bytes, &data_schema) {
+    let (batches, corrupt) = match decode_parallel(&bytes, &data_schema) {
         Ok(batches) => {
             let n = batches.iter().map(RecordBatch::num_rows).sum();
             (batches, CorruptColumn::AllNull(n))
@@ -84,6 +84,45 @@ fn decode_all(bytes: &[u8], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
             return Ok(out);
         }
     }
+}
+
+/// Below this size a file is decoded on one thread.
+const PARALLEL_BYTES: usize = 4 << 20;
+
+/// Decodes the file in line-aligned chunks, one per core, keeping row order.
+fn decode_parallel(bytes: &[u8], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if bytes.len() < PARALLEL_BYTES || cores == 1 {
+        return decode_all(bytes, schema);
+    }
+    let chunks = line_chunks(bytes, cores);
+    let decoded: Vec<Result<Vec<RecordBatch>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks.iter().map(|chunk| scope.spawn(|| decode_all(chunk, schema))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a JSON decoding thread panicked".into()))))
+            .collect()
+    });
+    let mut out = Vec::new();
+    for part in decoded {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+/// Splits `bytes` into about `n` pieces, each ending after a newline.
+fn line_chunks(bytes: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut chunks = Vec::with_capacity(n);
+    let mut start = 0;
+    for i in 1..n {
+        let target = (bytes.len() * i / n).max(start);
+        let Some(newline) = bytes[target..].iter().position(|b| *b == b'\n') else { break };
+        let end = target + newline + 1;
+        chunks.push(&bytes[start..end]);
+        start = end;
+    }
+    chunks.push(&bytes[start..]);
+    chunks
 }
 
 /// Decodes line by line; returns the rows and, per row, the raw text of a malformed record.
@@ -196,6 +235,14 @@ mod tests {
 | c  |   | {\"id\": \"c\", \"n\": \"x\"} |
 +----+---+-----------------------+";
         assert_eq!(pretty(&out), expected);
+    }
+
+    #[test]
+    fn line_chunks_cut_after_newlines_and_cover_everything() {
+        let text = b"{\"a\":1}\n{\"a\":22}\n{\"a\":333}\n";
+        let chunks = line_chunks(text, 3);
+        assert!(chunks.iter().all(|c| c.is_empty() || c.ends_with(b"\n")));
+        assert_eq!(chunks.concat(), text.to_vec());
     }
 
     #[test]

@@ -122,7 +122,12 @@ pub(crate) struct FileSink {
     dir: PathBuf,
     format: WriteFormat,
     partition_by: Vec<String>,
+    /// Files a large batch is cut into, per partition directory: one per core.
+    writers: usize,
 }
+
+/// A batch is cut into several files only when each gets at least this many rows.
+const ROWS_PER_FILE_MIN: usize = 50_000;
 
 impl FileSink {
     pub(crate) fn try_new(
@@ -139,7 +144,8 @@ impl FileSink {
             }
         }
         std::fs::create_dir_all(dir.join(MANIFEST_DIR)).map_err(|e| Error::io(&dir, e))?;
-        Ok(FileSink { dir, format, partition_by })
+        let writers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Ok(FileSink { dir, format, partition_by, writers })
     }
 
     /// Rows grouped by their partition directory (`a=1/b=x`), without the partition columns.
@@ -178,6 +184,20 @@ impl FileSink {
     }
 }
 
+impl FileSink {
+    /// Writes one file; returns its manifest entry.
+    fn write_file(&self, batch_id: u64, rel: &str, rows: &RecordBatch) -> Result<String> {
+        let path = self.dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        self.format.write(&path, rows)?;
+        let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+        Ok(serde_json::to_string(&ManifestEntry { path: rel.to_string(), size, batch_id })
+            .expect("manifest entries serialize"))
+    }
+}
+
 impl Sink for FileSink {
     fn add_batch(&mut self, batch_id: u64, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
         let manifest = self.dir.join(MANIFEST_DIR).join(batch_id.to_string());
@@ -185,23 +205,30 @@ impl Sink for FileSink {
             return Ok(()); // committed before a restart
         }
         let batch = concat_batches(schema, batches)?;
-        let mut entries = Vec::new();
+        // Each partition directory's rows, cut into one file per core for large batches (as
+        // Spark writes one file per task), written in parallel.
+        let mut files = Vec::new();
         if batch.num_rows() > 0 {
             for (dir, part) in self.split(&batch)? {
-                let name = format!("part-{batch_id:05}-000.{}", self.format.extension());
-                let rel = if dir.is_empty() { name } else { format!("{dir}/{name}") };
-                let path = self.dir.join(&rel);
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                let pieces = (part.num_rows() / ROWS_PER_FILE_MIN).clamp(1, self.writers);
+                let per_piece = part.num_rows().div_ceil(pieces);
+                for (i, offset) in (0..part.num_rows()).step_by(per_piece).enumerate() {
+                    let name = format!("part-{batch_id:05}-{i:03}.{}", self.format.extension());
+                    let rel = if dir.is_empty() { name } else { format!("{dir}/{name}") };
+                    files.push((rel, part.slice(offset, per_piece.min(part.num_rows() - offset))));
                 }
-                self.format.write(&path, &part)?;
-                let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
-                entries.push(
-                    serde_json::to_string(&ManifestEntry { path: rel, size, batch_id })
-                        .expect("manifest entries serialize"),
-                );
             }
         }
+        let this = &*self;
+        let written: Vec<Result<String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                files.iter().map(|(rel, rows)| scope.spawn(move || this.write_file(batch_id, rel, rows))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a file writer thread panicked".into()))))
+                .collect()
+        });
+        let entries = written.into_iter().collect::<Result<Vec<_>>>()?;
         write_log_file(&manifest, &entries)
     }
 
