@@ -99,36 +99,18 @@ fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
         reader.load(input_dir(args))
     };
     let checkpoint = out.join("checkpoint");
-    let rows = match scenario {
+    let per_batch = scenario.ends_with("-per-file").then_some(1);
+    let writer = match scenario {
         "parquet-one-batch" | "parquet-per-file" => {
-            let per_batch = (scenario == "parquet-per-file").then_some(1);
-            let q = events(per_batch)?
-                .write_stream()
-                .format("parquet")
-                .option("path", out.join("data").display())
-                .option("checkpointLocation", checkpoint.display())
-                .trigger(Trigger::AvailableNow)
-                .start()?;
-            q.await_termination()?;
-            phases(&q);
-            q.recent_progress().iter().map(|p| p.num_input_rows).sum::<u64>()
+            events(per_batch)?.write_stream().format("parquet").option("path", out.join("data").display())
         }
-        "aggregate-one-batch" | "aggregate-per-file" => {
-            let per_batch = (scenario == "aggregate-per-file").then_some(1);
-            let q = events(per_batch)?
-                .group_by(["event_type"])?
-                .agg(["count(*) AS events", "avg(value) AS avg_value", "sum(value) AS total"])?
-                .write_stream()
-                .format("memory")
-                .query_name("totals")
-                .output_mode("complete")
-                .option("checkpointLocation", checkpoint.display())
-                .trigger(Trigger::AvailableNow)
-                .start()?;
-            q.await_termination()?;
-            phases(&q);
-            q.recent_progress().iter().map(|p| p.num_input_rows).sum::<u64>()
-        }
+        "aggregate-one-batch" | "aggregate-per-file" => events(per_batch)?
+            .group_by(["event_type"])?
+            .agg(["count(*) AS events", "avg(value) AS avg_value", "sum(value) AS total"])?
+            .write_stream()
+            .format("memory")
+            .query_name("totals")
+            .output_mode("complete"),
         "tiny-batches" => {
             let q = session
                 .read_stream()
@@ -160,6 +142,10 @@ fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
         }
         other => anyhow::bail!("unknown scenario '{other}'; scenarios: {}", SCENARIOS.join(", ")),
     };
+    let q = writer.option("checkpointLocation", checkpoint.display()).trigger(Trigger::AvailableNow).start()?;
+    q.await_termination()?;
+    phases(&q);
+    let rows: u64 = q.recent_progress().iter().map(|p| p.num_input_rows).sum();
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "result {{\"scenario\":\"{scenario}\",\"events\":{rows},\"seconds\":{seconds:.3},\"events_per_second\":{:.0},\"batches\":{},\"peak_rss_mb\":{:.0}}}",
