@@ -1,14 +1,19 @@
 //! JSON lines, decoded by arrow-json. A file that decodes cleanly takes the fast path (one
-//! decoder over the whole file); a file with a bad record is decoded line by line so each
-//! record meets Spark's `mode` rules alone (SEMANTICS §9).
+//! decoder per core over line-aligned chunks); a file with a bad record is decoded line by
+//! line so each record meets Spark's `mode` rules alone (SEMANTICS §9).
+//!
+//! Spark's JSON reader differs from arrow-json's in two places, handled here: a number or
+//! boolean in a STRING column is kept as its text, and a number in a TIMESTAMP column is epoch
+//! *seconds*. Timestamp columns are therefore decoded as text and converted afterwards.
 
 use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray, new_null_array};
 use arrow::compute::concat_batches;
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::compute::kernels::cast::{CastOptions, cast_with_options};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::json::ReaderBuilder;
 use arrow::json::reader::Decoder;
 
@@ -66,8 +71,81 @@ enum CorruptColumn {
     Values(Vec<Option<String>>),
 }
 
-fn decoder(schema: &SchemaRef) -> Result<Decoder> {
-    Ok(ReaderBuilder::new(schema.clone()).with_batch_size(BATCH_ROWS).build_decoder()?)
+/// arrow-json's decoder, with timestamp columns read as text and converted on flush.
+struct JsonDecoder {
+    inner: Decoder,
+    target: SchemaRef,
+}
+
+impl JsonDecoder {
+    fn decode(&mut self, buf: &[u8]) -> Result<usize> {
+        Ok(self.inner.decode(buf)?)
+    }
+
+    fn flush(&mut self) -> Result<Option<RecordBatch>> {
+        self.inner.flush()?.map(|raw| to_target(&raw, &self.target)).transpose()
+    }
+}
+
+fn decoder(schema: &SchemaRef) -> Result<JsonDecoder> {
+    let raw_fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(_, _) => Field::new(f.name(), DataType::Utf8, true),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let inner = ReaderBuilder::new(Arc::new(Schema::new(raw_fields)))
+        .with_batch_size(BATCH_ROWS)
+        .with_coerce_primitive(true)
+        .build_decoder()?;
+    Ok(JsonDecoder { inner, target: schema.clone() })
+}
+
+/// Converts the text of timestamp columns: ISO-8601 with `T` or a space (offsets to UTC), or a
+/// number of epoch seconds. A value that is neither fails the batch, like any wrong type.
+fn to_target(raw: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+    let mut columns = Vec::with_capacity(raw.num_columns());
+    for (column, field) in raw.columns().iter().zip(target.fields()) {
+        if column.data_type() == field.data_type() {
+            columns.push(column.clone());
+            continue;
+        }
+        let parsed = cast_with_options(column, field.data_type(), &CastOptions::default())?;
+        if parsed.null_count() == column.null_count() {
+            columns.push(parsed);
+            continue;
+        }
+        let text = column
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| Error::Internal("timestamp text is not Utf8".into()))?;
+        let micros = parsed.as_any().downcast_ref::<TimestampMicrosecondArray>();
+        let mut values = Vec::with_capacity(text.len());
+        for i in 0..text.len() {
+            values.push(if text.is_null(i) {
+                None
+            } else if let Some(v) = micros.filter(|m| m.is_valid(i)).map(|m| m.value(i)) {
+                Some(v)
+            } else {
+                let seconds: f64 = text.value(i).trim().parse().map_err(|_| {
+                    arrow::error::ArrowError::ParseError(format!(
+                        "cannot parse '{}' as a timestamp for column '{}'",
+                        text.value(i),
+                        field.name()
+                    ))
+                })?;
+                Some((seconds * 1e6).round() as i64)
+            });
+        }
+        columns.push(cast_with_options(
+            &TimestampMicrosecondArray::from(values),
+            field.data_type(),
+            &CastOptions::default(),
+        )?);
+    }
+    Ok(RecordBatch::try_new(target.clone(), columns)?)
 }
 
 fn decode_all(bytes: &[u8], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
@@ -142,7 +220,6 @@ fn decode_lines(
         }
         let decoded = line_decoder
             .decode(line)
-            .map_err(Error::from)
             .and_then(|_| line_decoder.flush()?.ok_or_else(|| Error::Internal("a JSON line decoded to no row".into())));
         match decoded {
             Ok(row) => {
@@ -234,6 +311,27 @@ mod tests {
 |    |   | not json              |
 | c  |   | {\"id\": \"c\", \"n\": \"x\"} |
 +----+---+-----------------------+";
+        assert_eq!(pretty(&out), expected);
+    }
+
+    #[test]
+    fn timestamps_as_text_or_epoch_seconds_and_numbers_in_strings_kept_as_text() {
+        let text = concat!(
+            "{\"id\": 7, \"ts\": \"2024-01-01T10:00:00+01:00\"}\n",
+            "{\"id\": \"b\", \"ts\": 1704067200.5}\n",
+            "{\"id\": true, \"ts\": \"2024-01-01 09:00:00.123456\"}\n",
+            "{\"id\": \"d\", \"ts\": \"yesterday\"}\n",
+        );
+        let out = read_str(text, "id STRING, ts TIMESTAMP, _corrupt_record STRING", "PERMISSIVE").unwrap();
+        let expected = "\
++------+----------------------------+--------------------------------+
+| id   | ts                         | _corrupt_record                |
++------+----------------------------+--------------------------------+
+| 7    | 2024-01-01T09:00:00        |                                |
+| b    | 2024-01-01T00:00:00.500    |                                |
+| true | 2024-01-01T09:00:00.123456 |                                |
+| d    |                            | {\"id\": \"d\", \"ts\": \"yesterday\"} |
++------+----------------------------+--------------------------------+";
         assert_eq!(pretty(&out), expected);
     }
 
