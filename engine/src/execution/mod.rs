@@ -33,7 +33,7 @@ use crate::operator::aggregate::StatefulAggregate;
 use crate::plan::tables::BatchTable;
 use crate::session::Session;
 use crate::sink::Sink;
-use crate::source::{Offset, Source};
+use crate::source::{Offset, ReadLimit, Source};
 use crate::writer::OutputMode;
 
 /// How long an idle query waits before it checks its sources again (Spark's
@@ -141,8 +141,9 @@ impl MicroBatchExecution {
             self.set_status("Getting offsets from sources", false, true);
             let started = Instant::now();
             let mut ends = Vec::with_capacity(self.sources.len());
+            let limit = if self.trigger == Trigger::Once { ReadLimit::All } else { ReadLimit::Default };
             for (s, start) in self.sources.iter_mut().zip(&self.committed) {
-                ends.push(s.latest_offset(start.as_ref())?);
+                ends.push(s.latest_offset(start.as_ref(), limit)?);
             }
             let latest_offset_ms = started.elapsed().as_millis() as u64;
             let has_data = ends.iter().zip(&self.committed).any(|(end, start)| end.is_some() && end != start);

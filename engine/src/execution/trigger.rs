@@ -14,8 +14,8 @@ pub enum Trigger {
         /// The interval in milliseconds.
         interval_ms: i64,
     },
-    /// One batch of whatever is available, then stop (deprecated in Spark; prefer
-    /// `AvailableNow`).
+    /// One batch of everything available, rate limits ignored, then stop (deprecated in Spark;
+    /// prefer `AvailableNow`, which keeps batches to their limits).
     Once,
     /// Everything available at start, in as many batches as the rate limits ask, then stop.
     AvailableNow,

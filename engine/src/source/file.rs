@@ -13,7 +13,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
-use super::{Offset, Source, SourceContext};
+use super::{Offset, ReadLimit, Source, SourceContext};
 use crate::checkpoint::log::{log_entries, read_log_file, write_log_file};
 use crate::error::{Error, Result};
 use crate::format::FileFormat;
@@ -107,7 +107,7 @@ impl FileStreamSource {
     }
 
     /// New files, oldest first (or newest first with `latestFirst`), capped per trigger.
-    fn new_files(&self) -> Result<Vec<FileEntry>> {
+    fn new_files(&self, limit: ReadLimit) -> Result<Vec<FileEntry>> {
         let mut found = Vec::new();
         list_files(&self.dir, self.recursive, &mut found)?;
         let mut fresh: Vec<(i64, PathBuf)> = found
@@ -128,7 +128,7 @@ impl FileStreamSource {
         if self.latest_first {
             fresh.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         }
-        if let Some(max) = self.max_files_per_trigger {
+        if let (Some(max), ReadLimit::Default) = (self.max_files_per_trigger, limit) {
             fresh.truncate(max);
         }
         Ok(fresh.into_iter().map(|(timestamp, path)| FileEntry { path, timestamp, batch_id: 0 }).collect())
@@ -167,8 +167,8 @@ fn entry_number(offset: &Offset) -> Result<u64> {
 }
 
 impl Source for FileStreamSource {
-    fn latest_offset(&mut self, _start: Option<&Offset>) -> Result<Option<Offset>> {
-        let mut files = self.new_files()?;
+    fn latest_offset(&mut self, _start: Option<&Offset>, limit: ReadLimit) -> Result<Option<Offset>> {
+        let mut files = self.new_files(limit)?;
         if !files.is_empty() {
             let n = self.last_entry.map_or(0, |n| n + 1);
             for f in &mut files {
@@ -243,7 +243,11 @@ mod tests {
     }
 
     fn names(s: &FileStreamSource) -> Vec<String> {
-        s.new_files().unwrap().iter().map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned()).collect()
+        s.new_files(ReadLimit::Default)
+            .unwrap()
+            .iter()
+            .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
     }
 
     #[test]
@@ -280,9 +284,9 @@ mod tests {
         let (dir, log) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         write(dir.path(), "a.json", 0);
         let mut s = source(dir.path(), log.path(), &[]);
-        assert_eq!(s.latest_offset(None).unwrap(), Some(serde_json::json!({"logOffset": 0})));
+        assert_eq!(s.latest_offset(None, ReadLimit::Default).unwrap(), Some(serde_json::json!({"logOffset": 0})));
         assert_eq!(
-            s.latest_offset(None).unwrap(),
+            s.latest_offset(None, ReadLimit::Default).unwrap(),
             Some(serde_json::json!({"logOffset": 0})),
             "no new file, same offset"
         );

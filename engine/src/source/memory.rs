@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::{Offset, Source, SourceKind, SourceSpec, Waker};
+use super::{Offset, ReadLimit, Source, SourceKind, SourceSpec, Waker};
 use crate::dataframe::DataFrame;
 use crate::error::{Error, Result};
 use crate::options::Options;
@@ -127,10 +127,10 @@ fn position(offset: Option<&Offset>) -> usize {
 }
 
 impl Source for MemorySource {
-    fn latest_offset(&mut self, start: Option<&Offset>) -> Result<Option<Offset>> {
+    fn latest_offset(&mut self, start: Option<&Offset>, limit: ReadLimit) -> Result<Option<Offset>> {
         let added = self.data.adds.lock().expect("memory stream lock poisoned").len();
         // One add per batch, so that each add is one micro-batch whatever the timing.
-        let end = added.min(position(start) + 1);
+        let end = if limit == ReadLimit::All { added } else { added.min(position(start) + 1) };
         Ok((end > 0).then(|| serde_json::json!({ "memory": end })))
     }
 

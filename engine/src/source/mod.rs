@@ -23,15 +23,24 @@ use crate::options::Options;
 /// A position in a source, as written to the checkpoint's offsets log.
 pub type Offset = serde_json::Value;
 
+/// How much a batch may take from a source (Spark's `ReadLimit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadLimit {
+    /// The source's own rate limit (`maxFilesPerTrigger`, one add per batch, ...).
+    Default,
+    /// Everything available: `Trigger::Once` takes it all in one batch, as in Spark.
+    All,
+}
+
 /// Wakes an idle query when its source has new data; returns `false` once the query is gone.
 pub type Waker = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// A stream of rows that can be read in offset ranges.
 pub trait Source: Send {
     /// The end offset of the next batch: all data available now, capped by the source's rate
-    /// limit (e.g. `maxFilesPerTrigger`) counted from `start`. `None` when there has never been
-    /// any data.
-    fn latest_offset(&mut self, start: Option<&Offset>) -> Result<Option<Offset>>;
+    /// limit (e.g. `maxFilesPerTrigger`) counted from `start` unless `limit` is
+    /// [`ReadLimit::All`]. `None` when there has never been any data.
+    fn latest_offset(&mut self, start: Option<&Offset>, limit: ReadLimit) -> Result<Option<Offset>>;
 
     /// The rows after `start` up to and including `end`.
     fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<Vec<RecordBatch>>;

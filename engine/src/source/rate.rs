@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow::array::{Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::{Offset, Source, SourceContext};
+use super::{Offset, ReadLimit, Source, SourceContext};
 use crate::checkpoint::log::{read_log_file, write_log_file};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -72,7 +72,7 @@ fn seconds(offset: Option<&Offset>) -> i64 {
 }
 
 impl Source for RateSource {
-    fn latest_offset(&mut self, _start: Option<&Offset>) -> Result<Option<Offset>> {
+    fn latest_offset(&mut self, _start: Option<&Offset>, _limit: ReadLimit) -> Result<Option<Offset>> {
         let elapsed = (self.clock.now_ms() - self.start_ms).max(0) / 1_000;
         Ok(Some(serde_json::json!({ "seconds": elapsed })))
     }
@@ -118,7 +118,7 @@ fn rows_offset(offset: Option<&Offset>) -> i64 {
 }
 
 impl Source for RatePerMicroBatchSource {
-    fn latest_offset(&mut self, start: Option<&Offset>) -> Result<Option<Offset>> {
+    fn latest_offset(&mut self, start: Option<&Offset>, _limit: ReadLimit) -> Result<Option<Offset>> {
         let end = match self.available_now_end {
             Some(end) => end,
             None => rows_offset(start) + self.rows_per_batch,

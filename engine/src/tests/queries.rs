@@ -274,3 +274,21 @@ fn state_is_rebuilt_from_a_snapshot_and_the_deltas_after_it() {
         "+------+-----+\n|  word|count|\n+------+-----+\n|common|   13|\n|    w0|    5|\n+------+-----+\n"
     );
 }
+
+#[test]
+fn once_takes_everything_in_one_batch_and_available_now_keeps_the_limit() {
+    let (s, recorder) = session();
+    let input = tempfile::tempdir().unwrap();
+    for i in 0..3 {
+        std::fs::write(input.path().join(format!("part-{i}.json")), format!("{{\"n\": {i}}}\n")).unwrap();
+    }
+    for (name, trigger) in [("once", Trigger::Once), ("available_now", Trigger::AvailableNow)] {
+        let df =
+            s.read_stream().format("json").schema("n LONG").option("maxFilesPerTrigger", 1).load(input.path()).unwrap();
+        df.write_stream().query_name(name).trigger(trigger).start().unwrap().await_termination().unwrap();
+    }
+    let rows =
+        |name: &str| -> Vec<usize> { recorder.batches(name).iter().map(|b| b.sorted().unwrap().num_rows()).collect() };
+    assert_eq!(rows("once"), [3]);
+    assert_eq!(rows("available_now"), [1, 1, 1]);
+}
