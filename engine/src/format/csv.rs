@@ -61,32 +61,21 @@ impl CsvOptions {
 }
 
 pub(super) fn read(path: &Path, schema: &SchemaRef, o: &CsvOptions) -> Result<Vec<RecordBatch>> {
-    let text_schema = Arc::new(Schema::new(
-        schema.fields().iter().map(|f| Field::new(f.name(), DataType::Utf8, true)).collect::<Vec<_>>(),
-    ));
-    let mut builder = ReaderBuilder::new(text_schema.clone())
-        .with_header(o.header)
-        .with_delimiter(o.sep)
-        .with_quote(o.quote)
-        .with_truncated_rows(true); // too few columns: the rest are null, as in Spark
-    if let Some(e) = o.escape {
-        builder = builder.with_escape(e);
-    }
-    if let Some(null) = &o.null_value {
-        let re = regex::Regex::new(&format!("^{}$", regex::escape(null)))
-            .map_err(|e| Error::option("nullValue", e.to_string()))?;
-        builder = builder.with_null_regex(re);
-    }
-    let reader = builder.build(open(path)?)?;
-    let mut text_batches = Vec::new();
-    for batch in reader {
-        text_batches.push(batch.map_err(|e| Error::Malformed {
-            file: path.into(),
-            line: None,
-            message: e.to_string(),
-        })?);
-    }
-    let text = concat_batches(&text_schema, &text_batches)?;
+    let text_fields: Vec<Field> = schema.fields().iter().map(|f| Field::new(f.name(), DataType::Utf8, true)).collect();
+    let text = match read_text(path, &text_fields, o) {
+        Ok(text) => text,
+        // Rows with more fields than the schema: Spark ignores the extra fields. Find the widest
+        // row, read with placeholder columns for the extras, and leave them out.
+        Err(Error::Malformed { message, .. }) if message.contains("incorrect number of fields") => {
+            let mut wide = text_fields.clone();
+            wide.extend(
+                (text_fields.len()..widest_row(path, o)?)
+                    .map(|i| Field::new(format!("_extra_{i}"), DataType::Utf8, true)),
+            );
+            read_text(path, &wide, o)?.project(&(0..text_fields.len()).collect::<Vec<_>>())?
+        }
+        Err(e) => return Err(e),
+    };
     let (batch, bad_rows) = cast_columns(&text, schema, o.timestamp_format.as_ref())?;
     if bad_rows.is_empty() {
         return Ok(vec![batch]);
@@ -117,6 +106,46 @@ pub(super) fn read(path: &Path, schema: &SchemaRef, o: &CsvOptions) -> Result<Ve
             })
         }
     }
+}
+
+/// Every column of the file as text, rows shorter than `fields` padded with nulls.
+fn read_text(path: &Path, fields: &[Field], o: &CsvOptions) -> Result<RecordBatch> {
+    let text_schema = Arc::new(Schema::new(fields.to_vec()));
+    let mut builder = ReaderBuilder::new(text_schema.clone())
+        .with_header(o.header)
+        .with_delimiter(o.sep)
+        .with_quote(o.quote)
+        .with_truncated_rows(true); // too few columns: the rest are null, as in Spark
+    if let Some(e) = o.escape {
+        builder = builder.with_escape(e);
+    }
+    if let Some(null) = &o.null_value {
+        let re = regex::Regex::new(&format!("^{}$", regex::escape(null)))
+            .map_err(|e| Error::option("nullValue", e.to_string()))?;
+        builder = builder.with_null_regex(re);
+    }
+    let mut batches = Vec::new();
+    for batch in builder.build(open(path)?)? {
+        batches.push(batch.map_err(|e| Error::Malformed { file: path.into(), line: None, message: e.to_string() })?);
+    }
+    Ok(concat_batches(&text_schema, &batches)?)
+}
+
+/// The most fields any row of the file has.
+fn widest_row(path: &Path, o: &CsvOptions) -> Result<usize> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(o.sep)
+        .quote(o.quote)
+        .escape(o.escape)
+        .from_reader(open(path)?);
+    let mut widest = 0;
+    for record in reader.byte_records() {
+        let record = record.map_err(|e| Error::Malformed { file: path.into(), line: None, message: e.to_string() })?;
+        widest = widest.max(record.len());
+    }
+    Ok(widest)
 }
 
 /// Rows in which some field did not cast, with the first (row, column) for error messages.
@@ -195,6 +224,12 @@ mod tests {
     #[test]
     fn spark_csv_rules() {
         let text = "id,n,k\na,1e3,1\nb,NaN,x\nc,,\nd\n";
+        let wide = "id,n,k\na,1e3,1,extra,more\nb,NaN,x\nc,,\nd\n";
+        assert_eq!(
+            read_str(wide, "PERMISSIVE").unwrap(),
+            read_str(text, "PERMISSIVE").unwrap(),
+            "extra fields are ignored"
+        );
         let out = read_str(text, "PERMISSIVE").unwrap();
         let expected = "\
 +----+--------+---+
