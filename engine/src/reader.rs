@@ -223,7 +223,19 @@ impl DataFrameReader {
             .first()
             .map(|f| crate::sink::file::partition_values(path, f).into_iter().map(|(k, _)| k).collect())
             .unwrap_or_default();
-        let data_schema = match self.spec.schema()? {
+        let given = self.spec.schema()?;
+        let partition_types: Vec<DataType> =
+            partition_columns
+                .iter()
+                .enumerate()
+                .map(|(i, name)| match given.as_ref().and_then(|s| s.field_with_name(name).ok()) {
+                    Some(field) => field.data_type().clone(),
+                    None => infer_partition_type(files.iter().filter_map(|f| {
+                        crate::sink::file::partition_values(path, f).get(i).and_then(|(_, v)| v.clone())
+                    })),
+                })
+                .collect();
+        let data_schema = match given {
             Some(schema) => {
                 let fields: Vec<_> =
                     schema.fields().iter().filter(|f| !partition_columns.contains(f.name())).cloned().collect();
@@ -239,7 +251,9 @@ impl DataFrameReader {
             None => format.infer_schema(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>())?,
         };
         let mut fields: Vec<_> = data_schema.fields().iter().cloned().collect();
-        fields.extend(partition_columns.iter().map(|c| Arc::new(Field::new(c, DataType::Utf8, true))));
+        fields.extend(
+            partition_columns.iter().zip(&partition_types).map(|(c, t)| Arc::new(Field::new(c, t.clone(), true))),
+        );
         let schema = Arc::new(Schema::new(fields));
         let mut batches = Vec::new();
         for f in &files {
@@ -253,14 +267,30 @@ impl DataFrameReader {
             }
             for batch in format.read(f, &data_schema)? {
                 let mut columns = batch.columns().to_vec();
-                for (_, v) in &values {
-                    columns.push(Arc::new(StringArray::from(vec![v.as_deref(); batch.num_rows()])));
+                for ((_, v), t) in values.iter().zip(&partition_types) {
+                    let text = StringArray::from(vec![v.as_deref(); batch.num_rows()]);
+                    columns.push(arrow::compute::cast(&text, t)?);
                 }
                 batches.push(RecordBatch::try_new(schema.clone(), columns)?);
             }
         }
         let table = MemTable::try_new(schema, vec![batches])?;
         DataFrame::from_table(&self.spec.session, &table_name(path), Arc::new(table))
+    }
+}
+
+/// Spark's partition column type inference: integer, then long, then double, else string.
+fn infer_partition_type(values: impl Iterator<Item = String>) -> DataType {
+    let values: Vec<String> = values.collect();
+    let all = |ok: fn(&str) -> bool| values.iter().all(|v| ok(v));
+    if all(|v| v.parse::<i32>().is_ok()) {
+        DataType::Int32
+    } else if all(|v| v.parse::<i64>().is_ok()) {
+        DataType::Int64
+    } else if all(|v| v.parse::<f64>().is_ok()) {
+        DataType::Float64
+    } else {
+        DataType::Utf8
     }
 }
 

@@ -292,3 +292,20 @@ fn once_takes_everything_in_one_batch_and_available_now_keeps_the_limit() {
     assert_eq!(rows("once"), [3]);
     assert_eq!(rows("available_now"), [1, 1, 1]);
 }
+
+#[test]
+fn partition_columns_read_back_with_inferred_types() {
+    let (s, _) = session();
+    let out = tempfile::tempdir().unwrap();
+    for (year, kind) in [("2023", "a"), ("2024", "b")] {
+        let dir = out.path().join(format!("year={year}/kind={kind}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("part-0.json"), "{\"n\": 1}\n").unwrap();
+    }
+    let df = s.read().format("json").schema("n LONG").load(out.path()).unwrap();
+    assert_eq!(
+        df.schema_tree(),
+        "root\n |-- n: long (nullable = true)\n |-- year: integer (nullable = true)\n |-- kind: string (nullable = true)\n"
+    );
+    assert_eq!(df.filter("year > 2023").unwrap().count().unwrap(), 1);
+}
