@@ -17,11 +17,12 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::json::ReaderBuilder;
 use arrow::json::reader::Decoder;
 
+use super::datetime::TimestampFormat;
 use super::{ParseMode, open, parse_mode, split_corrupt_column, widen_inferred};
 use crate::error::{Error, Result};
 use crate::options::Options;
 
-pub(super) const OPTIONS: &[&str] = &["mode", "columnNameOfCorruptRecord"];
+pub(super) const OPTIONS: &[&str] = &["mode", "columnNameOfCorruptRecord", "timestampFormat"];
 
 const BATCH_ROWS: usize = 8192;
 
@@ -30,6 +31,7 @@ const BATCH_ROWS: usize = 8192;
 pub struct JsonOptions {
     mode: ParseMode,
     corrupt_column: Option<String>,
+    timestamp_format: Option<TimestampFormat>,
 }
 
 impl JsonOptions {
@@ -37,6 +39,7 @@ impl JsonOptions {
         Ok(JsonOptions {
             mode: parse_mode(options)?,
             corrupt_column: options.get("columnNameOfCorruptRecord").map(String::from),
+            timestamp_format: options.get("timestampFormat").map(TimestampFormat::try_new).transpose()?,
         })
     }
 }
@@ -44,13 +47,14 @@ impl JsonOptions {
 pub(super) fn read(path: &Path, schema: &SchemaRef, o: &JsonOptions) -> Result<Vec<RecordBatch>> {
     let (data_schema, corrupt_idx) = split_corrupt_column(schema, o.corrupt_column.as_deref())?;
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (batches, corrupt) = match decode_parallel(&bytes, &data_schema) {
+    let ts = o.timestamp_format.as_ref();
+    let (batches, corrupt) = match decode_parallel(&bytes, &data_schema, ts) {
         Ok(batches) => {
             let n = batches.iter().map(RecordBatch::num_rows).sum();
             (batches, CorruptColumn::AllNull(n))
         }
         Err(_) => {
-            let (batch, corrupt) = decode_lines(path, &bytes, &data_schema, o.mode)?;
+            let (batch, corrupt) = decode_lines(path, &bytes, &data_schema, ts, o.mode)?;
             (vec![batch], CorruptColumn::Values(corrupt))
         }
     };
@@ -75,6 +79,7 @@ enum CorruptColumn {
 struct JsonDecoder {
     inner: Decoder,
     target: SchemaRef,
+    timestamps: Option<TimestampFormat>,
 }
 
 impl JsonDecoder {
@@ -83,11 +88,11 @@ impl JsonDecoder {
     }
 
     fn flush(&mut self) -> Result<Option<RecordBatch>> {
-        self.inner.flush()?.map(|raw| to_target(&raw, &self.target)).transpose()
+        self.inner.flush()?.map(|raw| to_target(&raw, &self.target, self.timestamps.as_ref())).transpose()
     }
 }
 
-fn decoder(schema: &SchemaRef) -> Result<JsonDecoder> {
+fn decoder(schema: &SchemaRef, timestamps: Option<&TimestampFormat>) -> Result<JsonDecoder> {
     let raw_fields: Vec<Field> = schema
         .fields()
         .iter()
@@ -100,19 +105,22 @@ fn decoder(schema: &SchemaRef) -> Result<JsonDecoder> {
         .with_batch_size(BATCH_ROWS)
         .with_coerce_primitive(true)
         .build_decoder()?;
-    Ok(JsonDecoder { inner, target: schema.clone() })
+    Ok(JsonDecoder { inner, target: schema.clone(), timestamps: timestamps.cloned() })
 }
 
 /// Converts the text of timestamp columns: ISO-8601 with `T` or a space (offsets to UTC), or a
 /// number of epoch seconds. A value that is neither fails the batch, like any wrong type.
-fn to_target(raw: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+fn to_target(raw: &RecordBatch, target: &SchemaRef, timestamps: Option<&TimestampFormat>) -> Result<RecordBatch> {
     let mut columns = Vec::with_capacity(raw.num_columns());
     for (column, field) in raw.columns().iter().zip(target.fields()) {
         if column.data_type() == field.data_type() {
             columns.push(column.clone());
             continue;
         }
-        let parsed = cast_with_options(column, field.data_type(), &CastOptions::default())?;
+        let parsed = match (timestamps, column.as_any().downcast_ref::<StringArray>()) {
+            (Some(format), Some(text)) => Arc::new(format.parse_array(text)) as ArrayRef,
+            _ => cast_with_options(column, field.data_type(), &CastOptions::default())?,
+        };
         if parsed.null_count() == column.null_count() {
             columns.push(parsed);
             continue;
@@ -148,8 +156,8 @@ fn to_target(raw: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(target.clone(), columns)?)
 }
 
-fn decode_all(bytes: &[u8], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
-    let mut decoder = decoder(schema)?;
+fn decode_all(bytes: &[u8], schema: &SchemaRef, ts: Option<&TimestampFormat>) -> Result<Vec<RecordBatch>> {
+    let mut decoder = decoder(schema, ts)?;
     let mut rest = bytes;
     let mut out = Vec::new();
     loop {
@@ -168,14 +176,14 @@ fn decode_all(bytes: &[u8], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
 const PARALLEL_BYTES: usize = 4 << 20;
 
 /// Decodes the file in line-aligned chunks, one per core, keeping row order.
-fn decode_parallel(bytes: &[u8], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+fn decode_parallel(bytes: &[u8], schema: &SchemaRef, ts: Option<&TimestampFormat>) -> Result<Vec<RecordBatch>> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     if bytes.len() < PARALLEL_BYTES || cores == 1 {
-        return decode_all(bytes, schema);
+        return decode_all(bytes, schema, ts);
     }
     let chunks = line_chunks(bytes, cores);
     let decoded: Vec<Result<Vec<RecordBatch>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks.iter().map(|chunk| scope.spawn(|| decode_all(chunk, schema))).collect();
+        let handles: Vec<_> = chunks.iter().map(|chunk| scope.spawn(|| decode_all(chunk, schema, ts))).collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a JSON decoding thread panicked".into()))))
@@ -208,11 +216,12 @@ fn decode_lines(
     path: &Path,
     bytes: &[u8],
     schema: &SchemaRef,
+    ts: Option<&TimestampFormat>,
     mode: ParseMode,
 ) -> Result<(RecordBatch, Vec<Option<String>>)> {
     let mut rows = Vec::new();
     let mut corrupt = Vec::new();
-    let mut line_decoder = decoder(schema)?;
+    let mut line_decoder = decoder(schema, ts)?;
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -227,14 +236,14 @@ fn decode_lines(
                 corrupt.push(None);
             }
             Err(e) => {
-                line_decoder = decoder(schema)?; // a failed decoder may hold half a record
+                line_decoder = decoder(schema, ts)?; // a failed decoder may hold half a record
                 match mode {
                     ParseMode::FailFast => {
                         return Err(Error::Malformed { file: path.into(), line: Some(i + 1), message: e.to_string() });
                     }
                     ParseMode::DropMalformed => {}
                     ParseMode::Permissive => {
-                        rows.push(partial_row(line, schema)?);
+                        rows.push(partial_row(line, schema, ts)?);
                         corrupt.push(Some(String::from_utf8_lossy(line).into_owned()));
                     }
                 }
@@ -246,7 +255,7 @@ fn decode_lines(
 
 /// PERMISSIVE: a record that is an object keeps every field that decodes alone; a field of
 /// the wrong type is null. A line that is not a JSON object is a row of nulls.
-fn partial_row(line: &[u8], schema: &SchemaRef) -> Result<RecordBatch> {
+fn partial_row(line: &[u8], schema: &SchemaRef, ts: Option<&TimestampFormat>) -> Result<RecordBatch> {
     let object = match serde_json::from_slice::<serde_json::Value>(line) {
         Ok(serde_json::Value::Object(map)) => Some(map),
         _ => None,
@@ -257,7 +266,7 @@ fn partial_row(line: &[u8], schema: &SchemaRef) -> Result<RecordBatch> {
         let decoded = value.and_then(|v| {
             let one = Arc::new(Schema::new(vec![field.as_ref().clone()]));
             let text = serde_json::to_vec(&serde_json::json!({ field.name(): v })).ok()?;
-            let mut d = decoder(&one).ok()?;
+            let mut d = decoder(&one, ts).ok()?;
             d.decode(&text).ok()?;
             d.flush().ok()?.map(|b| b.column(0).clone())
         });
@@ -332,6 +341,18 @@ mod tests {
 | true | 2024-01-01T09:00:00.123456 |                                |
 | d    |                            | {\"id\": \"d\", \"ts\": \"yesterday\"} |
 +------+----------------------------+--------------------------------+";
+        assert_eq!(pretty(&out), expected);
+    }
+
+    #[test]
+    fn timestamp_format_applies_to_json_strings() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.json");
+        std::fs::write(&path, "{\"ts\": \"02/01/2024 10:30\"}\n{\"ts\": 0}\n").expect("write");
+        let mut o = Options::default();
+        o.set("timestampFormat", "dd/MM/yyyy HH:mm");
+        let out = read(&path, &parse_schema("ts TIMESTAMP").unwrap(), &JsonOptions::try_new(&o).unwrap()).unwrap();
+        let expected = "+---------------------+\n| ts                  |\n+---------------------+\n| 2024-01-02T10:30:00 |\n| 1970-01-01T00:00:00 |\n+---------------------+";
         assert_eq!(pretty(&out), expected);
     }
 
