@@ -204,6 +204,12 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     // ANCHOR_END: restart_run
     chapter.output("restart_runs", format!("first run\n{}second run\n{}", batches_of(&first), batches_of(&second)));
     chapter.output("checkpoint_layout", tree(&checkpoint));
+    let scratch = chapter.dir().display().to_string();
+    let show = |file: &str| -> std::io::Result<String> {
+        let text = std::fs::read_to_string(checkpoint.join(file))?.replace(&scratch, "$CHAPTER");
+        Ok(format!("$ cat {file}\n{text}\n"))
+    };
+    chapter.output("checkpoint_files", [show("offsets/2")?, show("commits/2")?, show("sources/0/2")?].join("\n"));
 
     // Malformed records under each mode.
     let bad = chapter.path("malformed");
