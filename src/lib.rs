@@ -42,9 +42,10 @@ impl Chapter {
     }
 
     /// Prints `text` and records it under `name`: the snapshot tests assert it and the book
-    /// shows it with `{{#brooklet-output <chapter> <name>}}`.
+    /// shows it with `{{#brooklet-output <chapter> <name>}}`. The scratch directory's path,
+    /// different on every run, is written `$CHAPTER`.
     pub fn output(&self, name: &str, text: impl Display) {
-        let text = text.to_string();
+        let text = text.to_string().replace(&self.dir.path().display().to_string(), "$CHAPTER");
         println!("{text}");
         self.outputs.lock().expect("outputs lock poisoned").insert(name.to_string(), text);
     }

@@ -218,23 +218,29 @@ impl DataFrameReader {
         } else {
             return Err(Error::Analysis(format!("path does not exist: {}", path.display())));
         };
-        // Hive-style directories (`event_type=click/part-0.parquet`) become columns.
-        let partition_columns: Vec<String> = files
-            .first()
-            .map(|f| crate::sink::file::partition_values(path, f).into_iter().map(|(k, _)| k).collect())
-            .unwrap_or_default();
+        // Hive-style directories (`event_type=click/part-0.parquet`) become columns; every
+        // file must sit under the same ones.
+        let partitions: Vec<_> = files.iter().map(|f| crate::sink::file::partition_values(path, f)).collect();
+        let partition_columns: Vec<String> =
+            partitions.first().map(|p| p.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+        for (f, values) in files.iter().zip(&partitions) {
+            if values.iter().map(|(k, _)| k).ne(partition_columns.iter()) {
+                return Err(Error::Analysis(format!(
+                    "{} is not under the same partition directories ({}) as the other files",
+                    f.display(),
+                    partition_columns.join(", ")
+                )));
+            }
+        }
         let given = self.spec.schema()?;
-        let partition_types: Vec<DataType> =
-            partition_columns
-                .iter()
-                .enumerate()
-                .map(|(i, name)| match given.as_ref().and_then(|s| s.field_with_name(name).ok()) {
-                    Some(field) => field.data_type().clone(),
-                    None => infer_partition_type(files.iter().filter_map(|f| {
-                        crate::sink::file::partition_values(path, f).get(i).and_then(|(_, v)| v.clone())
-                    })),
-                })
-                .collect();
+        let partition_types: Vec<DataType> = partition_columns
+            .iter()
+            .enumerate()
+            .map(|(i, name)| match given.as_ref().and_then(|s| s.field_with_name(name).ok()) {
+                Some(field) => field.data_type().clone(),
+                None => infer_partition_type(partitions.iter().filter_map(|p| p[i].1.clone())),
+            })
+            .collect();
         let data_schema = match given {
             Some(schema) => {
                 let fields: Vec<_> =
@@ -256,15 +262,7 @@ impl DataFrameReader {
         );
         let schema = Arc::new(Schema::new(fields));
         let mut batches = Vec::new();
-        for f in &files {
-            let values = crate::sink::file::partition_values(path, f);
-            if values.iter().map(|(k, _)| k).ne(partition_columns.iter()) {
-                return Err(Error::Analysis(format!(
-                    "{} is not under the same partition directories ({}) as the other files",
-                    f.display(),
-                    partition_columns.join(", ")
-                )));
-            }
+        for (f, values) in files.iter().zip(&partitions) {
             for batch in format.read(f, &data_schema)? {
                 let mut columns = batch.columns().to_vec();
                 for ((_, v), t) in values.iter().zip(&partition_types) {

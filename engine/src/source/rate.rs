@@ -85,7 +85,7 @@ impl Source for RateSource {
     }
 
     fn description(&self) -> String {
-        format!("RateStreamV2[rowsPerSecond={}, rampUpTimeSeconds=0, numPartitions=default", self.rows_per_second)
+        format!("RateStreamV2[rowsPerSecond={}, rampUpTimeSeconds=0, numPartitions=default]", self.rows_per_second)
     }
 }
 
