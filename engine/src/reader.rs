@@ -277,16 +277,30 @@ impl DataFrameReader {
     }
 }
 
-/// Spark's partition column type inference: integer, then long, then double, else string.
+/// Spark's partition column type inference (`PartitioningUtils.inferPartitionColumnValue`):
+/// integer, long, decimal(38,0) for larger integers, double, date (`yyyy-MM-dd`), timestamp
+/// (`yyyy-MM-dd HH:mm:ss[.fraction]`), else string; every value of the column must fit.
 fn infer_partition_type(values: impl Iterator<Item = String>) -> DataType {
     let values: Vec<String> = values.collect();
     let all = |ok: fn(&str) -> bool| values.iter().all(|v| ok(v));
+    let big_integer = |v: &str| {
+        let digits = v.strip_prefix('-').unwrap_or(v);
+        !digits.is_empty() && digits.len() <= 38 && digits.bytes().all(|b| b.is_ascii_digit())
+    };
+    let date = |v: &str| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok() && v.len() == 10;
+    let timestamp = |v: &str| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S%.f").is_ok();
     if all(|v| v.parse::<i32>().is_ok()) {
         DataType::Int32
     } else if all(|v| v.parse::<i64>().is_ok()) {
         DataType::Int64
+    } else if all(big_integer) {
+        DataType::Decimal128(38, 0)
     } else if all(|v| v.parse::<f64>().is_ok()) {
         DataType::Float64
+    } else if all(date) {
+        DataType::Date32
+    } else if all(timestamp) {
+        crate::ddl::timestamp_type()
     } else {
         DataType::Utf8
     }
@@ -326,4 +340,24 @@ pub(crate) fn data_files(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn infer(values: &[&str]) -> DataType {
+        infer_partition_type(values.iter().map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn partition_types_are_inferred_like_spark() {
+        assert_eq!(infer(&["1", "-2"]), DataType::Int32);
+        assert_eq!(infer(&["1", "3000000000"]), DataType::Int64);
+        assert_eq!(infer(&["12345678901234567890"]), DataType::Decimal128(38, 0));
+        assert_eq!(infer(&["1", "2.5"]), DataType::Float64);
+        assert_eq!(infer(&["2024-01-01", "2024-02-29"]), DataType::Date32);
+        assert_eq!(infer(&["2024-01-01 10:00:00", "2024-01-01 10:00:00.25"]), crate::ddl::timestamp_type());
+        assert_eq!(infer(&["2024-01-01", "click"]), DataType::Utf8);
+    }
 }

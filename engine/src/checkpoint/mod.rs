@@ -14,6 +14,11 @@
 //! `offsets/N` (the sink is idempotent per batch id, so a half-delivered batch is not
 //! duplicated); otherwise batch ids continue from the last commit. Every file is written to a
 //! temporary name and renamed, and every file is text a person can read.
+//!
+//! Only the last [`MIN_BATCHES_TO_RETAIN`] batches are kept (Spark's
+//! `spark.sql.streaming.minBatchesToRetain`): older offsets, commits and the state files no
+//! retained version needs are deleted after each commit, so a long-running query's checkpoint
+//! does not grow without bound.
 
 pub(crate) mod log;
 
@@ -26,6 +31,9 @@ use uuid::Uuid;
 use self::log::{log_entries, read_log_file, write_atomically, write_log_file};
 use crate::error::{Error, Result};
 use crate::source::Offset;
+
+/// How many recent batches a checkpoint keeps (Spark's default).
+pub const MIN_BATCHES_TO_RETAIN: u64 = 100;
 
 /// Batch-wide values recorded with the offsets, so a re-run batch sees the same ones.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -154,6 +162,23 @@ impl Checkpoint {
         write_log_file(&self.dir.join("commits").join(n.to_string()), &[line])
     }
 
+    /// The first batch kept once batch `n` is committed.
+    pub fn first_retained(n: u64) -> u64 {
+        (n + 1).saturating_sub(MIN_BATCHES_TO_RETAIN)
+    }
+
+    /// Deletes offsets and commits of batches before `first_retained`.
+    pub fn purge(&self, first_retained: u64) -> Result<()> {
+        for sub in ["offsets", "commits"] {
+            let dir = self.dir.join(sub);
+            for n in log_entries(&dir)?.into_iter().take_while(|&n| n < first_retained) {
+                let path = dir.join(n.to_string());
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The directory of source `i`'s own log.
     pub fn source_dir(&self, i: usize) -> PathBuf {
         self.dir.join("sources").join(i.to_string())
@@ -186,6 +211,22 @@ mod tests {
         assert_eq!(cp.latest_commit().unwrap().map(|c| c.0), Some(0));
         let text = std::fs::read_to_string(dir.path().join("offsets/0")).unwrap();
         assert_eq!(text, "v1\n{\"batchWatermarkMs\":0,\"batchTimestampMs\":1000,\"conf\":{}}\n{\"logOffset\":3}\n-");
+    }
+
+    #[test]
+    fn purge_keeps_the_last_batches() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cp = Checkpoint::open(dir.path()).unwrap();
+        let seq = OffsetSeq { metadata: OffsetSeqMetadata::default(), offsets: vec![None] };
+        for n in 0..105 {
+            cp.write_offsets(n, &seq).unwrap();
+            cp.write_commit(n, &CommitMetadata::default()).unwrap();
+        }
+        assert_eq!(Checkpoint::first_retained(104), 5);
+        cp.purge(Checkpoint::first_retained(104)).unwrap();
+        assert_eq!(log_entries(&dir.path().join("offsets")).unwrap(), (5..105).collect::<Vec<_>>());
+        assert_eq!(log_entries(&dir.path().join("commits")).unwrap(), (5..105).collect::<Vec<_>>());
+        assert_eq!(cp.latest_offsets().unwrap().map(|o| o.0), Some(104));
     }
 
     #[test]

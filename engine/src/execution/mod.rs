@@ -275,6 +275,11 @@ impl MicroBatchExecution {
             None => Vec::new(),
         };
         self.checkpoint.write_commit(batch_id, &CommitMetadata { next_batch_watermark_ms: 0 })?;
+        let keep_from = Checkpoint::first_retained(batch_id);
+        self.checkpoint.purge(keep_from)?;
+        if let Some(agg) = &self.aggregate {
+            agg.purge(keep_from)?;
+        }
         durations.insert("commitOffsets".to_string(), t.elapsed().as_millis() as u64);
         durations.insert("latestOffset".to_string(), offsets_ms);
         durations.insert("walCommit".to_string(), 0);

@@ -96,6 +96,11 @@ impl StatefulAggregate {
         Ok(())
     }
 
+    /// Deletes state files no retained batch needs.
+    pub(crate) fn purge(&self, keep_from: u64) -> Result<()> {
+        self.state.purge(keep_from)
+    }
+
     /// Checkpoints the state as version `batch_id`; returns the operator's progress.
     pub(crate) fn commit(&mut self, batch_id: u64) -> Result<StateOperatorProgress> {
         let started = std::time::Instant::now();

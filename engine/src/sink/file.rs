@@ -68,9 +68,51 @@ pub fn partition_values(root: &Path, file: &Path) -> Vec<(String, Option<String>
         .filter_map(|c| {
             let c = c.as_os_str().to_string_lossy();
             let (k, v) = c.split_once('=')?;
-            Some((k.to_string(), (v != NULL_PARTITION).then(|| v.to_string())))
+            Some((unescape_path_name(k), (v != NULL_PARTITION).then(|| unescape_path_name(v))))
         })
         .collect()
+}
+
+/// Characters Spark escapes as `%XX` in partition directory names (`ExternalCatalogUtils`).
+fn needs_escape(c: char) -> bool {
+    c.is_ascii_control() || "\"#%'*/:=?\\{[]^".contains(c)
+}
+
+/// A partition column or value as a directory name: `2024-01-01 10:00:00` becomes
+/// `2024-01-01 10%3A00%3A00`, as Spark writes it.
+pub(crate) fn escape_path_name(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if needs_escape(c) {
+            out.push_str(&format!("%{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The inverse of [`escape_path_name`]; a `%` not followed by two hex digits stays as it is.
+pub(crate) fn unescape_path_name(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .flatten();
+        match hex {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The format files are written in.
@@ -168,7 +210,13 @@ impl FileSink {
             let dir: Vec<String> = keys
                 .iter()
                 .zip(&formatters)
-                .map(|(&i, f)| format!("{}={}", schema.field(i).name(), f.value(row)))
+                .map(|(&i, f)| {
+                    format!(
+                        "{}={}",
+                        escape_path_name(schema.field(i).name()),
+                        escape_path_name(&f.value(row).to_string())
+                    )
+                })
                 .collect();
             rows.entry(dir.join("/")).or_default().push(row as u32);
         }
@@ -234,5 +282,24 @@ impl Sink for FileSink {
 
     fn description(&self) -> String {
         format!("FileSink[{}]", self.dir.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_names_escape_like_spark_and_round_trip() {
+        assert_eq!(escape_path_name("2024-01-01 10:00:00"), "2024-01-01 10%3A00%3A00");
+        assert_eq!(escape_path_name("a/b=c%"), "a%2Fb%3Dc%25");
+        for text in ["2024-01-01 10:00:00", "a/b=c%", "plain", "100%", "%zz"] {
+            assert_eq!(unescape_path_name(&escape_path_name(text)), text);
+        }
+        let values = partition_values(Path::new("/out"), Path::new("/out/ts=2024-01-01 10%3A00%3A00/x=%2F/p.parquet"));
+        assert_eq!(
+            values,
+            [("ts".to_string(), Some("2024-01-01 10:00:00".to_string())), ("x".to_string(), Some("/".to_string()))]
+        );
     }
 }

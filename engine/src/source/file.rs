@@ -4,6 +4,10 @@
 //! (ties by name), capped at `maxFilesPerTrigger`, and written as one entry of this source's
 //! log (`sources/<i>/<n>` in the checkpoint) *before* the batch that reads them is planned.
 //! The offset is the log entry number, so a restarted query reads the very same files.
+//!
+//! Every [`COMPACT_INTERVAL`] entries the log is compacted, as Spark's `FileStreamSourceLog`
+//! is: entry `N` is written as `N.compact`, holding every file logged so far, and the entries
+//! it replaces are deleted, so a restart reads one compact file plus at most nine entries.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -18,6 +22,9 @@ use crate::checkpoint::log::{log_entries, read_log_file, write_log_file};
 use crate::error::{Error, Result};
 use crate::format::FileFormat;
 use crate::options::{Options, parse_interval_ms};
+
+/// Entries between compactions (Spark's `spark.sql.streaming.fileSource.log.compactInterval`).
+const COMPACT_INTERVAL: u64 = 10;
 
 /// One file in the source log.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -86,24 +93,79 @@ impl FileStreamSource {
             last_entry: None,
             available_now: None,
         };
-        for n in log_entries(&source.log_dir)? {
-            for e in source.read_entry(n)? {
-                source.max_seen_ms = source.max_seen_ms.max(e.timestamp);
-                source.seen.insert(e.path);
-            }
-            source.last_entry = Some(n);
+        for e in source.logged_files()? {
+            source.max_seen_ms = source.max_seen_ms.max(e.timestamp);
+            source.last_entry = source.last_entry.max(Some(e.batch_id));
+            source.seen.insert(e.path);
         }
         Ok(source)
     }
 
+    fn compact_path(&self, n: u64) -> PathBuf {
+        self.log_dir.join(format!("{n}.compact"))
+    }
+
+    /// The newest `N.compact` file's number.
+    fn latest_compact(&self) -> Result<Option<u64>> {
+        let entries = std::fs::read_dir(&self.log_dir).map_err(|e| Error::io(&self.log_dir, e))?;
+        let mut latest = None;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&self.log_dir, e))?;
+            let name = entry.file_name();
+            if let Some(n) = name.to_str().and_then(|n| n.strip_suffix(".compact")).and_then(|n| n.parse().ok()) {
+                latest = latest.max(Some(n));
+            }
+        }
+        Ok(latest)
+    }
+
+    /// Every file in the log: the newest compact file, then the entries after it.
+    fn logged_files(&self) -> Result<Vec<FileEntry>> {
+        let compact = self.latest_compact()?;
+        let mut out = match compact {
+            Some(c) => read_entries(&self.compact_path(c))?,
+            None => Vec::new(),
+        };
+        for n in log_entries(&self.log_dir)?.into_iter().filter(|&n| compact.is_none_or(|c| n > c)) {
+            out.extend(read_entries(&self.log_dir.join(n.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// The files of entry `n`, from its own file or from the compact file that replaced it.
     fn read_entry(&self, n: u64) -> Result<Vec<FileEntry>> {
         let path = self.log_dir.join(n.to_string());
-        read_log_file(&path)?
-            .into_iter()
-            .map(|line| {
-                serde_json::from_str(&line).map_err(|e| Error::checkpoint(&path, format!("bad file entry: {e}")))
-            })
-            .collect()
+        if path.exists() {
+            return read_entries(&path);
+        }
+        match self.latest_compact()? {
+            Some(c) if c >= n => {
+                Ok(read_entries(&self.compact_path(c))?.into_iter().filter(|e| e.batch_id == n).collect())
+            }
+            _ => Err(Error::checkpoint(path, "missing: the file source log has no such entry")),
+        }
+    }
+
+    /// Logs `files` as entry `n`, compacting the log when `n` closes an interval.
+    fn write_entry(&self, n: u64, files: &[FileEntry]) -> Result<()> {
+        let lines = |files: &[FileEntry]| -> Vec<String> {
+            files.iter().map(|f| serde_json::to_string(f).expect("file entries serialize")).collect()
+        };
+        if !(n + 1).is_multiple_of(COMPACT_INTERVAL) {
+            return write_log_file(&self.log_dir.join(n.to_string()), &lines(files));
+        }
+        let previous = self.latest_compact()?;
+        let mut all = self.logged_files()?;
+        all.extend_from_slice(files);
+        write_log_file(&self.compact_path(n), &lines(&all))?;
+        // The compact file is in place; what it replaces can go (a crash here leaves files
+        // that the next start ignores and the next compaction removes).
+        let replaced =
+            log_entries(&self.log_dir)?.into_iter().filter(|&e| e < n).map(|e| self.log_dir.join(e.to_string()));
+        for path in replaced.chain(previous.map(|c| self.compact_path(c))) {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+        Ok(())
     }
 
     /// New files, oldest first (or newest first with `latestFirst`), capped per trigger.
@@ -133,6 +195,13 @@ impl FileStreamSource {
         }
         Ok(fresh.into_iter().map(|(timestamp, path)| FileEntry { path, timestamp, batch_id: 0 }).collect())
     }
+}
+
+fn read_entries(path: &Path) -> Result<Vec<FileEntry>> {
+    read_log_file(path)?
+        .into_iter()
+        .map(|line| serde_json::from_str(&line).map_err(|e| Error::checkpoint(path, format!("bad file entry: {e}"))))
+        .collect()
 }
 
 fn list_files(dir: &Path, recursive: bool, out: &mut Vec<(i64, PathBuf)>) -> Result<()> {
@@ -174,9 +243,7 @@ impl Source for FileStreamSource {
             for f in &mut files {
                 f.batch_id = n;
             }
-            let lines: Vec<String> =
-                files.iter().map(|f| serde_json::to_string(f).expect("file entries serialize")).collect();
-            write_log_file(&self.log_dir.join(n.to_string()), &lines)?;
+            self.write_entry(n, &files)?;
             for f in files {
                 self.max_seen_ms = self.max_seen_ms.max(f.timestamp);
                 self.seen.insert(f.path);
@@ -293,5 +360,27 @@ mod tests {
         write(dir.path(), "b.json", 1);
         let restarted = source(dir.path(), log.path(), &[]);
         assert_eq!(names(&restarted), ["b.json"], "a.json is in the log");
+    }
+
+    #[test]
+    fn the_log_compacts_every_ten_entries_and_still_answers_every_batch() {
+        let (dir, log) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut s = source(dir.path(), log.path(), &[]);
+        for i in 0..12 {
+            write(dir.path(), &format!("f{i:02}.json"), i);
+            s.latest_offset(None, ReadLimit::Default).unwrap();
+        }
+        let mut left: Vec<String> =
+            std::fs::read_dir(log.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["10", "11", "9.compact"]);
+        let restarted = source(dir.path(), log.path(), &[]);
+        assert_eq!(restarted.last_entry, Some(11));
+        assert_eq!(restarted.seen.len(), 12);
+        let entry_3: Vec<_> = restarted.read_entry(3).unwrap().into_iter().map(|e| e.path).collect();
+        assert_eq!(entry_3, [dir.path().join("f03.json")]);
+        assert_eq!(restarted.read_entry(11).unwrap().len(), 1);
+        write(dir.path(), "f12.json", 12);
+        assert_eq!(names(&restarted), ["f12.json"]);
     }
 }

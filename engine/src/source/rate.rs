@@ -20,7 +20,7 @@ pub fn rate_schema() -> SchemaRef {
     ]))
 }
 
-pub(crate) const RATE_OPTIONS: &[&str] = &["rowsPerSecond", "numPartitions"];
+pub(crate) const RATE_OPTIONS: &[&str] = &["rowsPerSecond", "rampUpTime", "numPartitions"];
 pub(crate) const RATE_MICRO_BATCH_OPTIONS: &[&str] =
     &["rowsPerBatch", "numPartitions", "startTimestamp", "advanceMillisPerBatch"];
 
@@ -39,10 +39,12 @@ fn positive(o: &Options, key: &str, default: i64) -> Result<i64> {
 }
 
 /// `rate`: `rowsPerSecond` rows for every second of processing time since the query first
-/// started, timestamps spread evenly within each second. The offset is the number of whole
-/// seconds elapsed, so the first batch is empty.
+/// started (ramping up linearly over the first `rampUpTime`), timestamps spread evenly over
+/// the batch's seconds. The offset is the number of whole seconds elapsed, so the first batch
+/// is empty. Values and timestamps follow Spark's `RateStreamMicroBatchStream` exactly.
 pub(crate) struct RateSource {
     rows_per_second: i64,
+    ramp_up_seconds: i64,
     start_ms: i64,
     clock: Arc<dyn Clock>,
 }
@@ -50,6 +52,18 @@ pub(crate) struct RateSource {
 impl RateSource {
     pub(crate) fn try_new(o: &Options, ctx: SourceContext) -> Result<Self> {
         let rows_per_second = positive(o, "rowsPerSecond", 1)?;
+        let ramp_up_seconds = match o.get("rampUpTime") {
+            None => 0,
+            Some(text) => parse_seconds(text).map_err(|m| Error::option("rampUpTime", m))?,
+        };
+        if ramp_up_seconds > 0 && rows_per_second / (ramp_up_seconds + 1) == 0 {
+            return Err(Error::option(
+                "rampUpTime",
+                format!(
+                    "{ramp_up_seconds}s is too long for rowsPerSecond={rows_per_second}: the speed would never rise above 0"
+                ),
+            ));
+        }
         // The start time is kept in the checkpoint so a restart continues the same sequence.
         let path = ctx.dir.join("0");
         let start_ms = if path.exists() {
@@ -63,8 +77,40 @@ impl RateSource {
             write_log_file(&path, &[now.to_string()])?;
             now
         };
-        Ok(RateSource { rows_per_second, start_ms, clock: ctx.clock })
+        Ok(RateSource { rows_per_second, ramp_up_seconds, start_ms, clock: ctx.clock })
     }
+
+    /// The first value not yet generated after `seconds` seconds (Spark's `valueAtSecond`):
+    /// during ramp-up the speed grows by `rowsPerSecond / (rampUpTime + 1)` each second.
+    fn value_at_second(&self, seconds: i64) -> i64 {
+        let ramp = self.ramp_up_seconds;
+        let delta = self.rows_per_second / (ramp + 1);
+        let ramped = |s: i64| if s % 2 == 1 { (s + 1) / 2 * delta * s } else { s / 2 * delta * (s + 1) };
+        if seconds <= ramp { ramped(seconds) } else { ramped(ramp) + (seconds - ramp) * self.rows_per_second }
+    }
+}
+
+/// Spark's time strings for `rampUpTime`: `10`, `10s`, `500ms`, `2m`, `1h`, or `10 seconds`.
+fn parse_seconds(text: &str) -> std::result::Result<i64, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let ms_per = match unit.trim() {
+        "" | "s" => Some(1_000),
+        "ms" => Some(1),
+        "m" | "min" => Some(60_000),
+        "h" => Some(3_600_000),
+        "d" => Some(86_400_000),
+        _ => None,
+    };
+    let ms = match (n.parse::<i64>(), ms_per) {
+        (Ok(n), Some(per)) => n * per,
+        _ => crate::options::parse_interval_ms(t)?,
+    };
+    if ms < 0 {
+        return Err(format!("must not be negative, got '{text}'"));
+    }
+    Ok(ms / 1_000)
 }
 
 fn seconds(offset: Option<&Offset>) -> i64 {
@@ -78,14 +124,19 @@ impl Source for RateSource {
     }
 
     fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<Vec<RecordBatch>> {
-        let (from, to) = (seconds(start), seconds(Some(end)));
-        let rps = self.rows_per_second;
-        let start_us = self.start_ms * 1_000;
-        rows(from * rps..to * rps, |v| start_us + (v / rps) * 1_000_000 + (v % rps) * 1_000_000 / rps)
+        let (from_s, to_s) = (seconds(start), seconds(Some(end)));
+        let (from, to) = (self.value_at_second(from_s), self.value_at_second(to_s));
+        // Spark spreads the batch's values evenly over its seconds, in whole milliseconds.
+        let local_start_ms = self.start_ms + from_s * 1_000;
+        let ms_per_value = if to > from { ((to_s - from_s) * 1_000) as f64 / (to - from) as f64 } else { 0.0 };
+        rows(from..to, |v| (local_start_ms + ((v - from) as f64 * ms_per_value).round() as i64) * 1_000)
     }
 
     fn description(&self) -> String {
-        format!("RateStreamV2[rowsPerSecond={}, rampUpTimeSeconds=0, numPartitions=default]", self.rows_per_second)
+        format!(
+            "RateStreamV2[rowsPerSecond={}, rampUpTimeSeconds={}, numPartitions=default]",
+            self.rows_per_second, self.ramp_up_seconds
+        )
     }
 }
 
@@ -143,5 +194,45 @@ impl Source for RatePerMicroBatchSource {
             "RatePerMicroBatchStream[rowsPerBatch={}, numPartitions=default, startTimestamp={}, advanceMillisPerBatch={}]",
             self.rows_per_batch, self.start_timestamp_ms, self.advance_ms
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(rows_per_second: i64, ramp_up_seconds: i64) -> RateSource {
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::VirtualClock::new(0));
+        RateSource { rows_per_second, ramp_up_seconds, start_ms: 0, clock }
+    }
+
+    #[test]
+    fn ramp_up_follows_sparks_value_at_second() {
+        // Spark's own example: rampUpTime 4s, 10 rows/s -> speed 0 2 4 6 8 10 10.
+        let s = source(10, 4);
+        let ends: Vec<i64> = (0..=6).map(|t| s.value_at_second(t)).collect();
+        assert_eq!(ends, [0, 2, 6, 12, 20, 30, 40]);
+        assert_eq!(source(10, 0).value_at_second(3), 30);
+    }
+
+    #[test]
+    fn rate_times_parse_like_spark() {
+        assert_eq!(parse_seconds("5s"), Ok(5));
+        assert_eq!(parse_seconds("7"), Ok(7));
+        assert_eq!(parse_seconds("2m"), Ok(120));
+        assert_eq!(parse_seconds("1 minute"), Ok(60));
+        assert!(parse_seconds("soon").is_err());
+    }
+
+    #[test]
+    fn timestamps_spread_over_the_batch_seconds() {
+        let mut s = source(10, 4);
+        let start = serde_json::json!({"seconds": 1});
+        let batch = &s.get_batch(Some(&start), &serde_json::json!({"seconds": 3})).unwrap()[0];
+        let ts = batch.column(0).as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+        let values = batch.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+        // Seconds 1..3 hold values 2..12 (speeds 4 and 6): ten values over 2000 ms.
+        assert_eq!(values.values().to_vec(), (2..12).collect::<Vec<i64>>());
+        assert_eq!(ts.values().to_vec(), (0..10).map(|i| 1_000_000 + i * 200_000).collect::<Vec<i64>>());
     }
 }

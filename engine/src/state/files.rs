@@ -70,3 +70,50 @@ pub(super) fn read_version(dir: &Path, version: u64, schema: &SchemaRef) -> Resu
     }
     Ok(out)
 }
+
+/// Deletes the files no version from `keep_from` on needs: everything older than the newest
+/// snapshot at or before `keep_from`.
+pub(super) fn purge(dir: &Path, keep_from: u64) -> Result<()> {
+    let Some(base) = (1..=keep_from).rev().find(|&v| path(dir, v, Kind::Snapshot).exists()) else { return Ok(()) };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let version = name.to_str().and_then(|n| n.split('.').next()).and_then(|v| v.parse::<u64>().ok());
+        if version.is_some_and(|v| v < base) {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn purge_keeps_what_retained_versions_need() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+        for v in 0..=25 {
+            write(dir.path(), v, Kind::Delta, &batch).unwrap();
+        }
+        for v in [10, 20] {
+            write(dir.path(), v, Kind::Snapshot, &batch).unwrap();
+        }
+        purge(dir.path(), 15).unwrap();
+        assert!(!path(dir.path(), 9, Kind::Delta).exists());
+        assert!(path(dir.path(), 10, Kind::Snapshot).exists(), "version 15 is rebuilt from snapshot 10");
+        assert_eq!(read_version(dir.path(), 15, &schema).unwrap().len(), 6, "snapshot 10 + deltas 11..=15");
+    }
+}

@@ -218,6 +218,11 @@ impl AggregateState {
         Ok(())
     }
 
+    /// Deletes state files that versions from `keep_from` on no longer need.
+    pub(crate) fn purge(&self, keep_from: u64) -> Result<()> {
+        files::purge(&self.dir, keep_from)
+    }
+
     /// Forgets the changes of a batch that will be re-run (its state is restored instead).
     pub(crate) fn restore(&mut self, version: Option<u64>) -> Result<()> {
         self.index.clear();
