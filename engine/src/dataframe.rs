@@ -57,14 +57,32 @@ impl IntoExpr for String {
     }
 }
 
+/// The expressions, a bare `window(...)` named `window` as in Spark.
 fn exprs<E: IntoExpr>(df: &DataFrame, items: impl IntoIterator<Item = E>) -> Result<Vec<Expr>> {
-    items.into_iter().map(|e| e.into_expr(df)).collect()
+    items
+        .into_iter()
+        .map(|e| {
+            let e = e.into_expr(df)?;
+            Ok(match &e {
+                Expr::ScalarFunction(f) if f.func.name() == crate::functions::window::WINDOW_UDF => e.alias("window"),
+                _ => e,
+            })
+        })
+        .collect()
 }
 
 impl DataFrame {
     /// Wraps a DataFusion DataFrame built on this session's context (e.g. a join).
     pub fn from_datafusion(session: Session, df: datafusion::dataframe::DataFrame) -> Self {
         DataFrame { session, df }
+    }
+
+    /// Wraps a DataFusion DataFrame, planning `window(...)` calls as Spark does
+    /// (`plan/windows.rs`).
+    pub(crate) fn wrap(session: Session, df: datafusion::dataframe::DataFrame) -> Result<Self> {
+        let (state, plan) = df.into_parts();
+        let plan = crate::plan::windows::expand_windows(plan)?;
+        Ok(DataFrame { session, df: datafusion::dataframe::DataFrame::new(state, plan) })
     }
 
     /// A DataFrame scanning `table`, its columns qualified by `name` (as in `EXPLAIN`).
@@ -78,8 +96,7 @@ impl DataFrame {
         self,
         f: impl FnOnce(datafusion::dataframe::DataFrame) -> datafusion::error::Result<datafusion::dataframe::DataFrame>,
     ) -> Result<Self> {
-        let session = self.session;
-        Ok(DataFrame { session, df: f(self.df)? })
+        DataFrame::wrap(self.session, f(self.df)?)
     }
 
     /// Whether this DataFrame reads a stream (Spark's `isStreaming`).
@@ -112,6 +129,18 @@ impl DataFrame {
     pub fn select<E: IntoExpr>(self, columns: impl IntoIterator<Item = E>) -> Result<Self> {
         let e = exprs(&self, columns)?;
         self.map(|df| df.select(e))
+    }
+
+    /// Spark's `withWatermark`: `column` is this stream's event time, and rows more than
+    /// `delay` (an interval such as `"10 minutes"`) older than the newest event time seen are
+    /// late. The watermark moves after each batch (SEMANTICS §1); stateful operators keyed on
+    /// this column or a window of it drop late rows and finalise their groups by it.
+    pub fn with_watermark(self, column: &str, delay: &str) -> Result<Self> {
+        let delay_ms = crate::options::parse_interval_ms(delay)
+            .map_err(|m| crate::Error::Analysis(format!("with_watermark: delay {m}")))?;
+        let (state, plan) = self.df.into_parts();
+        let node = crate::plan::watermark::WatermarkNode::try_new(plan, column, delay_ms)?;
+        DataFrame::wrap(self.session, datafusion::dataframe::DataFrame::new(state, node.into_plan()))
     }
 
     /// Spark's `selectExpr`: projects SQL expression strings.

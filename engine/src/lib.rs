@@ -64,6 +64,7 @@ pub mod display;
 pub mod error;
 pub mod execution;
 pub mod format;
+pub mod functions;
 mod operator;
 pub mod options;
 mod plan;
@@ -87,16 +88,10 @@ pub use session::Session;
 pub use source::memory::MemoryStream;
 pub use writer::{DataStreamWriter, OutputMode};
 
-/// DataFusion's expression functions (`col`, `lit`, `sum`, `avg`, `count`, `split_part`, ...),
-/// for building column expressions in Rust rather than SQL strings.
-pub mod functions {
-    pub use datafusion::functions_aggregate::expr_fn::*;
-    pub use datafusion::prelude::*;
-}
 
 /// Everything a streaming program usually needs: `use brooklet::prelude::*;`.
 pub mod prelude {
     pub use crate::clock::VirtualClock;
-    pub use crate::functions::{avg, col, count, lit, max, min, sum};
+    pub use crate::functions::{avg, col, count, lit, max, min, sliding_window, sum, window, window_time};
     pub use crate::{DataFrame, MemoryStream, OutputMode, Session, StreamingQuery, StreamingQueryProgress, Trigger};
 }

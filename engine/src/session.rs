@@ -103,6 +103,7 @@ impl SessionBuilder {
         let physical: Vec<_> =
             state.physical_optimizers().iter().filter(|r| r.name() != "aggregate_statistics").cloned().collect();
         state = SessionStateBuilder::new_from_existing(state)
+            .with_query_planner(Arc::new(crate::plan::watermark::BrookletQueryPlanner))
             .with_optimizer_rules(rules)
             .with_physical_optimizer_rules(physical)
             .build();
@@ -111,6 +112,9 @@ impl SessionBuilder {
         let split =
             datafusion::functions_nested::string::string_to_array_udf().as_ref().clone().with_aliases(["split"]);
         ctx.register_udf(split);
+        for udf in crate::functions::udfs() {
+            ctx.register_udf(udf);
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(self.target_partitions)
             .thread_name("brooklet-worker")
@@ -154,13 +158,13 @@ impl Session {
     /// Runs SQL over registered tables and views, streaming or static.
     pub fn sql(&self, sql: &str) -> Result<DataFrame> {
         let df = self.block_on(self.inner.ctx.sql(sql))?;
-        Ok(DataFrame::from_datafusion(self.clone(), df))
+        DataFrame::wrap(self.clone(), df)
     }
 
     /// A registered table or view as a DataFrame.
     pub fn table(&self, name: &str) -> Result<DataFrame> {
         let df = self.block_on(self.inner.ctx.table(name))?;
-        Ok(DataFrame::from_datafusion(self.clone(), df))
+        DataFrame::wrap(self.clone(), df)
     }
 
     /// The running and finished streaming queries of this session.

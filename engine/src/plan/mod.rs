@@ -16,6 +16,8 @@
 //! Query shapes Spark refuses are refused here, naming the operator.
 
 pub mod tables;
+pub(crate) mod watermark;
+pub(crate) mod windows;
 
 use std::any::Any;
 use std::sync::Arc;

@@ -5,6 +5,7 @@
 
 mod errors;
 mod queries;
+mod windows;
 
 use crate::Session;
 use crate::testing::BatchRecorder;
