@@ -88,7 +88,6 @@ pub use session::Session;
 pub use source::memory::MemoryStream;
 pub use writer::{DataStreamWriter, OutputMode};
 
-
 /// Everything a streaming program usually needs: `use brooklet::prelude::*;`.
 pub mod prelude {
     pub use crate::clock::VirtualClock;

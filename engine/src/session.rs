@@ -37,6 +37,31 @@ pub(crate) struct SessionInner {
     /// `checkpointLocation` get `<root>/<query name or id>`.
     pub(crate) checkpoint_root: Mutex<Option<PathBuf>>,
     pub(crate) streams: StreamingQueryManager,
+    pub(crate) conf: RuntimeConfig,
+}
+
+/// Spark's `spark.conf`: named settings, read when a query starts (and then kept in its
+/// checkpoint, as Spark keeps them, so a restart runs with the same values).
+#[derive(Debug, Default)]
+pub struct RuntimeConfig {
+    values: Mutex<std::collections::BTreeMap<String, String>>,
+}
+
+impl RuntimeConfig {
+    /// Sets `key`, e.g. `spark.sql.streaming.multipleWatermarkPolicy` to `max`.
+    pub fn set(&self, key: &str, value: impl ToString) {
+        self.values.lock().expect("conf lock poisoned").insert(key.to_string(), value.to_string());
+    }
+
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.values.lock().expect("conf lock poisoned").get(key).cloned()
+    }
+
+    /// Removes `key`.
+    pub fn unset(&self, key: &str) {
+        self.values.lock().expect("conf lock poisoned").remove(key);
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -128,6 +153,7 @@ impl SessionBuilder {
                 clock: self.clock,
                 checkpoint_root: Mutex::new(self.checkpoint_root),
                 streams: StreamingQueryManager::default(),
+                conf: RuntimeConfig::default(),
             }),
         }
     }
@@ -165,6 +191,11 @@ impl Session {
     pub fn table(&self, name: &str) -> Result<DataFrame> {
         let df = self.block_on(self.inner.ctx.table(name))?;
         DataFrame::wrap(self.clone(), df)
+    }
+
+    /// Settings (Spark's `spark.conf`).
+    pub fn conf(&self) -> &RuntimeConfig {
+        &self.inner.conf
     }
 
     /// The running and finished streaming queries of this session.

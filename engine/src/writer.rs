@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::execution::MicroBatchExecution;
 use crate::execution::query::{QueryShared, StreamingQuery};
 use crate::execution::trigger::Trigger;
+use crate::execution::watermark::{MULTIPLE_WATERMARK_POLICY, WatermarkPolicy, WatermarkTracker};
 use crate::operator::aggregate::StatefulAggregate;
 use crate::options::Options;
 use crate::plan::{PlanFacts, plan_stream};
@@ -181,7 +182,7 @@ impl DataStreamWriter {
         let source_tables = plan.sources.iter().map(|(_, t)| t.clone()).collect();
         let mut aggregate = plan
             .aggregate
-            .map(|part| StatefulAggregate::try_new(&session, part, checkpoint.state_dir(0)))
+            .map(|part| StatefulAggregate::try_new(&session, part, mode, checkpoint.state_dir(0)))
             .transpose()?;
         let output = session.inner.ctx.state().optimize(&plan.output)?;
         let schema = Arc::new(output.schema().as_arrow().clone());
@@ -191,6 +192,15 @@ impl DataStreamWriter {
         // was planned but not committed with exactly its recorded offsets.
         let latest = checkpoint.latest_offsets()?;
         let last_commit = checkpoint.latest_commit()?.map(|(n, _)| n);
+        // The watermark policy is fixed by the first run (kept in the offsets log), as in Spark.
+        let recorded_policy =
+            latest.as_ref().and_then(|(_, seq)| seq.metadata.conf.get(MULTIPLE_WATERMARK_POLICY).cloned());
+        let policy = WatermarkPolicy::parse(
+            recorded_policy.or_else(|| session.conf().get(MULTIPLE_WATERMARK_POLICY)).as_deref(),
+        )?;
+        let mut watermark = WatermarkTracker::new(plan.watermarks, policy);
+        let mut previous_watermark_ms = 0;
+        let mut needs_another_batch = false;
         let (next_batch, committed, pending) = match latest {
             None => (0, vec![None; sources.len()], None),
             Some((n, seq)) => {
@@ -225,7 +235,16 @@ impl DataStreamWriter {
         if let Some(agg) = &mut aggregate {
             agg.restore(last_commit)?;
         }
-
+        // The watermarks: the next batch's (from the last commit) and the last batch's (for the
+        // late-row filter); a re-run batch uses the one in its offsets.
+        if let Some(n) = last_commit {
+            let commit = checkpoint.commit(n)?;
+            let ran_with = checkpoint.offsets(n)?.metadata.batch_watermark_ms;
+            previous_watermark_ms = ran_with;
+            watermark.restore(ran_with.max(commit.next_batch_watermark_ms), &commit.input_watermarks_ms);
+            needs_another_batch = pending.is_none()
+                && aggregate.as_ref().is_some_and(|a| a.should_run_another_batch(ran_with, watermark.current_ms()));
+        }
         let execution = MicroBatchExecution {
             session: session.clone(),
             shared: shared.clone(),
@@ -237,11 +256,13 @@ impl DataStreamWriter {
             checkpoint,
             temporary_checkpoint: temporary,
             trigger: self.trigger,
-            mode,
             committed,
             next_batch,
             pending,
             previous_start_ms: None,
+            watermark,
+            previous_watermark_ms,
+            needs_another_batch,
         };
         let thread_name = format!("stream execution thread for {}", shared.name_or_id());
         let handle = std::thread::Builder::new()
@@ -319,7 +340,7 @@ fn check_output_mode(facts: PlanFacts, mode: OutputMode) -> Result<()> {
         (false, OutputMode::Complete) => Some(
             "Complete output mode not supported when there are no streaming aggregations on streaming DataFrames/Datasets",
         ),
-        (true, OutputMode::Append) => Some(
+        (true, OutputMode::Append) if !facts.aggregate_on_event_time => Some(
             "Append output mode not supported when there are streaming aggregations on streaming DataFrames/DataSets without watermark",
         ),
         _ if facts.sort_after_aggregate && mode != OutputMode::Complete => Some(

@@ -63,6 +63,10 @@ pub struct OffsetSeq {
 pub struct CommitMetadata {
     /// The watermark the next batch will use.
     pub next_batch_watermark_ms: i64,
+    /// Each `with_watermark` input's own watermark (`null` before its first row), so a restart
+    /// combines them as the uninterrupted query would.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_watermarks_ms: Vec<Option<i64>>,
 }
 
 /// A query's checkpoint directory.
@@ -148,12 +152,15 @@ impl Checkpoint {
     /// The highest committed batch and its commit record.
     pub fn latest_commit(&self) -> Result<Option<(u64, CommitMetadata)>> {
         let Some(&n) = log_entries(&self.dir.join("commits"))?.last() else { return Ok(None) };
+        Ok(Some((n, self.commit(n)?)))
+    }
+
+    /// The commit record of batch `n`.
+    pub fn commit(&self, n: u64) -> Result<CommitMetadata> {
         let path = self.dir.join("commits").join(n.to_string());
         let lines = read_log_file(&path)?;
         let first = lines.first().ok_or_else(|| Error::checkpoint(&path, "corrupt: no commit record"))?;
-        let commit =
-            serde_json::from_str(first).map_err(|e| Error::checkpoint(&path, format!("corrupt commit record: {e}")))?;
-        Ok(Some((n, commit)))
+        serde_json::from_str(first).map_err(|e| Error::checkpoint(&path, format!("corrupt commit record: {e}")))
     }
 
     /// Marks batch `n` as done.

@@ -7,12 +7,18 @@
 //! ```
 //!
 //! See [`crate::checkpoint`] for why this order makes a crash at any point safe.
+//!
+//! With a watermark, batch N runs with `W_N` (recorded in `offsets/N`), drops late rows by
+//! `W_{N-1}` and finalises by `W_N`; afterwards the watermark moves to `W_{N+1}` (recorded in
+//! `commits/N`). When it moved and a stateful operator has something to finalise with it, the
+//! loop runs a *no-data batch*: same offsets, new watermark, no input (SEMANTICS §5).
 
 pub mod listener;
 pub mod manager;
 pub mod progress;
 pub mod query;
 pub mod trigger;
+pub mod watermark;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,9 +29,10 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::collect_partitioned;
 
 use self::listener::{BatchOutput, QueryIdleEvent, QueryStartedEvent, QueryTerminatedEvent};
-use self::progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
+use self::progress::{InputWatermark, SinkProgress, SourceProgress, StreamingQueryProgress, WatermarkTimeline};
 use self::query::QueryShared;
 use self::trigger::Trigger;
+use self::watermark::WatermarkTracker;
 use crate::checkpoint::{Checkpoint, CommitMetadata, OffsetSeq, OffsetSeqMetadata};
 use crate::clock::iso_millis;
 use crate::error::{Error, Result};
@@ -34,7 +41,6 @@ use crate::plan::tables::BatchTable;
 use crate::session::Session;
 use crate::sink::Sink;
 use crate::source::{Offset, ReadLimit, Source};
-use crate::writer::OutputMode;
 
 /// How long an idle query waits before it checks its sources again (Spark's
 /// `spark.sql.streaming.pollingDelay`).
@@ -54,7 +60,6 @@ pub(crate) struct MicroBatchExecution {
     /// Delete the checkpoint when the query stops cleanly (no `checkpointLocation` given).
     pub temporary_checkpoint: bool,
     pub trigger: Trigger,
-    pub mode: OutputMode,
     /// End offsets of the last committed batch, per source.
     pub committed: Vec<Option<Offset>>,
     pub next_batch: u64,
@@ -62,6 +67,12 @@ pub(crate) struct MicroBatchExecution {
     pub pending: Option<OffsetSeq>,
     /// Processing time the previous batch started, for `inputRowsPerSecond`.
     pub previous_start_ms: Option<i64>,
+    /// The event-time watermark; its current value is what the next batch uses.
+    pub watermark: WatermarkTracker,
+    /// The watermark the previous batch ran with (`W_{N-1}`): the late-row filter.
+    pub previous_watermark_ms: i64,
+    /// The last batch moved the watermark and a stateful operator wants a no-data batch.
+    pub needs_another_batch: bool,
 }
 
 impl MicroBatchExecution {
@@ -147,15 +158,18 @@ impl MicroBatchExecution {
             }
             let latest_offset_ms = started.elapsed().as_millis() as u64;
             let has_data = ends.iter().zip(&self.committed).any(|(end, start)| end.is_some() && end != start);
-            if has_data {
+            if has_data || self.needs_another_batch {
                 idle_reported = false;
+                let mut conf = BTreeMap::new();
+                conf.insert(watermark::MULTIPLE_WATERMARK_POLICY.to_string(), self.watermark.policy_name().to_string());
                 let seq = OffsetSeq {
                     metadata: OffsetSeqMetadata {
-                        batch_watermark_ms: 0,
+                        batch_watermark_ms: self.watermark.current_ms(),
                         batch_timestamp_ms: clock.now_ms(),
-                        conf: BTreeMap::new(),
+                        conf,
                     },
-                    offsets: ends,
+                    // A no-data batch keeps the committed offsets: no new input, a new watermark.
+                    offsets: if has_data { ends } else { self.committed.clone() },
                 };
                 let wal = Instant::now();
                 self.checkpoint.write_offsets(self.next_batch, &seq)?;
@@ -186,6 +200,46 @@ impl MicroBatchExecution {
                 }
             }
         }
+    }
+
+    /// Progress `eventTime`: the batch's watermark, and min/max/avg of its rows' event times.
+    fn event_time_progress(
+        &self,
+        watermark_ms: i64,
+        stats: &crate::plan::watermark::EventTimeStats,
+    ) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if !self.watermark.is_defined() {
+            return out;
+        }
+        out.insert("watermark".to_string(), iso_millis(watermark_ms));
+        if stats.count > 0 {
+            out.insert("min".to_string(), iso_millis(stats.min));
+            out.insert("max".to_string(), iso_millis(stats.max));
+            out.insert("avg".to_string(), iso_millis(stats.avg() as i64));
+        }
+        out
+    }
+
+    /// Progress `watermarkTimeline` (Brooklet's): the watermarks around this batch and what
+    /// is still waiting for one.
+    fn watermark_timeline(&self, late_watermark_ms: i64, watermark_ms: i64) -> Option<WatermarkTimeline> {
+        if !self.watermark.is_defined() {
+            return None;
+        }
+        let (earliest_end_us, open) = self.aggregate.as_ref().map_or((None, 0), |a| a.open_event_times());
+        Some(WatermarkTimeline {
+            inputs: self
+                .watermark
+                .per_input()
+                .map(|(max, w)| InputWatermark { max_event_time: max.map(iso_millis), watermark: w.map(iso_millis) })
+                .collect(),
+            late_rows_watermark: iso_millis(late_watermark_ms),
+            eviction_watermark: iso_millis(watermark_ms),
+            next_watermark: iso_millis(self.watermark.current_ms()),
+            open_windows: open as u64,
+            earliest_open_window_end: earliest_end_us.map(|us| iso_millis(us.div_euclid(1_000))),
+        })
     }
 
     /// Sleeps until processing time `deadline_ms`, waking for `stop`; whether stop came.
@@ -238,9 +292,12 @@ impl MicroBatchExecution {
 
         // Operators, then the plan above them.
         let t = Instant::now();
+        let batch_watermark_ms = seq.metadata.batch_watermark_ms;
+        let late_watermark_ms = self.previous_watermark_ms;
+        self.watermark.reset_observations();
         if let Some(agg) = &mut self.aggregate {
-            agg.process()?;
-            agg.emit(self.mode)?;
+            agg.process(late_watermark_ms)?;
+            agg.emit(batch_watermark_ms)?;
         }
         let state = self.session.inner.ctx.state();
         let physical = self.session.block_on(state.query_planner().create_physical_plan(&self.output, &state))?;
@@ -268,13 +325,24 @@ impl MicroBatchExecution {
             }
         }
 
+        // The watermark moves by what this batch saw.
+        let event_time_stats = self.watermark.advance();
+        let next_watermark_ms = self.watermark.current_ms();
+
         // Commit: state first, then the commit log.
         let t = Instant::now();
         let state_operators = match &mut self.aggregate {
             Some(agg) => vec![agg.commit(batch_id)?],
             None => Vec::new(),
         };
-        self.checkpoint.write_commit(batch_id, &CommitMetadata { next_batch_watermark_ms: 0 })?;
+        let commit = CommitMetadata {
+            next_batch_watermark_ms: next_watermark_ms,
+            input_watermarks_ms: self.watermark.inputs().to_vec(),
+        };
+        self.checkpoint.write_commit(batch_id, &commit)?;
+        self.previous_watermark_ms = batch_watermark_ms;
+        self.needs_another_batch =
+            self.aggregate.as_ref().is_some_and(|a| a.should_run_another_batch(batch_watermark_ms, next_watermark_ms));
         let keep_from = Checkpoint::first_retained(batch_id);
         self.checkpoint.purge(keep_from)?;
         if let Some(agg) = &self.aggregate {
@@ -317,7 +385,8 @@ impl MicroBatchExecution {
             input_rows_per_second: per_second(num_input_rows, since_previous_s),
             processed_rows_per_second: per_second(num_input_rows, processed_s),
             duration_ms: durations,
-            event_time: BTreeMap::new(),
+            event_time: self.event_time_progress(batch_watermark_ms, &event_time_stats),
+            watermark_timeline: self.watermark_timeline(late_watermark_ms, batch_watermark_ms),
             state_operators,
             sources,
             sink: SinkProgress { description: self.sink.description(), num_output_rows },

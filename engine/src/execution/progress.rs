@@ -36,6 +36,10 @@ pub struct StreamingQueryProgress {
     /// Event-time statistics and the watermark, when the query has a watermark.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub event_time: BTreeMap<String, String>,
+    /// Brooklet's own addition, present when the query has a watermark: enough to answer
+    /// "why has my window not appeared yet?".
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub watermark_timeline: Option<WatermarkTimeline>,
     /// One entry per stateful operator.
     pub state_operators: Vec<StateOperatorProgress>,
     /// One entry per source.
@@ -60,8 +64,40 @@ pub struct StateOperatorProgress {
     pub num_rows_dropped_by_watermark: u64,
     /// Approximate bytes of state in memory.
     pub memory_used_bytes: u64,
+    /// Milliseconds spent folding the batch into state.
+    pub all_updates_time_ms: u64,
+    /// Milliseconds spent evicting keys the watermark passed.
+    pub all_removals_time_ms: u64,
     /// Milliseconds spent writing the state checkpoint.
     pub commit_time_ms: u64,
+}
+
+/// The watermarks around one batch (times are ISO-8601, UTC).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WatermarkTimeline {
+    /// Each `with_watermark` input, in plan order.
+    pub inputs: Vec<InputWatermark>,
+    /// The watermark rows were judged late by in this batch (`W_{N-1}`).
+    pub late_rows_watermark: String,
+    /// The watermark groups were finalised and evicted by in this batch (`W_N`).
+    pub eviction_watermark: String,
+    /// The watermark the next batch will use (`W_{N+1}`).
+    pub next_watermark: String,
+    /// Windows (event-time groups) still open in state after the batch.
+    pub open_windows: u64,
+    /// The earliest end among them: it is emitted once the watermark reaches it.
+    pub earliest_open_window_end: Option<String>,
+}
+
+/// One watermarked input's view.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InputWatermark {
+    /// The newest event time this input had in the batch (absent without rows).
+    pub max_event_time: Option<String>,
+    /// This input's own watermark after the batch (absent before its first row).
+    pub watermark: Option<String>,
 }
 
 /// A source's part of a batch.

@@ -91,15 +91,14 @@ pub(crate) fn spec_from_literals(args: &[Option<&ScalarValue>]) -> DfResult<Wind
     let text = |i: usize| -> DfResult<Option<String>> {
         match args.get(i) {
             None => Ok(None),
-            Some(Some(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)))) => {
-                Ok(Some(s.clone()))
-            }
+            Some(Some(
+                ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)),
+            )) => Ok(Some(s.clone())),
             Some(_) => plan_err!("window: the durations must be literal strings such as '10 minutes'"),
         }
     };
     let size = text(1)?.map_or_else(|| plan_err!("window needs a time column and a duration"), Ok)?;
-    WindowSpec::parse(&size, text(2)?.as_deref(), text(3)?.as_deref())
-        .or_else(|e| plan_err!("window: {e}"))
+    WindowSpec::parse(&size, text(2)?.as_deref(), text(3)?.as_deref()).or_else(|e| plan_err!("window: {e}"))
 }
 
 fn check_time(field: &Field, function: &str) -> DfResult<()> {
@@ -159,7 +158,10 @@ impl ScalarUDFImpl for WindowFunc {
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
         if !(2..=4).contains(&args.arg_fields.len()) {
-            return plan_err!("window takes a time column and 1 to 3 durations, got {} arguments", args.arg_fields.len());
+            return plan_err!(
+                "window takes a time column and 1 to 3 durations, got {} arguments",
+                args.arg_fields.len()
+            );
         }
         check_time(&args.arg_fields[0], "window")?;
         spec_from_literals(args.scalar_arguments)?;
@@ -284,7 +286,8 @@ impl ScalarUDFImpl for WindowTimeFunc {
         let end = window.column_by_name("end").map(micros).transpose()?;
         let Some(end) = end else { return exec_err!("window_time needs a window column") };
         let last: TimestampMicrosecondArray = end.iter().map(|e| e.map(|e| e - 1)).collect();
-        let last = TimestampMicrosecondArray::new(last.values().clone(), window.nulls().cloned().or(last.nulls().cloned()));
+        let last =
+            TimestampMicrosecondArray::new(last.values().clone(), window.nulls().cloned().or(last.nulls().cloned()));
         Ok(ColumnarValue::Array(Arc::new(last)))
     }
 }
@@ -316,7 +319,11 @@ mod tests {
 
     #[test]
     fn bad_specs_get_sparks_messages() {
-        assert!(WindowSpec::parse("5 minutes", Some("10 minutes"), None).unwrap_err().contains("must be less than or equal"));
+        assert!(
+            WindowSpec::parse("5 minutes", Some("10 minutes"), None)
+                .unwrap_err()
+                .contains("must be less than or equal")
+        );
         assert!(WindowSpec::parse("0 seconds", None, None).unwrap_err().contains("greater than 0"));
         assert!(WindowSpec::parse("5 minuts", None, None).is_err());
     }

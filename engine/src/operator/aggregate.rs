@@ -5,6 +5,13 @@
 //! groups kept in [`AggregateState`]. Work per batch is proportional to the batch: the stored
 //! groups are only looked up, never rescanned. What is emitted depends on the output mode:
 //! complete emits every group, update only the groups this batch changed.
+//!
+//! Keyed on event time (a window of the watermark column, or the column itself), the operator
+//! uses the two watermarks of SEMANTICS §2: partial rows whose key is at or before the
+//! previous batch's watermark are dropped as late (per window, so part of a sliding-window
+//! row can survive); groups at or before this batch's watermark are final. Append emits a
+//! group once, when final, and forgets it; update emits changed groups and forgets final ones
+//! silently. Complete mode keeps and shows everything: no dropping, no eviction (§3).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,8 +27,9 @@ use crate::error::{Error, Result};
 use crate::execution::progress::StateOperatorProgress;
 use crate::plan::AggregatePart;
 use crate::plan::tables::BatchTable;
+use crate::plan::watermark::delay_of;
 use crate::session::Session;
-use crate::state::AggregateState;
+use crate::state::{AggregateState, EventTimeKey};
 use crate::writer::OutputMode;
 
 pub(crate) struct StatefulAggregate {
@@ -33,18 +41,25 @@ pub(crate) struct StatefulAggregate {
     output: BatchTable,
     output_schema: SchemaRef,
     state: AggregateState,
+    mode: OutputMode,
+    /// Whether the key holds event time (so late rows drop and final groups leave).
+    event_time: bool,
     rows_updated: usize,
+    rows_dropped: u64,
+    updates_ms: u64,
+    removals_ms: u64,
 }
 
 impl StatefulAggregate {
-    pub(crate) fn try_new(session: &Session, part: AggregatePart, dir: PathBuf) -> Result<Self> {
+    pub(crate) fn try_new(session: &Session, part: AggregatePart, mode: OutputMode, dir: PathBuf) -> Result<Self> {
         let df_state = session.inner.ctx.state();
         let plan = df_state.analyzer().execute_and_check(part.plan, df_state.config_options(), |_, _| {})?;
         let partial = partial_plan(session, &plan)?;
         let exec =
             partial.downcast_ref::<AggregateExec>().ok_or_else(|| Error::Internal("no partial aggregate".into()))?;
-        let state =
-            AggregateState::try_new(partial.schema(), exec.group_expr().expr().len(), exec.aggr_expr().to_vec(), dir)?;
+        let num_keys = exec.group_expr().expr().len();
+        let key = event_time_key(&plan, num_keys);
+        let state = AggregateState::try_new(partial.schema(), num_keys, exec.aggr_expr().to_vec(), key, dir)?;
         let output_schema = datafusion::datasource::TableProvider::schema(&part.output);
         Ok(StatefulAggregate {
             session: session.clone(),
@@ -52,8 +67,25 @@ impl StatefulAggregate {
             output: part.output,
             output_schema,
             state,
+            mode,
+            event_time: key.is_some() && mode != OutputMode::Complete,
             rows_updated: 0,
+            rows_dropped: 0,
+            updates_ms: 0,
+            removals_ms: 0,
         })
+    }
+
+    /// Whether, with `next_watermark_ms` after a batch that used `watermark_ms`, this operator
+    /// has groups to finalise or evict: the condition for a no-data batch (Spark's
+    /// `shouldRunAnotherBatch`: append or update mode, keyed on event time, watermark moved).
+    pub(crate) fn should_run_another_batch(&self, watermark_ms: i64, next_watermark_ms: i64) -> bool {
+        self.event_time && next_watermark_ms > watermark_ms
+    }
+
+    /// The earliest event time (a window's end) still open in state, and how many groups are.
+    pub(crate) fn open_event_times(&self) -> (Option<i64>, usize) {
+        if self.event_time { self.state.open_event_times() } else { (None, 0) }
     }
 
     /// Rebuilds the state as of `version` (the last committed batch), or empty.
@@ -61,26 +93,35 @@ impl StatefulAggregate {
         self.state.restore(version)
     }
 
-    /// Folds the current batch's rows (already in the source tables) into the state.
-    pub(crate) fn process(&mut self) -> Result<()> {
+    /// Folds the current batch's rows (already in the source tables) into the state, dropping
+    /// rows at or before `late_watermark_ms` (the previous batch's watermark).
+    pub(crate) fn process(&mut self, late_watermark_ms: i64) -> Result<()> {
+        let started = std::time::Instant::now();
         let partial = partial_plan(&self.session, &self.plan)?;
         let task = self.session.inner.ctx.task_ctx();
         // Partition by partition, in order: the order groups are first seen in (and so the
         // order the console prints them in) is the same on every run.
         let partitions = self.session.block_on(collect_partitioned(partial, task))?;
+        let late_until = self.event_time.then_some(late_watermark_ms * 1_000);
+        self.rows_dropped = 0;
         for b in partitions.iter().flatten() {
-            self.state.merge(b)?;
+            self.rows_dropped += self.state.merge(b, late_until)?;
         }
         self.rows_updated = self.state.touched().len();
+        self.updates_ms = started.elapsed().as_millis() as u64;
         Ok(())
     }
 
-    /// Puts this batch's result rows into the output table: every group in complete mode, the
-    /// changed groups in update mode.
-    pub(crate) fn emit(&mut self, mode: OutputMode) -> Result<()> {
-        let groups = match mode {
+    /// Puts this batch's result rows into the output table, then evicts the groups
+    /// `watermark_ms` has passed: complete mode shows every group, update the groups this
+    /// batch changed, append the groups that became final.
+    pub(crate) fn emit(&mut self, watermark_ms: i64) -> Result<()> {
+        let started = std::time::Instant::now();
+        let expired = if self.event_time { self.state.expired(watermark_ms * 1_000) } else { Vec::new() };
+        let groups = match self.mode {
             OutputMode::Complete => self.state.all_groups(),
             OutputMode::Update => self.state.touched().to_vec(),
+            OutputMode::Append if self.event_time => expired.clone(),
             OutputMode::Append => {
                 return Err(Error::Internal("append mode reached an aggregation without watermark".into()));
             }
@@ -93,6 +134,10 @@ impl StatefulAggregate {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let batch = RecordBatch::try_new(self.output_schema.clone(), columns)?;
         self.output.set(vec![batch]);
+        let removing = std::time::Instant::now();
+        self.state.remove(&expired);
+        self.removals_ms = removing.elapsed().as_millis() as u64;
+        tracing::trace!(emit_ms = started.elapsed().as_millis() as u64, evicted = expired.len(), "aggregate emitted");
         Ok(())
     }
 
@@ -104,17 +149,35 @@ impl StatefulAggregate {
     /// Checkpoints the state as version `batch_id`; returns the operator's progress.
     pub(crate) fn commit(&mut self, batch_id: u64) -> Result<StateOperatorProgress> {
         let started = std::time::Instant::now();
+        let removed = self.state.removed_count() as u64;
         self.state.commit(batch_id)?;
         Ok(StateOperatorProgress {
             operator_name: "stateStoreSave".into(),
             num_rows_total: self.state.len() as u64,
             num_rows_updated: self.rows_updated as u64,
-            num_rows_removed: 0,
-            num_rows_dropped_by_watermark: 0,
+            num_rows_removed: removed,
+            num_rows_dropped_by_watermark: self.rows_dropped,
             memory_used_bytes: self.state.memory_bytes() as u64,
+            all_updates_time_ms: self.updates_ms,
+            all_removals_time_ms: self.removals_ms,
             commit_time_ms: started.elapsed().as_millis() as u64,
         })
     }
+}
+
+/// The grouping key that carries event time: the first key column marked by a watermark,
+/// a window (read its end) or a timestamp (read its value).
+fn event_time_key(plan: &LogicalPlan, num_keys: usize) -> Option<EventTimeKey> {
+    let schema = plan.schema();
+    (0..num_keys).find_map(|i| {
+        let field = schema.field(i);
+        delay_of(field)?;
+        match field.data_type() {
+            arrow::datatypes::DataType::Struct(_) => Some(EventTimeKey::WindowEnd(i)),
+            arrow::datatypes::DataType::Timestamp(_, _) => Some(EventTimeKey::Time(i)),
+            _ => None,
+        }
+    })
 }
 
 /// The first phase of DataFusion's aggregation over the current batch: group keys and

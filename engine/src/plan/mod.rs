@@ -43,6 +43,8 @@ pub(crate) struct StreamingPlan {
     pub output: LogicalPlan,
     /// Facts that output-mode validation needs.
     pub facts: PlanFacts,
+    /// Each `with_watermark` node, in plan order: what it observes per batch, and its delay.
+    pub watermarks: Vec<(watermark::StatsCell, i64)>,
 }
 
 /// A streaming aggregation, cut out of the plan.
@@ -57,6 +59,8 @@ pub(crate) struct AggregatePart {
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct PlanFacts {
     pub has_aggregate: bool,
+    /// The aggregation groups by the watermark column or a window of it.
+    pub aggregate_on_event_time: bool,
     pub sort_after_aggregate: bool,
 }
 
@@ -106,6 +110,16 @@ pub(crate) fn plan_stream(plan: LogicalPlan, partitions: usize) -> Result<Stream
             Ok(Transformed::yes(LogicalPlan::TableScan(TableScan { source, ..scan.clone() })))
         })?
         .data;
+    // Each running query observes event time through its own watermark nodes.
+    let mut watermarks = Vec::new();
+    let plan = plan
+        .transform_up(|p| {
+            let Some(node) = watermark::WatermarkNode::of(&p) else { return Ok(Transformed::no(p)) };
+            let node = node.with_fresh_stats();
+            watermarks.push((node.stats.clone(), node.delay_ms));
+            Ok(Transformed::yes(node.into_plan()))
+        })?
+        .data;
     let plan = distinct_as_aggregate(plan)?;
     check_supported(&plan)?;
     let facts = facts(&plan)?;
@@ -145,7 +159,7 @@ pub(crate) fn plan_stream(plan: LogicalPlan, partitions: usize) -> Result<Stream
             Ok(Transformed::new(replacement, true, TreeNodeRecursion::Jump))
         })?
         .data;
-    Ok(StreamingPlan { sources, aggregate, output, facts })
+    Ok(StreamingPlan { sources, aggregate, output, facts, watermarks })
 }
 
 fn inline_views(plan: LogicalPlan) -> Result<LogicalPlan> {
@@ -242,7 +256,17 @@ fn facts(plan: &LogicalPlan) -> Result<PlanFacts> {
             "Sorting is not supported on streaming DataFrames/Datasets, unless it is on aggregated DataFrame/Dataset in Complete output mode".into(),
         ));
     }
-    Ok(PlanFacts { has_aggregate: aggregates == 1, sort_after_aggregate })
+    let mut aggregate_on_event_time = false;
+    plan.apply(|p| {
+        if let LogicalPlan::Aggregate(agg) = p
+            && reads_batch(p)
+        {
+            let keys = agg.group_expr.len();
+            aggregate_on_event_time = p.schema().fields().iter().take(keys).any(|f| watermark::delay_of(f).is_some());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(PlanFacts { has_aggregate: aggregates == 1, aggregate_on_event_time, sort_after_aggregate })
 }
 
 /// Streaming nodes matching `pred` in `plan`.

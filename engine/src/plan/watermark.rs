@@ -148,9 +148,10 @@ fn marked_schema(input: &DFSchema, column: &Column, delay_ms: i64) -> Result<DFS
             (qualifier.cloned(), Arc::new(Field::clone(field).with_metadata(metadata)))
         })
         .collect();
-    Ok(Arc::new(DFSchema::new_with_metadata(fields, input.metadata().clone())?.with_functional_dependencies(
-        input.functional_dependencies().clone(),
-    )?))
+    Ok(Arc::new(
+        DFSchema::new_with_metadata(fields, input.metadata().clone())?
+            .with_functional_dependencies(input.functional_dependencies().clone())?,
+    ))
 }
 
 impl PartialEq for WatermarkNode {
@@ -200,7 +201,8 @@ impl UserDefinedLogicalNodeCore for WatermarkNode {
     }
 
     fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
-        let input = inputs.pop().ok_or_else(|| DataFusionError::Internal("EventTimeWatermark needs an input".into()))?;
+        let input =
+            inputs.pop().ok_or_else(|| DataFusionError::Internal("EventTimeWatermark needs an input".into()))?;
         let schema = marked_schema(input.schema(), &self.column, self.delay_ms).map_err(DataFusionError::from)?;
         Ok(WatermarkNode { input, schema, ..self.clone() })
     }
@@ -249,8 +251,12 @@ impl ExecutionPlan for WatermarkExec {
         vec![true]
     }
 
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let input = children.pop().ok_or_else(|| DataFusionError::Internal("EventTimeWatermarkExec needs an input".into()))?;
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let input =
+            children.pop().ok_or_else(|| DataFusionError::Internal("EventTimeWatermarkExec needs an input".into()))?;
         Ok(Arc::new(WatermarkExec { input, column: self.column, stats: self.stats.clone() }))
     }
 

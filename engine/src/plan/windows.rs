@@ -149,7 +149,8 @@ fn replace_all(exprs: Vec<Expr>, window: &Expr, replacement: &Expr) -> datafusio
                     Ok(if &node == window { Transformed::yes(plain.clone()) } else { Transformed::no(node) })
                 })?
                 .data;
-            let alias = Alias::new(replaced, relation, name).with_metadata(if is_window { metadata.clone() } else { None });
+            let alias =
+                Alias::new(replaced, relation, name).with_metadata(if is_window { metadata.clone() } else { None });
             Ok(Expr::Alias(alias))
         })
         .collect()

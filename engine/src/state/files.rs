@@ -10,15 +10,20 @@ use arrow::ipc::writer::FileWriter;
 use crate::checkpoint::log::write_atomically;
 use crate::error::{Error, Result};
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Kind {
+    /// Groups a version added or changed, whole.
     Delta,
+    /// Keys a version removed.
+    Removed,
+    /// Every group.
     Snapshot,
 }
 
 fn path(dir: &Path, version: u64, kind: Kind) -> PathBuf {
     dir.join(match kind {
         Kind::Delta => format!("{version}.delta"),
+        Kind::Removed => format!("{version}.removed"),
         Kind::Snapshot => format!("{version}.snapshot"),
     })
 }
@@ -48,15 +53,20 @@ fn read(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
     reader.map(|b| b.map_err(|e| Error::checkpoint(path, format!("corrupt state file: {e}")))).collect()
 }
 
-/// The batches that rebuild `version`: the newest snapshot at or before it, then every delta
-/// after that snapshot, in order.
-pub(super) fn read_version(dir: &Path, version: u64, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+/// The changes that rebuild `version`, in the order to apply them: the newest snapshot at or
+/// before it, then each later version's delta and removals.
+pub(super) fn read_version(
+    dir: &Path,
+    version: u64,
+    schema: &SchemaRef,
+    key_schema: &SchemaRef,
+) -> Result<Vec<(Kind, RecordBatch)>> {
     let mut start = 0;
     let mut out = Vec::new();
     for v in (1..=version).rev() {
         let snapshot = path(dir, v, Kind::Snapshot);
         if snapshot.exists() {
-            out.extend(read(&snapshot, schema)?);
+            out.extend(read(&snapshot, schema)?.into_iter().map(|b| (Kind::Snapshot, b)));
             start = v + 1;
             break;
         }
@@ -66,7 +76,11 @@ pub(super) fn read_version(dir: &Path, version: u64, schema: &SchemaRef) -> Resu
         if !delta.exists() {
             return Err(Error::checkpoint(delta, format!("missing: state version {version} cannot be rebuilt")));
         }
-        out.extend(read(&delta, schema)?);
+        out.extend(read(&delta, schema)?.into_iter().map(|b| (Kind::Delta, b)));
+        let removed = path(dir, v, Kind::Removed);
+        if removed.exists() {
+            out.extend(read(&removed, key_schema)?.into_iter().map(|b| (Kind::Removed, b)));
+        }
     }
     Ok(out)
 }
@@ -114,6 +128,6 @@ mod tests {
         purge(dir.path(), 15).unwrap();
         assert!(!path(dir.path(), 9, Kind::Delta).exists());
         assert!(path(dir.path(), 10, Kind::Snapshot).exists(), "version 15 is rebuilt from snapshot 10");
-        assert_eq!(read_version(dir.path(), 15, &schema).unwrap().len(), 6, "snapshot 10 + deltas 11..=15");
+        assert_eq!(read_version(dir.path(), 15, &schema, &schema).unwrap().len(), 6, "snapshot 10 + deltas 11..=15");
     }
 }

@@ -3,22 +3,27 @@
 //!
 //! ```text
 //! state/<op>/<N>.delta      the groups batch N changed: key columns + accumulator state columns
+//! state/<op>/<N>.removed    the keys batch N removed (evicted by the watermark), if any
 //! state/<op>/<N>.snapshot   every group, written every SNAPSHOT_EVERY versions
 //! ```
 //!
 //! Version N is the state after batch N. Restoring version N reads the newest snapshot at or
-//! before N, then replays the deltas after it in order (a delta row *replaces* its group). A
-//! batch writes only the groups it changed, so checkpoint bytes scale with the change, not with
-//! the state.
+//! before N, then replays each later version in order: its delta (a row *replaces* its group),
+//! then its removals. A batch writes only what it changed, so checkpoint bytes scale with the
+//! change, not with the state.
+//!
+//! When the aggregation is keyed on event time (a window of the watermark column, or the column
+//! itself), each group's event time (a window's end) is indexed in order, so finding the groups
+//! a watermark has passed costs what they are, not what the state is.
 
 mod files;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, new_empty_array};
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, new_empty_array};
+use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
@@ -35,6 +40,17 @@ struct Group {
     accumulators: Vec<Box<dyn Accumulator>>,
     /// Bytes held by this group, for `memoryUsedBytes`.
     size: usize,
+    /// The key's event time in microseconds (a window's end), when the key has one.
+    event_time: Option<i64>,
+}
+
+/// Which key column holds event time, and how to read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventTimeKey {
+    /// A `window{start, end}` struct: its `end`.
+    WindowEnd(usize),
+    /// A timestamp column: its value.
+    Time(usize),
 }
 
 /// All groups of one aggregation operator.
@@ -48,11 +64,18 @@ pub(crate) struct AggregateState {
     state_widths: Vec<usize>,
     converter: Option<RowConverter>,
     index: HashMap<Box<[u8]>, usize>,
-    groups: Vec<Group>,
+    /// Group slots; a removed group leaves a free slot for the next new one.
+    groups: Vec<Option<Group>>,
+    free: Vec<usize>,
     memory_bytes: usize,
     /// Groups changed in the current batch, in first-change order.
     touched: Vec<usize>,
     touched_mark: Vec<bool>,
+    /// Keys removed in the current batch.
+    removed: Vec<Box<[u8]>>,
+    event_time_key: Option<EventTimeKey>,
+    /// `(event time, slot)` of every group with an event time.
+    by_time: BTreeSet<(i64, usize)>,
     dir: PathBuf,
 }
 
@@ -61,6 +84,7 @@ impl AggregateState {
         partial_schema: SchemaRef,
         num_keys: usize,
         aggregates: Vec<Arc<AggregateFunctionExpr>>,
+        event_time_key: Option<EventTimeKey>,
         dir: PathBuf,
     ) -> Result<Self> {
         let state_widths = aggregates
@@ -89,29 +113,69 @@ impl AggregateState {
             converter,
             index: HashMap::new(),
             groups: Vec::new(),
+            free: Vec::new(),
             memory_bytes: 0,
             touched: Vec::new(),
             touched_mark: Vec::new(),
+            removed: Vec::new(),
+            event_time_key,
+            by_time: BTreeSet::new(),
             dir,
         };
         if num_keys == 0 {
             // A global aggregate has its one group from the start: `count` is 0 before any row.
-            state.group_for(&[])?;
+            state.group_for(&[], None)?;
         }
         Ok(state)
     }
 
-    fn group_for(&mut self, key: &[u8]) -> Result<usize> {
+    fn group(&self, g: usize) -> &Group {
+        self.groups[g].as_ref().expect("a live group slot")
+    }
+
+    fn group_mut(&mut self, g: usize) -> &mut Group {
+        self.groups[g].as_mut().expect("a live group slot")
+    }
+
+    fn group_for(&mut self, key: &[u8], event_time: Option<i64>) -> Result<usize> {
         if let Some(&i) = self.index.get(key) {
             return Ok(i);
         }
         let accumulators =
             self.aggregates.iter().map(|a| a.create_accumulator()).collect::<datafusion::error::Result<Vec<_>>>()?;
-        let i = self.groups.len();
+        let group = Group { key: key.into(), accumulators, size: 0, event_time };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.groups[i] = Some(group);
+                i
+            }
+            None => {
+                self.groups.push(Some(group));
+                self.touched_mark.push(false);
+                self.groups.len() - 1
+            }
+        };
         self.index.insert(key.into(), i);
-        self.groups.push(Group { key: key.into(), accumulators, size: 0 });
-        self.touched_mark.push(false);
+        if let Some(t) = event_time {
+            self.by_time.insert((t, i));
+        }
         Ok(i)
+    }
+
+    /// Each row's key event time in microseconds, when the state has an event-time key.
+    fn event_times(&self, partial: &RecordBatch) -> Result<Vec<Option<i64>>> {
+        let column = match self.event_time_key {
+            None => return Ok(vec![None; partial.num_rows()]),
+            Some(EventTimeKey::WindowEnd(i)) => partial
+                .column(i)
+                .as_struct_opt()
+                .and_then(|s| s.column_by_name("end"))
+                .cloned()
+                .ok_or_else(|| Error::Internal("the event-time window key has no end".into()))?,
+            Some(EventTimeKey::Time(i)) => partial.column(i).clone(),
+        };
+        let micros = arrow::compute::cast(&column, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+        Ok(micros.as_primitive::<TimestampMicrosecondType>().iter().collect())
     }
 
     fn keys_of(&self, partial: &RecordBatch) -> Result<Vec<Box<[u8]>>> {
@@ -124,19 +188,29 @@ impl AggregateState {
         }
     }
 
-    /// Folds a batch of partial aggregates (key columns + state columns) into the state.
-    pub(crate) fn merge(&mut self, partial: &RecordBatch) -> Result<()> {
+    /// Folds a batch of partial aggregates (key columns + state columns) into the state,
+    /// except rows whose key event time is at or before `late_until` (microseconds); returns
+    /// how many rows were dropped as late.
+    pub(crate) fn merge(&mut self, partial: &RecordBatch, late_until: Option<i64>) -> Result<u64> {
         let keys = self.keys_of(partial)?;
-        for (row, key) in keys.iter().enumerate() {
-            let g = self.group_for(key)?;
+        let times = self.event_times(partial)?;
+        let mut dropped = 0;
+        for (row, (key, time)) in keys.iter().zip(times).enumerate() {
+            if let (Some(t), Some(w)) = (time, late_until)
+                && t <= w
+            {
+                dropped += 1;
+                continue;
+            }
+            let g = self.group_for(key, time)?;
             self.merge_row(g, partial, row)?;
         }
-        Ok(())
+        Ok(dropped)
     }
 
     fn merge_row(&mut self, g: usize, partial: &RecordBatch, row: usize) -> Result<()> {
         let mut column = self.num_keys;
-        let group = &mut self.groups[g];
+        let group = self.groups[g].as_mut().expect("a live group slot");
         let mut size = group.key.len();
         for (acc, width) in group.accumulators.iter_mut().zip(&self.state_widths) {
             let states: Vec<ArrayRef> =
@@ -159,9 +233,39 @@ impl AggregateState {
         &self.touched
     }
 
-    /// Every group index, in first-seen order.
+    /// Every live group.
     pub(crate) fn all_groups(&self) -> Vec<usize> {
-        (0..self.groups.len()).collect()
+        (0..self.groups.len()).filter(|&g| self.groups[g].is_some()).collect()
+    }
+
+    /// Groups whose event time is at or before `watermark` (microseconds), oldest first.
+    pub(crate) fn expired(&self, watermark: i64) -> Vec<usize> {
+        self.by_time.range(..=(watermark, usize::MAX)).map(|&(_, g)| g).collect()
+    }
+
+    /// The earliest event time still in state, and how many groups have one.
+    pub(crate) fn open_event_times(&self) -> (Option<i64>, usize) {
+        (self.by_time.first().map(|&(t, _)| t), self.by_time.len())
+    }
+
+    /// Removes `groups` from state (recorded in this version's removals).
+    pub(crate) fn remove(&mut self, groups: &[usize]) {
+        for &g in groups {
+            let Some(group) = self.groups[g].take() else { continue };
+            self.index.remove(&group.key);
+            if let Some(t) = group.event_time {
+                self.by_time.remove(&(t, g));
+            }
+            self.memory_bytes -= group.size;
+            self.touched_mark[g] = false;
+            self.free.push(g);
+            self.removed.push(group.key);
+        }
+    }
+
+    /// Keys removed since the last commit.
+    pub(crate) fn removed_count(&self) -> usize {
+        self.removed.len()
     }
 
     /// Key columns and final aggregate values of `groups`.
@@ -170,7 +274,7 @@ impl AggregateState {
         for a in 0..self.aggregates.len() {
             let values = groups
                 .iter()
-                .map(|&g| self.groups[g].accumulators[a].evaluate())
+                .map(|&g| self.group_mut(g).accumulators[a].evaluate())
                 .collect::<datafusion::error::Result<Vec<_>>>()?;
             let data_type = self.aggregates[a].field().data_type().clone();
             columns.push(scalars_to_array(values, &data_type)?);
@@ -179,9 +283,18 @@ impl AggregateState {
     }
 
     fn key_columns(&self, groups: &[usize]) -> Result<Vec<ArrayRef>> {
+        let keys: Vec<&[u8]> = groups.iter().map(|&g| &*self.group(g).key).collect();
+        self.columns_of_keys(&keys)
+    }
+
+    fn columns_of_keys(&self, keys: &[&[u8]]) -> Result<Vec<ArrayRef>> {
         let Some(converter) = &self.converter else { return Ok(Vec::new()) };
         let parser = converter.parser();
-        Ok(converter.convert_rows(groups.iter().map(|&g| parser.parse(&self.groups[g].key)))?)
+        Ok(converter.convert_rows(keys.iter().map(|k| parser.parse(k)))?)
+    }
+
+    fn key_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(self.partial_schema.fields()[..self.num_keys].to_vec()))
     }
 
     /// `groups` in the partial layout (keys + accumulator states), for checkpoint files.
@@ -190,7 +303,7 @@ impl AggregateState {
         let mut per_group: Vec<Vec<ScalarValue>> = Vec::with_capacity(groups.len());
         for &g in groups {
             let mut states = Vec::new();
-            for acc in &mut self.groups[g].accumulators {
+            for acc in &mut self.group_mut(g).accumulators {
                 states.extend(acc.state()?);
             }
             per_group.push(states);
@@ -205,9 +318,16 @@ impl AggregateState {
     /// Writes version `version` (the changed groups, or everything every
     /// [`SNAPSHOT_EVERY`] versions) and starts a new batch.
     pub(crate) fn commit(&mut self, version: u64) -> Result<()> {
-        let touched = std::mem::take(&mut self.touched);
+        let touched: Vec<usize> =
+            std::mem::take(&mut self.touched).into_iter().filter(|&g| self.touched_mark[g]).collect();
         let delta = self.state_rows(&touched)?;
         files::write(&self.dir, version, files::Kind::Delta, &delta)?;
+        let removed = std::mem::take(&mut self.removed);
+        if !removed.is_empty() {
+            let keys: Vec<&[u8]> = removed.iter().map(|k| &**k).collect();
+            let batch = RecordBatch::try_new(self.key_schema(), self.columns_of_keys(&keys)?)?;
+            files::write(&self.dir, version, files::Kind::Removed, &batch)?;
+        }
         if version > 0 && version.is_multiple_of(SNAPSHOT_EVERY) {
             let all = self.state_rows(&self.all_groups())?;
             files::write(&self.dir, version, files::Kind::Snapshot, &all)?;
@@ -227,24 +347,34 @@ impl AggregateState {
     pub(crate) fn restore(&mut self, version: Option<u64>) -> Result<()> {
         self.index.clear();
         self.groups.clear();
+        self.free.clear();
         self.touched.clear();
         self.touched_mark.clear();
+        self.removed.clear();
+        self.by_time.clear();
         self.memory_bytes = 0;
         if self.num_keys == 0 {
-            self.group_for(&[])?;
+            self.group_for(&[], None)?;
         }
         if let Some(version) = version {
-            for batch in files::read_version(&self.dir, version, &self.partial_schema)? {
+            let key_schema = self.key_schema();
+            for (kind, batch) in files::read_version(&self.dir, version, &self.partial_schema, &key_schema)? {
                 let keys = self.keys_of(&batch)?;
-                for (row, key) in keys.iter().enumerate() {
-                    let g = self.group_for(key)?;
+                if kind == files::Kind::Removed {
+                    let groups: Vec<usize> = keys.iter().filter_map(|k| self.index.get(k).copied()).collect();
+                    self.remove(&groups);
+                    continue;
+                }
+                let times = self.event_times(&batch)?;
+                for (row, (key, time)) in keys.iter().zip(times).enumerate() {
+                    let g = self.group_for(key, time)?;
                     // A stored row is the group's whole state: replace, then merge it in.
                     let fresh = self
                         .aggregates
                         .iter()
                         .map(|a| a.create_accumulator())
                         .collect::<datafusion::error::Result<Vec<_>>>()?;
-                    self.groups[g].accumulators = fresh;
+                    self.group_mut(g).accumulators = fresh;
                     self.merge_row(g, &batch, row)?;
                 }
             }
@@ -252,12 +382,13 @@ impl AggregateState {
         for g in std::mem::take(&mut self.touched) {
             self.touched_mark[g] = false;
         }
+        self.removed.clear();
         Ok(())
     }
 
     /// Groups in state.
     pub(crate) fn len(&self) -> usize {
-        self.groups.len()
+        self.index.len()
     }
 
     /// Approximate bytes held, from the accumulators' own `size()`.

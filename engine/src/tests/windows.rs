@@ -78,3 +78,88 @@ fn the_watermark_marks_the_window_it_groups_by() {
     assert!(schema.field(1).metadata().is_empty());
     assert_eq!(df.count().unwrap(), 3, "a static query ignores the watermark");
 }
+
+mod streaming {
+    use crate::MemoryStream;
+    use crate::functions::{col, window};
+    use crate::tests::session;
+
+    fn rows(recorder: &crate::testing::BatchRecorder, name: &str) -> Vec<Vec<String>> {
+        recorder
+            .batches(name)
+            .iter()
+            .map(|b| {
+                let table = b.to_table().unwrap();
+                table.lines().skip(3).filter(|l| l.starts_with('|')).map(str::to_string).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn append_emits_each_window_once_when_the_watermark_passes_its_end() {
+        let (s, recorder) = session();
+        let events = MemoryStream::new(&s, "timestamp TIMESTAMP, k STRING").unwrap();
+        let counts = events
+            .to_df()
+            .unwrap()
+            .with_watermark("timestamp", "10 minutes")
+            .unwrap()
+            .group_by([window(col("timestamp"), "5 minutes"), col("k")])
+            .unwrap()
+            .count()
+            .unwrap()
+            .select(["window['start'] AS start", "k", "count"])
+            .unwrap();
+        let q = counts.write_stream().format("memory").query_name("w").output_mode("append").start().unwrap();
+        events
+            .add_json(
+                r#"{"timestamp": "2024-01-01 10:02:00", "k": "a"} {"timestamp": "2024-01-01 10:07:00", "k": "a"}"#,
+            )
+            .unwrap();
+        q.process_all_available().unwrap();
+        events.add_json(r#"{"timestamp": "2024-01-01 10:20:00", "k": "b"}"#).unwrap();
+        q.process_all_available().unwrap();
+        events
+            .add_json(
+                r#"{"timestamp": "2024-01-01 10:03:00", "k": "a"} {"timestamp": "2024-01-01 10:21:00", "k": "b"}"#,
+            )
+            .unwrap();
+        q.process_all_available().unwrap();
+        q.stop().unwrap();
+        let progress = q.recent_progress();
+        let summary: Vec<(u64, String, u64, u64)> = progress
+            .iter()
+            .map(|p| {
+                let op = &p.state_operators[0];
+                (
+                    p.num_input_rows,
+                    p.event_time["watermark"].clone(),
+                    op.num_rows_dropped_by_watermark,
+                    op.num_rows_total,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (2, "1970-01-01T00:00:00.000Z".to_string(), 0, 2),
+                (0, "2024-01-01T09:57:00.000Z".to_string(), 0, 2), // no-data batch: nothing final yet
+                (1, "2024-01-01T09:57:00.000Z".to_string(), 0, 3),
+                (0, "2024-01-01T10:10:00.000Z".to_string(), 0, 1), // no-data batch: two windows final
+                (2, "2024-01-01T10:10:00.000Z".to_string(), 1, 1), // 10:03 is late: its window ended at 10:05
+                (0, "2024-01-01T10:11:00.000Z".to_string(), 0, 1),
+            ]
+        );
+        let out = rows(&recorder, "w");
+        assert_eq!(out[3], ["|2024-01-01 10:00:00|  a|    1|", "|2024-01-01 10:05:00|  a|    1|"]);
+        assert!(out.iter().enumerate().all(|(i, r)| i == 3 || r.is_empty()), "{out:?}");
+        assert_eq!(progress[4].event_time["max"], "2024-01-01T10:21:00.000Z");
+        let timeline = progress[4].watermark_timeline.clone().unwrap();
+        assert_eq!(timeline.late_rows_watermark, "2024-01-01T10:10:00.000Z", "W_3, from the no-data batch");
+        assert_eq!(timeline.eviction_watermark, "2024-01-01T10:10:00.000Z");
+        assert_eq!(timeline.next_watermark, "2024-01-01T10:11:00.000Z");
+        assert_eq!(timeline.inputs[0].max_event_time.as_deref(), Some("2024-01-01T10:21:00.000Z"));
+        assert_eq!(timeline.open_windows, 1);
+        assert_eq!(timeline.earliest_open_window_end.as_deref(), Some("2024-01-01T10:25:00.000Z"));
+    }
+}
