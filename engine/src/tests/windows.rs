@@ -162,4 +162,124 @@ mod streaming {
         assert_eq!(timeline.open_windows, 1);
         assert_eq!(timeline.earliest_open_window_end.as_deref(), Some("2024-01-01T10:25:00.000Z"));
     }
+
+    /// Starts `df` into a memory sink named `name`, then feeds each JSON batch and drains.
+    fn run(
+        s: &crate::Session,
+        events: &MemoryStream,
+        df: crate::DataFrame,
+        mode: &str,
+        batches: &[&str],
+    ) -> Vec<crate::StreamingQueryProgress> {
+        // The memory sink refuses update mode, as in Spark; the recorder sees every batch anyway.
+        let format = if mode == "update" { "console" } else { "memory" };
+        let q = df.write_stream().format(format).query_name("out").output_mode(mode).start().unwrap();
+        for b in batches {
+            events.add_json(b).unwrap();
+            q.process_all_available().unwrap();
+        }
+        q.stop().unwrap();
+        let _ = s;
+        q.recent_progress()
+    }
+
+    fn windowed(events: &MemoryStream, size: &str, slide: &str) -> crate::DataFrame {
+        events
+            .to_df()
+            .unwrap()
+            .with_watermark("timestamp", "10 minutes")
+            .unwrap()
+            .group_by([crate::functions::sliding_window(col("timestamp"), size, slide)])
+            .unwrap()
+            .count()
+            .unwrap()
+            .select(["window['start'] AS start", "count"])
+            .unwrap()
+    }
+
+    const B0: &str = r#"{"timestamp": "2024-01-01 10:02:00"} {"timestamp": "2024-01-01 10:30:00"}"#;
+    const B1: &str = r#"{"timestamp": "2024-01-01 10:07:00"} {"timestamp": "2024-01-01 10:31:00"}"#;
+
+    #[test]
+    fn update_emits_changed_windows_and_evicts_final_ones_silently() {
+        let (s, recorder) = session();
+        let events = MemoryStream::new(&s, "timestamp TIMESTAMP").unwrap();
+        let progress = run(&s, &events, windowed(&events, "5 minutes", "5 minutes"), "update", &[B0, B1]);
+        let out = rows(&recorder, "out");
+        assert_eq!(out[0], ["|2024-01-01 10:00:00|    1|", "|2024-01-01 10:30:00|    1|"]);
+        assert!(out[1].is_empty(), "the no-data batch changes nothing: {out:?}");
+        // W = 10:20: 10:07 is late (its window ended 10:10), 10:31 counts.
+        assert_eq!(out[2], ["|2024-01-01 10:30:00|    2|"]);
+        let ops: Vec<(u64, u64, u64)> = progress
+            .iter()
+            .map(|p| {
+                let o = &p.state_operators[0];
+                (o.num_rows_total, o.num_rows_removed, o.num_rows_dropped_by_watermark)
+            })
+            .collect();
+        // Batch 1 is the no-data batch that evicts [10:00, 10:05); batch 3 another (W moved to 10:21).
+        assert_eq!(ops, [(2, 0, 0), (1, 1, 0), (1, 0, 1), (1, 0, 0)]);
+    }
+
+    #[test]
+    fn complete_mode_neither_drops_nor_evicts() {
+        let (s, recorder) = session();
+        let events = MemoryStream::new(&s, "timestamp TIMESTAMP").unwrap();
+        let progress = run(&s, &events, windowed(&events, "5 minutes", "5 minutes"), "complete", &[B0, B1]);
+        let out = rows(&recorder, "out");
+        assert_eq!(out.len(), 2, "no no-data batch in complete mode");
+        assert_eq!(
+            out[1],
+            ["|2024-01-01 10:00:00|    1|", "|2024-01-01 10:05:00|    1|", "|2024-01-01 10:30:00|    2|"]
+        );
+        assert_eq!(progress[1].state_operators[0].num_rows_dropped_by_watermark, 0);
+        assert_eq!(progress[1].event_time["watermark"], "2024-01-01T10:20:00.000Z", "the watermark is still reported");
+    }
+
+    #[test]
+    fn a_sliding_window_row_can_be_partly_late() {
+        let (s, recorder) = session();
+        let events = MemoryStream::new(&s, "timestamp TIMESTAMP").unwrap();
+        let late = r#"{"timestamp": "2024-01-01 10:12:00"}"#;
+        let df = windowed(&events, "10 minutes", "5 minutes");
+        let progress = run(&s, &events, df, "update", &[r#"{"timestamp": "2024-01-01 10:32:00"}"#, late]);
+        // W = 10:22 after the first batch: of 10:12's windows [10:05, 10:15) and [10:10, 10:20)
+        // are late; none survives. Nothing was dropped in batch 0 (W_{-1} = 0).
+        assert_eq!(progress[2].state_operators[0].num_rows_dropped_by_watermark, 2, "partial rows, not events");
+        assert!(rows(&recorder, "out")[2].is_empty());
+        let edge = r#"{"timestamp": "2024-01-01 10:18:00"}"#;
+        let (s, recorder) = session();
+        let events = MemoryStream::new(&s, "timestamp TIMESTAMP").unwrap();
+        let df = windowed(&events, "10 minutes", "5 minutes");
+        let progress = run(&s, &events, df, "update", &[r#"{"timestamp": "2024-01-01 10:32:00"}"#, edge]);
+        // 10:18 is in [10:10, 10:20) (late) and [10:15, 10:25) (kept).
+        assert_eq!(progress[2].state_operators[0].num_rows_dropped_by_watermark, 1);
+        assert_eq!(rows(&recorder, "out")[2], ["|2024-01-01 10:15:00|    1|"]);
+    }
+
+    #[test]
+    fn a_stateless_query_reports_the_watermark_and_drops_nothing() {
+        let (s, recorder) = session();
+        let events = MemoryStream::new(&s, "timestamp TIMESTAMP").unwrap();
+        let df = events.to_df().unwrap().with_watermark("timestamp", "1 minute").unwrap();
+        let progress = run(&s, &events, df, "append", &[B0, B1]);
+        assert_eq!(progress.len(), 2, "no no-data batches without state");
+        assert_eq!(rows(&recorder, "out")[1].len(), 2, "10:07 is behind the watermark but kept");
+        assert_eq!(progress[1].event_time["watermark"], "2024-01-01T10:29:00.000Z");
+        assert_eq!(progress[1].event_time["min"], "2024-01-01T10:07:00.000Z");
+    }
+
+    #[test]
+    fn append_without_a_watermark_is_refused_naming_the_reason() {
+        let (s, _) = session();
+        let events = MemoryStream::new(&s, "timestamp TIMESTAMP").unwrap();
+        let df = events.to_df().unwrap().group_by([window(col("timestamp"), "5 minutes")]).unwrap().count().unwrap();
+        let err = df.write_stream().format("memory").query_name("x").output_mode("append").start().unwrap_err();
+        assert!(err.to_string().contains("without watermark"), "{err}");
+        let bad = events.to_df().unwrap().with_watermark("nope", "1 minute").unwrap_err().to_string();
+        assert!(bad.contains("cannot resolve column 'nope'"), "{bad}");
+        let text = MemoryStream::new(&s, "t STRING").unwrap();
+        let bad = text.to_df().unwrap().with_watermark("t", "1 minute").unwrap_err().to_string();
+        assert!(bad.contains("Event time must be defined on a window or a timestamp, but t is of type string"), "{bad}");
+    }
 }
