@@ -67,19 +67,39 @@ fn format_timestamp(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%d %H:%M:%S%.3f").to_string()
 }
 
-/// Generates events in time order from a seed.
+/// Generates events in time order from a seed; optionally some arrive late (their event time
+/// lies behind the events around them), as events from a phone that was offline do.
 pub struct EventGenerator {
     rng: ChaCha8Rng,
     next_id: u64,
     now_ms: i64,
     users: u32,
+    seed: u64,
+    late: Option<Lateness>,
+}
+
+/// Which events are late, and by how much; its own random stream, so turning lateness on
+/// leaves every other field of every event as it was.
+struct Lateness {
+    percent: u32,
+    max_ms: i64,
+    rng: ChaCha8Rng,
 }
 
 impl EventGenerator {
     /// A generator whose first event is at `start` (RFC 3339), over `users` users.
     pub fn new(seed: u64, start: &str, users: u32) -> Self {
         let now_ms = chrono::DateTime::parse_from_rfc3339(start).map(|t| t.timestamp_millis()).unwrap_or(0);
-        EventGenerator { rng: ChaCha8Rng::seed_from_u64(seed), next_id: 1, now_ms, users: users.max(1) }
+        let rng = ChaCha8Rng::seed_from_u64(seed);
+        EventGenerator { rng, next_id: 1, now_ms, users: users.max(1), seed, late: None }
+    }
+
+    /// Makes about `percent`% of events late: stamped up to `max_late_ms` before the time they
+    /// arrive at.
+    pub fn with_late_events(mut self, percent: u32, max_late_ms: i64) -> Self {
+        let rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x1a7e_1a7e);
+        self.late = Some(Lateness { percent, max_ms: max_late_ms.max(1), rng });
+        self
     }
 
     /// The next event: 0–6 seconds after the previous one.
@@ -94,13 +114,19 @@ impl EventGenerator {
         });
         let event_type = event_type.map_or("view", |(t, _)| t).to_string();
         let value = (self.rng.random_range(100..20_000) as f64) / 100.0;
+        let mut timestamp_ms = self.now_ms;
+        if let Some(l) = &mut self.late
+            && l.rng.random_range(0..100) < l.percent
+        {
+            timestamp_ms -= l.rng.random_range(1..=l.max_ms);
+        }
         let event = Event {
             event_id: format!("evt-{:06}", self.next_id),
-            timestamp_ms: self.now_ms,
+            timestamp_ms,
             user_id: format!("user-{user:02}"),
             event_type,
             value,
-            session_id: format!("user-{user:02}-s{}", 1 + self.now_ms / 1_800_000 % 3),
+            session_id: format!("user-{user:02}-s{}", 1 + timestamp_ms / 1_800_000 % 3),
         };
         self.next_id += 1;
         event
@@ -169,5 +195,14 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.windows(2).all(|w| w[0].timestamp_ms <= w[1].timestamp_ms));
         assert_eq!(a[0].event_id, "evt-000001");
+    }
+
+    #[test]
+    fn late_events_change_only_their_timestamps() {
+        let on_time = EventGenerator::new(7, "2024-01-01T00:00:00Z", 10).events(200);
+        let late = EventGenerator::new(7, "2024-01-01T00:00:00Z", 10).with_late_events(10, 600_000).events(200);
+        let moved = on_time.iter().zip(&late).filter(|(a, b)| a.timestamp_ms != b.timestamp_ms).count();
+        assert!((10..=35).contains(&moved), "about 10% late, got {moved}");
+        assert!(on_time.iter().zip(&late).all(|(a, b)| a.event_id == b.event_id && b.timestamp_ms <= a.timestamp_ms));
     }
 }

@@ -19,6 +19,8 @@ pub use crate::source::memory::MemoryStream;
 pub struct RecordedBatch {
     /// The batch id.
     pub batch_id: u64,
+    /// The watermark the batch finalised by, when the query has one.
+    pub watermark: Option<String>,
     /// The schema of the rows.
     pub schema: SchemaRef,
     /// The rows, as the sink received them.
@@ -81,8 +83,12 @@ impl BatchRecorder {
 impl StreamingQueryListener for BatchRecorder {
     fn on_batch_output(&self, output: &BatchOutput) {
         let name = output.name.clone().unwrap_or_else(|| output.id.to_string());
-        let recorded =
-            RecordedBatch { batch_id: output.batch_id, schema: output.schema.clone(), batches: output.batches.clone() };
+        let recorded = RecordedBatch {
+            batch_id: output.batch_id,
+            watermark: output.watermark.clone(),
+            schema: output.schema.clone(),
+            batches: output.batches.clone(),
+        };
         self.batches.lock().expect("recorder lock poisoned").entry(name).or_default().push(recorded);
     }
 }

@@ -17,6 +17,10 @@ pub mod ch02;
 #[allow(dead_code)]
 pub mod ch03;
 
+#[path = "../../examples/ch04_windows.rs"]
+#[allow(dead_code)]
+pub mod ch04;
+
 #[test]
 fn ch01_streams_are_tables() {
     let ch = Chapter::new().expect("chapter context");
@@ -43,4 +47,11 @@ fn ch03_file_sources() {
     );
     let restarted: Vec<u64> = ch.recorder.batches("restartable").iter().map(|b| b.batch_id).collect();
     assert_eq!(restarted, [0, 1, 2, 3], "batch ids continue across the restart");
+}
+
+#[test]
+fn ch04_windows() {
+    let ch = Chapter::new().expect("chapter context");
+    ch04::run(&ch).expect("chapter 4 runs");
+    assert_batches("ch04", &ch, &["tumbling", "sliding", "tumbling_sql"]);
 }

@@ -27,7 +27,11 @@ pub fn assert_query_batches(chapter: &str, query: &str, recorder: &BatchRecorder
         let table = b.to_table().expect("batch renders");
         let mut settings = settings();
         settings.set_snapshot_suffix(format!("batch-{:03}", b.batch_id));
-        settings.set_info(&serde_json::json!({ "chapter": chapter, "query": query, "batch": b.batch_id }));
+        let mut info = serde_json::json!({ "chapter": chapter, "query": query, "batch": b.batch_id });
+        if let Some(w) = &b.watermark {
+            info["watermark"] = serde_json::json!(w);
+        }
+        settings.set_info(&info);
         settings.bind(|| insta::assert_snapshot!(format!("{chapter}__{query}"), table));
     }
 }

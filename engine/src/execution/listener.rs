@@ -52,6 +52,8 @@ pub struct BatchOutput {
     pub name: Option<String>,
     /// The batch id.
     pub batch_id: u64,
+    /// The watermark this batch finalised by (`W_N`, ISO-8601), when the query has one.
+    pub watermark: Option<String>,
     /// The schema of the rows.
     pub schema: SchemaRef,
     /// The rows.

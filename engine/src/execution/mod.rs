@@ -319,7 +319,14 @@ impl MicroBatchExecution {
         let listeners = self.session.streams().listeners();
         if !listeners.is_empty() {
             let event =
-                BatchOutput { id: self.shared.id, name: self.shared.name.clone(), batch_id, schema, batches: output };
+                BatchOutput {
+                    id: self.shared.id,
+                    name: self.shared.name.clone(),
+                    batch_id,
+                    watermark: self.watermark.is_defined().then(|| iso_millis(batch_watermark_ms)),
+                    schema,
+                    batches: output,
+                };
             for l in &listeners {
                 l.on_batch_output(&event);
             }

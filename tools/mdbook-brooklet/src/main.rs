@@ -112,7 +112,11 @@ fn render(chapter: &str, query: &str, snapshots: &Path) -> Result<String, String
             .and_then(|n| n.strip_suffix(".snap"));
         let batch: u64 =
             batch.and_then(|b| b.parse().ok()).ok_or_else(|| format!("bad snapshot name {}", file.display()))?;
-        out.push_str(&format!("{line}\nBatch: {batch}\n{line}\n{}\n", snapshot_body(&text)));
+        let header = match snapshot_watermark(&text) {
+            Some(w) => format!("Batch: {batch}    (watermark {w})"),
+            None => format!("Batch: {batch}"),
+        };
+        out.push_str(&format!("{line}\n{header}\n{line}\n{}\n", snapshot_body(&text)));
     }
     out.push_str("```\n");
     Ok(out)
@@ -125,6 +129,14 @@ fn render_output(chapter: &str, name: &str, snapshots: &Path) -> Result<String, 
         format!("no recorded output '{name}' of {chapter} ({}): {e}; run the tests to record it", file.display())
     })?;
     Ok(format!("```text\n{}\n```\n", snapshot_body(&text).trim_end()))
+}
+
+/// The `watermark:` recorded in the snapshot's metadata, as `2024-01-01 10:10:00`.
+fn snapshot_watermark(text: &str) -> Option<String> {
+    let header = text.strip_prefix("---\n")?.split("\n---\n").next()?;
+    let value = header.lines().find_map(|l| l.trim().strip_prefix("watermark: "))?;
+    let value = value.trim_matches('"').trim_end_matches('Z').replace('T', " ");
+    Some(value.strip_suffix(".000").unwrap_or(&value).to_string())
 }
 
 /// The snapshot's content: what follows insta's `---` metadata header.
@@ -146,6 +158,8 @@ mod tests {
         std::fs::write(dir.join("ch01__q@batch-000.snap"), "---\nsource: x\n---\n+---+\n|  a|\n+---+\n").unwrap();
         let out = expand("before\n{{#brooklet-batches ch01 q}}\nafter", &dir).unwrap();
         assert!(out.contains("Batch: 0\n-------------------------------------------\n+---+\n|  a|\n+---+\n"), "{out}");
+        let with_watermark = "---\nsource: x\ninfo:\n  watermark: \"2024-01-01T10:10:00.000Z\"\n---\n+---+\n";
+        assert_eq!(snapshot_watermark(with_watermark).as_deref(), Some("2024-01-01 10:10:00"));
         assert!(out.starts_with("before\n```text\n") && out.ends_with("```\n\nafter"), "{out}");
         assert!(expand("{{#brooklet-batches ch09 missing}}", &dir).is_err());
         std::fs::write(dir.join("ch02__validity.snap"), "---\nsource: x\n---\nok\n").unwrap();
