@@ -21,6 +21,10 @@ pub mod ch03;
 #[allow(dead_code)]
 pub mod ch04;
 
+#[path = "../../examples/ch05_watermarks.rs"]
+#[allow(dead_code)]
+pub mod ch05;
+
 #[test]
 fn ch01_streams_are_tables() {
     let ch = Chapter::new().expect("chapter context");
@@ -54,4 +58,11 @@ fn ch04_windows() {
     let ch = Chapter::new().expect("chapter context");
     ch04::run(&ch).expect("chapter 4 runs");
     assert_batches("ch04", &ch, &["tumbling", "sliding", "tumbling_sql"]);
+}
+
+#[test]
+fn ch05_watermarks() {
+    let ch = Chapter::new().expect("chapter context");
+    ch05::run(&ch).expect("chapter 5 runs");
+    assert_batches("ch05", &ch, &["append", "update", "two_watermarks"]);
 }

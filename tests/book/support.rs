@@ -12,6 +12,12 @@ pub fn assert_batches(chapter: &str, ch: &Chapter, queries: &[&str]) {
         settings.set_info(&serde_json::json!({ "chapter": chapter, "output": name }));
         // Timings differ on every run: the book shows where they go, not what they were.
         settings.add_filter(r"\b\d+(\.\d+)? ?(ms|µs|s)\b", "[duration]");
+        // The same in progress JSON: ids are new per run, timings differ per run.
+        settings.add_filter(r#""(id|runId)": "[0-9a-f-]{36}""#, r#""$1": "[id]""#);
+        settings.add_filter(
+            r#""(batchDuration|addBatch|commitOffsets|getBatch|latestOffset|queryPlanning|triggerExecution|walCommit|allUpdatesTimeMs|allRemovalsTimeMs|commitTimeMs|processedRowsPerSecond)": [0-9.e+-]+"#,
+            r#""$1": "[duration]""#,
+        );
         settings.bind(|| insta::assert_snapshot!(format!("{chapter}__{name}"), text));
     }
     for query in queries {

@@ -318,15 +318,14 @@ impl MicroBatchExecution {
         let num_output_rows = output.iter().map(RecordBatch::num_rows).sum::<usize>() as i64;
         let listeners = self.session.streams().listeners();
         if !listeners.is_empty() {
-            let event =
-                BatchOutput {
-                    id: self.shared.id,
-                    name: self.shared.name.clone(),
-                    batch_id,
-                    watermark: self.watermark.is_defined().then(|| iso_millis(batch_watermark_ms)),
-                    schema,
-                    batches: output,
-                };
+            let event = BatchOutput {
+                id: self.shared.id,
+                name: self.shared.name.clone(),
+                batch_id,
+                watermark: self.watermark.is_defined().then(|| iso_millis(batch_watermark_ms)),
+                schema,
+                batches: output,
+            };
             for l in &listeners {
                 l.on_batch_output(&event);
             }

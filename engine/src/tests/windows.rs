@@ -280,6 +280,9 @@ mod streaming {
         assert!(bad.contains("cannot resolve column 'nope'"), "{bad}");
         let text = MemoryStream::new(&s, "t STRING").unwrap();
         let bad = text.to_df().unwrap().with_watermark("t", "1 minute").unwrap_err().to_string();
-        assert!(bad.contains("Event time must be defined on a window or a timestamp, but t is of type string"), "{bad}");
+        assert!(
+            bad.contains("Event time must be defined on a window or a timestamp, but t is of type string"),
+            "{bad}"
+        );
     }
 }

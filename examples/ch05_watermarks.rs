@@ -1,0 +1,129 @@
+//! Chapter 5 — Watermarks and late data: how long to wait for late events, what is dropped,
+//! when append and update mode write a window, and the no-data batch at the end.
+//!
+//! Run: `cargo run --example ch05_watermarks`
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use brooklet::prelude::*;
+use brooklet_book::Chapter;
+use brooklet_book::events::{EVENT_SCHEMA, EventGenerator};
+
+/// The input generator: events from 10:00; about 10% arrive up to 20 minutes late.
+fn generator() -> EventGenerator {
+    EventGenerator::new(5, "2024-01-01T10:00:00Z", 6).with_late_events(10, 20 * 60_000)
+}
+
+/// Four files of 80 events (about four minutes each), one file per batch.
+pub fn write_events(input: &Path) -> std::io::Result<()> {
+    generator().write_json_files(input, 4, 80).map(|_| ())
+}
+
+// ANCHOR: watermarked
+/// Events per five-minute window, waiting up to five minutes for late events.
+pub fn windowed_counts(session: &Session, input: &Path) -> brooklet::Result<DataFrame> {
+    session
+        .read_stream()
+        .format("json")
+        .schema(EVENT_SCHEMA)
+        .option("maxFilesPerTrigger", 1)
+        .load(input)?
+        .with_watermark("timestamp", "5 minutes")?
+        .group_by([window(col("timestamp"), "5 minutes")])?
+        .agg(["count(*) AS events", "round(sum(value), 2) AS total"])?
+        .select(["window['start'] AS start", "window['end'] AS end", "events", "total"])
+}
+// ANCHOR_END: watermarked
+
+// ANCHOR: start
+/// Starts the windowed count in `mode` ("append" or "update").
+pub fn start(session: &Session, input: &Path, mode: &str) -> brooklet::Result<StreamingQuery> {
+    windowed_counts(session, input)?
+        .write_stream()
+        .format("console")
+        .output_mode(mode)
+        .query_name(mode)
+        .trigger(Trigger::AvailableNow)
+        .start()
+}
+// ANCHOR_END: start
+
+// ANCHOR: timeline
+/// Per batch: input rows, the two watermarks, rows dropped as late, and what is still open,
+/// read from each batch's progress.
+pub fn timeline(query: &StreamingQuery) -> String {
+    let mut out = String::from("batch  rows  late-row filter  finalise by  dropped  open  earliest open end\n");
+    for p in query.recent_progress() {
+        let Some(t) = &p.watermark_timeline else { continue };
+        let time = |iso: &str| iso.get(11..19).unwrap_or(iso).to_string();
+        let dropped = p.state_operators.first().map_or(0, |s| s.num_rows_dropped_by_watermark);
+        let earliest = t.earliest_open_window_end.as_deref().map_or("-".to_string(), time);
+        writeln!(
+            out,
+            "{:>5}  {:>4}  {:>15}  {:>11}  {dropped:>7}  {:>4}  {earliest:>17}",
+            p.batch_id,
+            p.num_input_rows,
+            time(&t.late_rows_watermark),
+            time(&t.eviction_watermark),
+            t.open_windows
+        )
+        .expect("writing to a String");
+    }
+    out
+}
+// ANCHOR_END: timeline
+
+// ANCHOR: two_watermarks
+/// A late row accepted and finalised in the same batch: batch 1 still filters late rows by
+/// W_0 = 0, but finalises by W_1 = 10:11, which batch 0's 10:21 event set.
+pub fn two_watermarks(session: &Session) -> brooklet::Result<StreamingQuery> {
+    let events = MemoryStream::new(session, "timestamp TIMESTAMP")?;
+    events.add_json(r#"{"timestamp": "2024-01-01 10:21:00"}"#)?;
+    events.add_json(r#"{"timestamp": "2024-01-01 10:07:00"}"#)?;
+    let query = events
+        .to_df()?
+        .with_watermark("timestamp", "10 minutes")?
+        .group_by([window(col("timestamp"), "5 minutes")])?
+        .count()?
+        .select(["window['start'] AS start", "window['end'] AS end", "count"])?
+        .write_stream()
+        .format("console")
+        .output_mode("append")
+        .query_name("two_watermarks")
+        .start()?;
+    query.process_all_available()?;
+    query.stop()?;
+    Ok(query)
+}
+// ANCHOR_END: two_watermarks
+
+/// The whole chapter, as the book runs it.
+pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
+    let input = chapter.path("events");
+    write_events(&input)?;
+    let session = &chapter.session;
+
+    // ANCHOR: run
+    let append = start(session, &input, "append")?;
+    append.await_termination()?;
+    let update = start(session, &input, "update")?;
+    update.await_termination()?;
+    // ANCHOR_END: run
+
+    chapter.output("timeline", timeline(&append));
+    let events = generator().events(320);
+    let late = events.windows(2).filter(|w| w[1].timestamp_ms < w[0].timestamp_ms).count();
+    chapter.output("late_events", format!("{late} of 320 events are stamped earlier than the event before them"));
+    let demo = two_watermarks(session)?;
+    chapter.output("two_watermarks_timeline", timeline(&demo));
+    if let Some(last) = append.last_progress() {
+        chapter.output("last_progress", last.pretty_json());
+    }
+    Ok(())
+}
+
+#[allow(dead_code)]
+fn main() -> anyhow::Result<()> {
+    run(&Chapter::new()?)
+}
