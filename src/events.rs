@@ -177,11 +177,16 @@ impl EventGenerator {
 }
 
 /// Writes `text` to `path` and sets its modification time to `index` seconds after a fixed
-/// instant, so file order never depends on how fast the disk is.
+/// instant, so file order never depends on how fast the disk is. The file is written under a
+/// hidden name and renamed into place, so a running query never sees it half-written (the
+/// way to drop files into any watched directory).
 pub fn write_with_mtime(path: &Path, text: &str, index: usize) -> std::io::Result<()> {
-    std::fs::write(path, text)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let hidden = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&hidden, text)?;
     let mtime = UNIX_EPOCH + Duration::from_secs(1_704_067_200 + index as u64);
-    std::fs::File::options().write(true).open(path)?.set_modified(mtime.min(SystemTime::now()))
+    std::fs::File::options().write(true).open(&hidden)?.set_modified(mtime.min(SystemTime::now()))?;
+    std::fs::rename(&hidden, path)
 }
 
 #[cfg(test)]
