@@ -5,7 +5,7 @@
 //! log (`sources/<i>/<n>` in the checkpoint) *before* the batch that reads them is planned.
 //! The offset is the log entry number, so a restarted query reads the very same files.
 //!
-//! Every [`COMPACT_INTERVAL`] entries the log is compacted, as Spark's `FileStreamSourceLog`
+//! Every ten entries (`COMPACT_INTERVAL`) the log is compacted, as Spark's `FileStreamSourceLog`
 //! is: entry `N` is written as `N.compact`, holding every file logged so far, and the entries
 //! it replaces are deleted, so a restart reads one compact file plus at most nine entries.
 
