@@ -285,9 +285,8 @@ impl ScalarUDFImpl for WindowTimeFunc {
         let window = window.as_struct();
         let end = window.column_by_name("end").map(micros).transpose()?;
         let Some(end) = end else { return exec_err!("window_time needs a window column") };
-        let last: TimestampMicrosecondArray = end.iter().map(|e| e.map(|e| e - 1)).collect();
-        let last =
-            TimestampMicrosecondArray::new(last.values().clone(), window.nulls().cloned().or(last.nulls().cloned()));
+        let nulls = arrow::buffer::NullBuffer::union(window.nulls(), end.nulls());
+        let last = TimestampMicrosecondArray::new(end.values().iter().map(|e| e - 1).collect(), nulls);
         Ok(ColumnarValue::Array(Arc::new(last)))
     }
 }

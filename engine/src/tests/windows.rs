@@ -44,6 +44,24 @@ fn tumbling_and_sliding_windows_group_like_spark() {
 }
 
 #[test]
+fn window_time_is_the_last_instant_of_the_window() {
+    let s = Session::new();
+    let df = events(&s)
+        .filter("k = 'b'")
+        .unwrap()
+        .select([window(col("timestamp"), "5 minutes")])
+        .unwrap()
+        .select([crate::functions::window_time(col("window")).alias("t")])
+        .unwrap();
+    assert_eq!(
+        df.to_string_table(20).unwrap(),
+        "+--------------------+\n|                   t|\n+--------------------+\n|2024-01-01 10:04:...|\n+--------------------+\n"
+    );
+    let full = crate::display::format_table(&df.schema(), &df.collect().unwrap(), 20, 0).unwrap();
+    assert!(full.contains("|2024-01-01 10:04:59.999999|"), "{full}");
+}
+
+#[test]
 fn sql_group_by_window() {
     let s = Session::new();
     events(&s).create_or_replace_temp_view("events").unwrap();
