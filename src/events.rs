@@ -76,7 +76,19 @@ pub struct EventGenerator {
     users: u32,
     seed: u64,
     late: Option<Lateness>,
+    duplicates: Option<Duplicates>,
 }
+
+/// Which events are delivered twice: its own random stream too, and the recent events a
+/// duplicate is copied from.
+struct Duplicates {
+    percent: u32,
+    rng: ChaCha8Rng,
+    recent: std::collections::VecDeque<Event>,
+}
+
+/// How many recent events a duplicate may repeat.
+const DUPLICATE_WINDOW: usize = 16;
 
 /// Which events are late, and by how much; its own random stream, so turning lateness on
 /// leaves every other field of every event as it was.
@@ -91,7 +103,7 @@ impl EventGenerator {
     pub fn new(seed: u64, start: &str, users: u32) -> Self {
         let now_ms = chrono::DateTime::parse_from_rfc3339(start).map(|t| t.timestamp_millis()).unwrap_or(0);
         let rng = ChaCha8Rng::seed_from_u64(seed);
-        EventGenerator { rng, next_id: 1, now_ms, users: users.max(1), seed, late: None }
+        EventGenerator { rng, next_id: 1, now_ms, users: users.max(1), seed, late: None, duplicates: None }
     }
 
     /// Makes about `percent`% of events late: stamped up to `max_late_ms` before the time they
@@ -102,8 +114,38 @@ impl EventGenerator {
         self
     }
 
-    /// The next event: 0–6 seconds after the previous one.
+    /// Makes about `percent`% of deliveries a second copy of one of the last 16 events, as an
+    /// at-least-once producer's retries are: half exact copies, half re-stamped with the time
+    /// of the retry (same `event_id`, a later `timestamp`).
+    pub fn with_duplicates(mut self, percent: u32) -> Self {
+        let rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0xd0_0b1e);
+        self.duplicates = Some(Duplicates { percent, rng, recent: Default::default() });
+        self
+    }
+
+    /// The next event: 0–6 seconds after the previous one (or a duplicate of a recent one).
     pub fn next_event(&mut self) -> Event {
+        if let Some(d) = &mut self.duplicates
+            && !d.recent.is_empty()
+            && d.rng.random_range(0..100) < d.percent
+        {
+            let mut copy = d.recent[d.rng.random_range(0..d.recent.len())].clone();
+            if d.rng.random_bool(0.5) {
+                copy.timestamp_ms = self.now_ms + d.rng.random_range(1..=3_000);
+            }
+            return copy;
+        }
+        let event = self.new_event();
+        if let Some(d) = &mut self.duplicates {
+            if d.recent.len() == DUPLICATE_WINDOW {
+                d.recent.pop_front();
+            }
+            d.recent.push_back(event.clone());
+        }
+        event
+    }
+
+    fn new_event(&mut self) -> Event {
         self.now_ms += self.rng.random_range(0..=6_000);
         let user = self.rng.random_range(1..=self.users);
         let roll = self.rng.random_range(0..100);
@@ -192,6 +234,24 @@ pub fn write_with_mtime(path: &Path, text: &str, index: usize) -> std::io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicates_repeat_recent_ids_and_leave_other_events_alone() {
+        let plain = EventGenerator::new(3, "2024-01-01T00:00:00Z", 5).events(40);
+        let with = EventGenerator::new(3, "2024-01-01T00:00:00Z", 5).with_duplicates(25).events(50);
+        let originals: Vec<&Event> = with
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| !with[..*i].iter().any(|p| p.event_id == e.event_id))
+            .map(|(_, e)| e)
+            .collect();
+        assert!(with.len() - originals.len() >= 5, "about a quarter are duplicates");
+        assert!(originals.iter().zip(&plain).all(|(a, b)| *a == b), "the first deliveries are the plain stream");
+        let restamped = with
+            .iter()
+            .filter(|e| originals.iter().any(|o| o.event_id == e.event_id && o.timestamp_ms != e.timestamp_ms));
+        assert!(restamped.count() > 0, "some retries carry a new timestamp");
+    }
 
     #[test]
     fn the_same_seed_gives_the_same_events() {

@@ -202,9 +202,31 @@ impl DataFrame {
         self.map(|df| df.limit(0, Some(n)))
     }
 
-    /// Distinct rows.
+    /// Distinct rows: Spark's `distinct()`, which is `drop_duplicates(&[])`.
     pub fn distinct(self) -> Result<Self> {
-        self.map(|df| df.distinct())
+        self.drop_duplicates(&[])
+    }
+
+    /// Spark's `dropDuplicates(cols)`: the first row of each key (every column when `columns`
+    /// is empty), in input order. On a stream the operator remembers every key it has let
+    /// through; with a watermark, late rows are dropped, and keys that include the event-time
+    /// column are forgotten once the watermark passes them (SEMANTICS §7).
+    pub fn drop_duplicates(self, columns: &[&str]) -> Result<Self> {
+        self.deduplicate(columns, false)
+    }
+
+    /// Spark's `dropDuplicatesWithinWatermark(cols)`: like [`DataFrame::drop_duplicates`], but
+    /// a key is remembered only until the watermark passes its first event time plus the
+    /// watermark delay, so rows of one key with different timestamps still count as duplicates.
+    /// A stream needs `with_watermark` first.
+    pub fn drop_duplicates_within_watermark(self, columns: &[&str]) -> Result<Self> {
+        self.deduplicate(columns, true)
+    }
+
+    fn deduplicate(self, columns: &[&str], within_watermark: bool) -> Result<Self> {
+        let (state, plan) = self.df.into_parts();
+        let node = crate::plan::dedup::DeduplicateNode::try_new(plan, columns, within_watermark)?;
+        DataFrame::wrap(self.session, datafusion::dataframe::DataFrame::new(state, node.into_plan()))
     }
 
     /// Registers this DataFrame as a view for [`Session::sql`]. Works for streams too: SQL

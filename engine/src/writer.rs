@@ -14,6 +14,7 @@ use crate::execution::query::{QueryShared, StreamingQuery};
 use crate::execution::trigger::Trigger;
 use crate::execution::watermark::{MULTIPLE_WATERMARK_POLICY, WatermarkPolicy, WatermarkTracker};
 use crate::operator::aggregate::StatefulAggregate;
+use crate::operator::dedup::{Deduplicate, Deduplication};
 use crate::options::Options;
 use crate::plan::{PlanFacts, plan_stream};
 use crate::sink::file::{FileSink, WriteFormat};
@@ -184,6 +185,17 @@ impl DataStreamWriter {
             .aggregate
             .map(|part| StatefulAggregate::try_new(&session, part, mode, checkpoint.state_dir(0)))
             .transpose()?;
+        let first_dedup_id = usize::from(aggregate.is_some());
+        let dedups = plan
+            .dedups
+            .into_iter()
+            .enumerate()
+            .map(|(i, part)| {
+                let op = Deduplicate::try_new(part.spec, &part.input, checkpoint.state_dir(first_dedup_id + i))?;
+                *part.cell.lock().expect("dedup state lock poisoned") = Some(op);
+                Ok(Deduplication { cell: part.cell })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let output = session.inner.ctx.state().optimize(&plan.output)?;
         let schema = Arc::new(output.schema().as_arrow().clone());
         let sink = self.sink(mode, schema)?;
@@ -235,6 +247,9 @@ impl DataStreamWriter {
         if let Some(agg) = &mut aggregate {
             agg.restore(last_commit)?;
         }
+        for d in &dedups {
+            d.restore(last_commit)?;
+        }
         // The watermarks: the next batch's (from the last commit) and the last batch's (for the
         // late-row filter); a re-run batch uses the one in its offsets.
         if let Some(n) = last_commit {
@@ -242,15 +257,15 @@ impl DataStreamWriter {
             let ran_with = checkpoint.offsets(n)?.metadata.batch_watermark_ms;
             previous_watermark_ms = ran_with;
             watermark.restore(ran_with.max(commit.next_batch_watermark_ms), &commit.input_watermarks_ms);
-            needs_another_batch = pending.is_none()
-                && aggregate.as_ref().is_some_and(|a| a.should_run_another_batch(ran_with, watermark.current_ms()));
+            needs_another_batch = pending.is_none();
         }
-        let execution = MicroBatchExecution {
+        let mut execution = MicroBatchExecution {
             session: session.clone(),
             shared: shared.clone(),
             sources,
             source_tables,
             aggregate,
+            dedups,
             output,
             sink,
             checkpoint,
@@ -264,6 +279,9 @@ impl DataStreamWriter {
             previous_watermark_ms,
             needs_another_batch,
         };
+        // A restart after a batch that moved the watermark runs the no-data batch it was owed.
+        execution.needs_another_batch = needs_another_batch
+            && execution.should_run_another_batch(execution.previous_watermark_ms, execution.watermark.current_ms());
         let thread_name = format!("stream execution thread for {}", shared.name_or_id());
         let handle = std::thread::Builder::new()
             .name(thread_name)

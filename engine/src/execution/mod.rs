@@ -37,6 +37,7 @@ use crate::checkpoint::{Checkpoint, CommitMetadata, OffsetSeq, OffsetSeqMetadata
 use crate::clock::iso_millis;
 use crate::error::{Error, Result};
 use crate::operator::aggregate::StatefulAggregate;
+use crate::operator::dedup::Deduplication;
 use crate::plan::tables::BatchTable;
 use crate::session::Session;
 use crate::sink::Sink;
@@ -53,6 +54,8 @@ pub(crate) struct MicroBatchExecution {
     pub sources: Vec<Box<dyn Source>>,
     pub source_tables: Vec<BatchTable>,
     pub aggregate: Option<StatefulAggregate>,
+    /// Deduplications, top down; they run inside the plan and are committed here.
+    pub dedups: Vec<Deduplication>,
     /// The optimized plan whose rows go to the sink.
     pub output: LogicalPlan,
     pub sink: Box<dyn Sink>,
@@ -202,6 +205,13 @@ impl MicroBatchExecution {
         }
     }
 
+    /// Whether some stateful operator wants a no-data batch now that the watermark moved from
+    /// `watermark_ms` to `next_watermark_ms` (SEMANTICS §5).
+    pub(crate) fn should_run_another_batch(&self, watermark_ms: i64, next_watermark_ms: i64) -> bool {
+        self.aggregate.as_ref().is_some_and(|a| a.should_run_another_batch(watermark_ms, next_watermark_ms))
+            || self.dedups.iter().any(|d| d.should_run_another_batch(watermark_ms, next_watermark_ms))
+    }
+
     /// Progress `eventTime`: the batch's watermark, and min/max/avg of its rows' event times.
     fn event_time_progress(
         &self,
@@ -295,6 +305,9 @@ impl MicroBatchExecution {
         let batch_watermark_ms = seq.metadata.batch_watermark_ms;
         let late_watermark_ms = self.previous_watermark_ms;
         self.watermark.reset_observations();
+        for d in &self.dedups {
+            d.begin_batch(late_watermark_ms)?;
+        }
         if let Some(agg) = &mut self.aggregate {
             agg.process(late_watermark_ms)?;
             agg.emit(batch_watermark_ms)?;
@@ -306,6 +319,9 @@ impl MicroBatchExecution {
         let partitions =
             self.session.block_on(collect_partitioned(physical.clone(), self.session.inner.ctx.task_ctx()))?;
         let output: Vec<RecordBatch> = partitions.into_iter().flatten().collect();
+        for d in &self.dedups {
+            d.evict(batch_watermark_ms)?;
+        }
         for table in &self.source_tables {
             table.set(Vec::new()); // free the input rows
         }
@@ -337,22 +353,27 @@ impl MicroBatchExecution {
 
         // Commit: state first, then the commit log.
         let t = Instant::now();
-        let state_operators = match &mut self.aggregate {
+        let mut state_operators = match &mut self.aggregate {
             Some(agg) => vec![agg.commit(batch_id)?],
             None => Vec::new(),
         };
+        for d in &self.dedups {
+            state_operators.push(d.commit(batch_id)?);
+        }
         let commit = CommitMetadata {
             next_batch_watermark_ms: next_watermark_ms,
             input_watermarks_ms: self.watermark.inputs().to_vec(),
         };
         self.checkpoint.write_commit(batch_id, &commit)?;
         self.previous_watermark_ms = batch_watermark_ms;
-        self.needs_another_batch =
-            self.aggregate.as_ref().is_some_and(|a| a.should_run_another_batch(batch_watermark_ms, next_watermark_ms));
+        self.needs_another_batch = self.should_run_another_batch(batch_watermark_ms, next_watermark_ms);
         let keep_from = Checkpoint::first_retained(batch_id);
         self.checkpoint.purge(keep_from)?;
         if let Some(agg) = &self.aggregate {
             agg.purge(keep_from)?;
+        }
+        for d in &self.dedups {
+            d.purge(keep_from)?;
         }
         durations.insert("commitOffsets".to_string(), t.elapsed().as_millis() as u64);
         durations.insert("latestOffset".to_string(), offsets_ms);

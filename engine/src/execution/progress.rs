@@ -70,6 +70,9 @@ pub struct StateOperatorProgress {
     pub all_removals_time_ms: u64,
     /// Milliseconds spent writing the state checkpoint.
     pub commit_time_ms: u64,
+    /// Operator-specific counts, e.g. deduplication's `numDroppedDuplicateRows`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub custom_metrics: BTreeMap<String, u64>,
 }
 
 /// The watermarks around one batch (times are ISO-8601, UTC).

@@ -77,10 +77,10 @@ impl StatefulAggregate {
     }
 
     /// Whether, with `next_watermark_ms` after a batch that used `watermark_ms`, this operator
-    /// has groups to finalise or evict: the condition for a no-data batch (Spark's
-    /// `shouldRunAnotherBatch`: append or update mode, keyed on event time, watermark moved).
+    /// wants a no-data batch. Spark's `shouldRunAnotherBatch` asks only for append or update
+    /// mode and a watermark that moved, whether or not the key holds event time.
     pub(crate) fn should_run_another_batch(&self, watermark_ms: i64, next_watermark_ms: i64) -> bool {
-        self.event_time && next_watermark_ms > watermark_ms
+        self.mode != OutputMode::Complete && next_watermark_ms > watermark_ms
     }
 
     /// The earliest event time (a window's end) still open in state, and how many groups are.
@@ -161,6 +161,7 @@ impl StatefulAggregate {
             all_updates_time_ms: self.updates_ms,
             all_removals_time_ms: self.removals_ms,
             commit_time_ms: started.elapsed().as_millis() as u64,
+            custom_metrics: Default::default(),
         })
     }
 }

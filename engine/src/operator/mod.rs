@@ -2,3 +2,4 @@
 //! emits rows according to the output mode.
 
 pub(crate) mod aggregate;
+pub(crate) mod dedup;

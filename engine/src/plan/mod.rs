@@ -15,6 +15,7 @@
 //! fold each batch into its state; what stands above it runs over the operator's output.
 //! Query shapes Spark refuses are refused here, naming the operator.
 
+pub(crate) mod dedup;
 pub mod tables;
 pub(crate) mod watermark;
 pub(crate) mod windows;
@@ -45,6 +46,15 @@ pub(crate) struct StreamingPlan {
     pub facts: PlanFacts,
     /// Each `with_watermark` node, in plan order: what it observes per batch, and its delay.
     pub watermarks: Vec<(watermark::StatsCell, i64)>,
+    /// Each deduplication, top down: its spec, input columns, and the cell its state goes in.
+    pub dedups: Vec<DedupPart>,
+}
+
+/// A deduplication in a running query's plan.
+pub(crate) struct DedupPart {
+    pub spec: crate::operator::dedup::DedupSpec,
+    pub input: arrow::datatypes::SchemaRef,
+    pub cell: crate::operator::dedup::DedupCell,
 }
 
 /// A streaming aggregation, cut out of the plan.
@@ -120,6 +130,24 @@ pub(crate) fn plan_stream(plan: LogicalPlan, partitions: usize) -> Result<Stream
             Ok(Transformed::yes(node.into_plan()))
         })?
         .data;
+    if plan.exists(|p| {
+        Ok(dedup::DeduplicateNode::of(p).is_some_and(|d| d.spec.within_watermark && d.spec.event_time.is_none()))
+    })? {
+        return Err(Error::Analysis(
+            "dropDuplicatesWithinWatermark is not supported on streaming DataFrames/DataSets without watermark".into(),
+        ));
+    }
+    // Each running query keeps its own deduplication state.
+    let mut dedups = Vec::new();
+    let plan = plan
+        .transform_down(|p| {
+            let Some(node) = dedup::DeduplicateNode::of(&p) else { return Ok(Transformed::no(p)) };
+            let node = node.with_fresh_state();
+            let input = Arc::new(node.input.schema().as_arrow().clone());
+            dedups.push(DedupPart { spec: node.spec.clone(), input, cell: node.cell.clone() });
+            Ok(Transformed::yes(node.into_plan()))
+        })?
+        .data;
     let plan = distinct_as_aggregate(plan)?;
     check_supported(&plan)?;
     let facts = facts(&plan)?;
@@ -159,7 +187,7 @@ pub(crate) fn plan_stream(plan: LogicalPlan, partitions: usize) -> Result<Stream
             Ok(Transformed::new(replacement, true, TreeNodeRecursion::Jump))
         })?
         .data;
-    Ok(StreamingPlan { sources, aggregate, output, facts, watermarks })
+    Ok(StreamingPlan { sources, aggregate, output, facts, watermarks, dedups })
 }
 
 fn inline_views(plan: LogicalPlan) -> Result<LogicalPlan> {

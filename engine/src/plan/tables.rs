@@ -91,12 +91,12 @@ impl TableProvider for BatchTable {
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let batches = self.rows.lock().expect("batch table lock poisoned").clone();
-        // Round-robin the record batches over partitions so both cores work on a large batch.
-        let mut partitions = vec![Vec::new(); self.partitions.min(batches.len()).max(1)];
-        let n = partitions.len();
-        for (i, b) in batches.into_iter().enumerate() {
-            partitions[i % n].push(b);
-        }
+        // Split the record batches into contiguous runs, one per partition, so both cores work
+        // on a large batch and reading the partitions in order reads the rows in input order.
+        let n = self.partitions.min(batches.len()).max(1);
+        let per_partition = batches.len().div_ceil(n).max(1);
+        let mut partitions: Vec<Vec<RecordBatch>> = batches.chunks(per_partition).map(<[_]>::to_vec).collect();
+        partitions.resize(n, Vec::new());
         let exec = MemorySourceConfig::try_new_exec(&partitions, self.schema.clone(), projection.cloned())?;
         Ok(exec)
     }

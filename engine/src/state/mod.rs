@@ -1,5 +1,6 @@
-//! The versioned state of a streaming aggregation: one set of DataFusion accumulators per
-//! group, folded batch by batch, checkpointed as Arrow IPC files.
+//! The versioned state of stateful operators. Here: a streaming aggregation's, one set of
+//! DataFusion accumulators per group, folded batch by batch, checkpointed as Arrow IPC files;
+//! [`keys`]: deduplication's set of keys.
 //!
 //! ```text
 //! state/<op>/<N>.delta      the groups batch N changed: key columns + accumulator state columns
@@ -17,6 +18,7 @@
 //! a watermark has passed costs what they are, not what the state is.
 
 mod files;
+pub(crate) mod keys;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
