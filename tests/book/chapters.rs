@@ -25,6 +25,10 @@ pub mod ch04;
 #[allow(dead_code)]
 pub mod ch05;
 
+#[path = "../../examples/ch06_deduplication.rs"]
+#[allow(dead_code)]
+pub mod ch06;
+
 #[test]
 fn ch01_streams_are_tables() {
     let ch = Chapter::new().expect("chapter context");
@@ -65,4 +69,11 @@ fn ch05_watermarks() {
     let ch = Chapter::new().expect("chapter context");
     ch05::run(&ch).expect("chapter 5 runs");
     assert_batches("ch05", &ch, &["append", "update", "two_watermarks"]);
+}
+
+#[test]
+fn ch06_deduplication() {
+    let ch = Chapter::new().expect("chapter context");
+    ch06::run(&ch).expect("chapter 6 runs");
+    assert_batches("ch06", &ch, &["by_id", "by_id_and_time", "within_watermark"]);
 }

@@ -6,22 +6,26 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use brooklet::{Session, StreamingQuery};
+use brooklet::{DataFrame, Session, StreamingQuery, Trigger};
 use brooklet_book::Chapter;
 use brooklet_book::events::{EventGenerator, write_with_mtime};
 
-use crate::chapters::{ch01, ch02, ch03, ch04, ch05};
+use crate::chapters::{ch01, ch02, ch03, ch04, ch05, ch06};
 
 const FILES: usize = 4;
 
-type Start = dyn Fn(&Session, &Path, &Path) -> brooklet::Result<StreamingQuery>;
+type Start<'a> = dyn Fn(&Session, &Path, &Path) -> brooklet::Result<StreamingQuery> + 'a;
 
 /// The events of input part `i`, four minutes after part `i - 1`, some late (so windows
-/// close, and late rows drop, across parts): the same whatever the run.
+/// close, and late rows drop, across parts), some delivered twice, and part `i - 1`'s first
+/// two events delivered again (so deduplication state crosses parts): the same whatever the run.
 fn part(i: usize) -> String {
-    let start = format!("2024-01-01T09:{:02}:00Z", 4 * i);
-    let mut generator = EventGenerator::new(7 + i as u64, &start, 5).with_late_events(20, 8 * 60_000);
-    generator.events(15).iter().map(|e| e.to_json() + "\n").collect()
+    let events = |i: usize| {
+        let start = format!("2024-01-01T09:{:02}:00Z", 4 * i);
+        EventGenerator::new(7 + i as u64, &start, 5).with_late_events(20, 8 * 60_000).with_duplicates(20).events(15)
+    };
+    let again = if i == 0 { Vec::new() } else { events(i - 1)[..2].to_vec() };
+    events(i).iter().chain(&again).map(|e| e.to_json() + "\n").collect()
 }
 
 /// Writes parts `from..to`, one file each, or all in one file (which appears atomically).
@@ -39,12 +43,12 @@ fn write_parts(input: &Path, from: usize, to: usize, one_file: bool) {
 
 /// Runs `start` over FILES files, stopping (and optionally "crashing") after each count of
 /// files in `stops`; returns each batch id's output (a re-run batch replaces its first output).
-fn run(query: &str, start: &Start, stops: &[usize], crash: bool) -> BTreeMap<u64, String> {
+fn run(query: &str, start: &Start<'_>, stops: &[usize], crash: bool) -> BTreeMap<u64, String> {
     run_parts(query, start, stops, crash, false)
 }
 
 /// [`run`], optionally writing each group of parts between stops as one file.
-fn run_parts(query: &str, start: &Start, stops: &[usize], crash: bool, one_file: bool) -> BTreeMap<u64, String> {
+fn run_parts(query: &str, start: &Start<'_>, stops: &[usize], crash: bool, one_file: bool) -> BTreeMap<u64, String> {
     let ch = Chapter::new().expect("chapter");
     let (input, checkpoints) = (ch.path("input"), ch.path("checkpoints"));
     ch.session.set_checkpoint_root(&checkpoints);
@@ -68,7 +72,7 @@ fn run_parts(query: &str, start: &Start, stops: &[usize], crash: bool, one_file:
     ch.recorder.batches(query).into_iter().map(|b| (b.batch_id, b.to_table().expect("renders"))).collect()
 }
 
-fn assert_restart_equivalent(query: &str, start: &Start) {
+fn assert_restart_equivalent(query: &str, start: &Start<'_>) {
     let straight = run(query, start, &[], false);
     assert!(straight.len() >= FILES, "{query}: one batch per file, and no-data batches");
     for k in 1..FILES {
@@ -112,22 +116,28 @@ fn ch04_tumbling_windows_in_update_mode() {
 /// So a restarted query is compared with a query that ran all along while the input arrived
 /// in the same groups, each group one file (so it appears at once and is one batch): the
 /// restart itself must change nothing.
-fn assert_restart_equivalent_with_watermark(query: &str, mode: &'static str) {
-    let start = |s: &Session, input: &Path, _: &Path| ch05::start(s, input, mode);
+fn assert_restart_equivalent_with_watermark(query: &str, mode: &str, build: Build) {
+    let start = |s: &Session, input: &Path, _: &Path| {
+        let writer = build(s, input)?.write_stream().format("console").output_mode(mode).query_name(query);
+        writer.trigger(Trigger::AvailableNow).start()
+    };
     for stops in [&[1][..], &[2], &[3], &[1, 2, 3]] {
-        let straight = run_continuously(query, mode, stops);
+        let straight = run_continuously(query, mode, build, stops);
         assert!(straight.values().any(|t| t.matches('\n').count() > 4), "{query}: some batch writes rows");
         assert_eq!(run_parts(query, &start, stops, false, true), straight, "{query}: stopped at {stops:?}");
         assert_eq!(run_parts(query, &start, stops, true, true), straight, "{query}: crashed at {stops:?}");
     }
 }
 
+/// A chapter's streaming DataFrame over an input directory.
+type Build = fn(&Session, &Path) -> brooklet::Result<DataFrame>;
+
 /// One long-running query (default trigger) over files arriving in the groups `stops` cut.
-fn run_continuously(query: &str, mode: &str, stops: &[usize]) -> BTreeMap<u64, String> {
+fn run_continuously(query: &str, mode: &str, build: Build, stops: &[usize]) -> BTreeMap<u64, String> {
     let ch = Chapter::new().expect("chapter");
     let input = ch.path("input");
     std::fs::create_dir_all(&input).expect("input dir");
-    let running = ch05::windowed_counts(&ch.session, &input)
+    let running = build(&ch.session, &input)
         .and_then(|df| df.write_stream().format("console").output_mode(mode).query_name(query).start())
         .expect("query starts");
     let mut written = 0;
@@ -142,10 +152,25 @@ fn run_continuously(query: &str, mode: &str, stops: &[usize]) -> BTreeMap<u64, S
 
 #[test]
 fn ch05_watermarked_windows_in_append_mode() {
-    assert_restart_equivalent_with_watermark("append", "append");
+    assert_restart_equivalent_with_watermark("append", "append", ch05::windowed_counts);
 }
 
 #[test]
 fn ch05_watermarked_windows_in_update_mode() {
-    assert_restart_equivalent_with_watermark("update", "update");
+    assert_restart_equivalent_with_watermark("update", "update", ch05::windowed_counts);
+}
+
+#[test]
+fn ch06_dedup_by_id() {
+    assert_restart_equivalent("by_id", &|s, input, _| ch06::run_to_end(ch06::by_id(s, input)?, "by_id"));
+}
+
+#[test]
+fn ch06_dedup_by_id_and_time() {
+    assert_restart_equivalent_with_watermark("by_id_and_time", "append", ch06::by_id_and_time);
+}
+
+#[test]
+fn ch06_dedup_within_watermark() {
+    assert_restart_equivalent_with_watermark("within_watermark", "append", ch06::within_watermark);
 }
