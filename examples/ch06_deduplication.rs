@@ -35,13 +35,11 @@ pub fn duplicated(session: &Session, input: &Path) -> brooklet::Result<DataFrame
 // ANCHOR: stream
 /// The deliveries as a stream, one file per batch (times to the second, to read easily).
 pub fn deliveries(session: &Session, input: &Path) -> brooklet::Result<DataFrame> {
-    session
-        .read_stream()
-        .format("json")
-        .schema(EVENT_SCHEMA)
-        .option("maxFilesPerTrigger", 1)
-        .load(input)?
-        .select(["event_id", "date_trunc('second', timestamp) AS timestamp", "event_type"])
+    session.read_stream().format("json").schema(EVENT_SCHEMA).option("maxFilesPerTrigger", 1).load(input)?.select([
+        "event_id",
+        "date_trunc('second', timestamp) AS timestamp",
+        "event_type",
+    ])
 }
 // ANCHOR_END: stream
 

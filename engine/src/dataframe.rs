@@ -57,7 +57,8 @@ impl IntoExpr for String {
     }
 }
 
-/// The expressions, a bare `window(...)` named `window` as in Spark.
+/// The expressions, a bare `window(...)` named `window` (and `session_window(...)`
+/// `session_window`) as in Spark.
 fn exprs<E: IntoExpr>(df: &DataFrame, items: impl IntoIterator<Item = E>) -> Result<Vec<Expr>> {
     items
         .into_iter()
@@ -65,6 +66,9 @@ fn exprs<E: IntoExpr>(df: &DataFrame, items: impl IntoIterator<Item = E>) -> Res
             let e = e.into_expr(df)?;
             Ok(match &e {
                 Expr::ScalarFunction(f) if f.func.name() == crate::functions::window::WINDOW_UDF => e.alias("window"),
+                Expr::ScalarFunction(f) if f.func.name() == crate::functions::session::SESSION_WINDOW_UDF => {
+                    e.alias("session_window")
+                }
                 _ => e,
             })
         })

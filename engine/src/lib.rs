@@ -91,6 +91,8 @@ pub use writer::{DataStreamWriter, OutputMode};
 /// Everything a streaming program usually needs: `use brooklet::prelude::*;`.
 pub mod prelude {
     pub use crate::clock::VirtualClock;
-    pub use crate::functions::{avg, col, count, lit, max, min, sliding_window, sum, window, window_time};
+    pub use crate::functions::{
+        avg, col, count, lit, max, min, session_window, sliding_window, sum, window, window_time,
+    };
     pub use crate::{DataFrame, MemoryStream, OutputMode, Session, StreamingQuery, StreamingQueryProgress, Trigger};
 }

@@ -361,6 +361,9 @@ fn check_output_mode(facts: PlanFacts, mode: OutputMode) -> Result<()> {
         (true, OutputMode::Append) if !facts.aggregate_on_event_time => Some(
             "Append output mode not supported when there are streaming aggregations on streaming DataFrames/DataSets without watermark",
         ),
+        (true, OutputMode::Update) if facts.session_window => {
+            Some("Update output mode not supported for session window on streaming DataFrames/DataSets")
+        }
         _ if facts.sort_after_aggregate && mode != OutputMode::Complete => Some(
             "Sorting is not supported on streaming DataFrames/Datasets, unless it is on aggregated DataFrame/Dataset in Complete output mode",
         ),

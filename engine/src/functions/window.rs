@@ -112,7 +112,7 @@ fn check_time(field: &Field, function: &str) -> DfResult<()> {
     }
 }
 
-fn micros(array: &ArrayRef) -> DfResult<TimestampMicrosecondArray> {
+pub(crate) fn micros(array: &ArrayRef) -> DfResult<TimestampMicrosecondArray> {
     let cast = arrow::compute::cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
     Ok(cast.as_primitive::<TimestampMicrosecondType>().clone())
 }

@@ -26,10 +26,12 @@ use datafusion::physical_plan::{ExecutionPlan, collect_partitioned};
 use crate::error::{Error, Result};
 use crate::execution::progress::StateOperatorProgress;
 use crate::plan::AggregatePart;
+use crate::plan::late::LateCell;
 use crate::plan::tables::BatchTable;
 use crate::plan::watermark::delay_of;
 use crate::session::Session;
-use crate::state::{AggregateState, EventTimeKey};
+use crate::state::sessions::SessionState;
+use crate::state::{AggregateState, EventTimeKey, GroupStore};
 use crate::writer::OutputMode;
 
 pub(crate) struct StatefulAggregate {
@@ -40,10 +42,13 @@ pub(crate) struct StatefulAggregate {
     /// Where emitted rows go, for the part of the query above the aggregation.
     output: BatchTable,
     output_schema: SchemaRef,
-    state: AggregateState,
+    state: Box<dyn GroupStore>,
     mode: OutputMode,
     /// Whether the key holds event time (so late rows drop and final groups leave).
     event_time: bool,
+    /// Session windows: the late-row filter below the aggregation, and whether it drops
+    /// (with a watermark, in every output mode).
+    late: Option<(LateCell, bool)>,
     rows_updated: usize,
     rows_dropped: u64,
     updates_ms: u64,
@@ -59,7 +64,14 @@ impl StatefulAggregate {
             partial.downcast_ref::<AggregateExec>().ok_or_else(|| Error::Internal("no partial aggregate".into()))?;
         let num_keys = exec.group_expr().expr().len();
         let key = event_time_key(&plan, num_keys);
-        let state = AggregateState::try_new(partial.schema(), num_keys, exec.aggr_expr().to_vec(), key, dir)?;
+        let fields = plan.schema().fields();
+        let session_at = (0..num_keys).find(|&i| crate::plan::is_session(&fields[i]));
+        let aggregates = exec.aggr_expr().to_vec();
+        let state: Box<dyn GroupStore> = match session_at {
+            Some(at) => Box::new(SessionState::try_new(partial.schema(), num_keys, at, aggregates, dir)?),
+            None => Box::new(AggregateState::try_new(partial.schema(), num_keys, aggregates, key, dir)?),
+        };
+        let late = part.late.map(|cell| (cell, session_at.is_some_and(|at| delay_of(&fields[at]).is_some())));
         let output_schema = datafusion::datasource::TableProvider::schema(&part.output);
         Ok(StatefulAggregate {
             session: session.clone(),
@@ -69,6 +81,7 @@ impl StatefulAggregate {
             state,
             mode,
             event_time: key.is_some() && mode != OutputMode::Complete,
+            late,
             rows_updated: 0,
             rows_dropped: 0,
             updates_ms: 0,
@@ -97,6 +110,11 @@ impl StatefulAggregate {
     /// rows at or before `late_watermark_ms` (the previous batch's watermark).
     pub(crate) fn process(&mut self, late_watermark_ms: i64) -> Result<()> {
         let started = std::time::Instant::now();
+        if let Some((cell, drops)) = &self.late {
+            let mut late = cell.lock().expect("late rows lock poisoned");
+            late.until_us = drops.then_some(late_watermark_ms * 1_000);
+            late.dropped = 0;
+        }
         let partial = partial_plan(&self.session, &self.plan)?;
         let task = self.session.inner.ctx.task_ctx();
         // Partition by partition, in order: the order groups are first seen in (and so the
@@ -106,6 +124,9 @@ impl StatefulAggregate {
         self.rows_dropped = 0;
         for b in partitions.iter().flatten() {
             self.rows_dropped += self.state.merge(b, late_until)?;
+        }
+        if let Some((cell, _)) = &self.late {
+            self.rows_dropped += cell.lock().expect("late rows lock poisoned").dropped;
         }
         self.rows_updated = self.state.touched().len();
         self.updates_ms = started.elapsed().as_millis() as u64;
@@ -120,7 +141,7 @@ impl StatefulAggregate {
         let expired = if self.event_time { self.state.expired(watermark_ms * 1_000) } else { Vec::new() };
         let groups = match self.mode {
             OutputMode::Complete => self.state.all_groups(),
-            OutputMode::Update => self.state.touched().to_vec(),
+            OutputMode::Update => self.state.touched(),
             OutputMode::Append if self.event_time => expired.clone(),
             OutputMode::Append => {
                 return Err(Error::Internal("append mode reached an aggregation without watermark".into()));

@@ -16,6 +16,7 @@
 //! Query shapes Spark refuses are refused here, naming the operator.
 
 pub(crate) mod dedup;
+pub(crate) mod late;
 pub mod tables;
 pub(crate) mod watermark;
 pub(crate) mod windows;
@@ -63,6 +64,8 @@ pub(crate) struct AggregatePart {
     pub plan: LogicalPlan,
     /// Where the operator's emitted rows go for the plan above it.
     pub output: BatchTable,
+    /// For session windows: the filter that drops late input rows before aggregating.
+    pub late: Option<late::LateCell>,
 }
 
 /// What the output-mode rules look at.
@@ -71,6 +74,8 @@ pub(crate) struct PlanFacts {
     pub has_aggregate: bool,
     /// The aggregation groups by the watermark column or a window of it.
     pub aggregate_on_event_time: bool,
+    /// The aggregation groups by a session window.
+    pub session_window: bool,
     pub sort_after_aggregate: bool,
 }
 
@@ -183,11 +188,27 @@ pub(crate) fn plan_stream(plan: LogicalPlan, partitions: usize) -> Result<Stream
                 })
                 .collect();
             let replacement = scan.project(columns)?.build()?;
-            aggregate = Some(AggregatePart { plan: p, output: table });
+            let (plan, late) = filter_late_sessions(p)?;
+            aggregate = Some(AggregatePart { plan, output: table, late });
             Ok(Transformed::new(replacement, true, TreeNodeRecursion::Jump))
         })?
         .data;
     Ok(StreamingPlan { sources, aggregate, output, facts, watermarks, dedups })
+}
+
+/// A session-window aggregation judges lateness per input row, before aggregating: its input
+/// gets a late-row filter the operator drives (`late.rs`).
+fn filter_late_sessions(plan: LogicalPlan) -> datafusion::error::Result<(LogicalPlan, Option<late::LateCell>)> {
+    let LogicalPlan::Aggregate(agg) = plan else { return Ok((plan, None)) };
+    let keys = agg.group_expr.len();
+    if !agg.schema.fields().iter().take(keys).any(|f| is_session(f)) {
+        return Ok((LogicalPlan::Aggregate(agg), None));
+    }
+    let end = datafusion::functions::core::expr_fn::get_field(datafusion::prelude::col("__brooklet_session"), "end");
+    let (predicate, cell) = late::not_late(end);
+    let input = LogicalPlanBuilder::from(Arc::unwrap_or_clone(agg.input)).filter(predicate)?.build()?;
+    let aggregate = datafusion::logical_expr::Aggregate::try_new(Arc::new(input), agg.group_expr, agg.aggr_expr)?;
+    Ok((LogicalPlan::Aggregate(aggregate), Some(cell)))
 }
 
 fn inline_views(plan: LogicalPlan) -> Result<LogicalPlan> {
@@ -285,16 +306,23 @@ fn facts(plan: &LogicalPlan) -> Result<PlanFacts> {
         ));
     }
     let mut aggregate_on_event_time = false;
+    let mut session_window = false;
     plan.apply(|p| {
         if let LogicalPlan::Aggregate(agg) = p
             && reads_batch(p)
         {
             let keys = agg.group_expr.len();
             aggregate_on_event_time = p.schema().fields().iter().take(keys).any(|f| watermark::delay_of(f).is_some());
+            session_window = p.schema().fields().iter().take(keys).any(|f| is_session(f));
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
-    Ok(PlanFacts { has_aggregate: aggregates == 1, aggregate_on_event_time, sort_after_aggregate })
+    Ok(PlanFacts { has_aggregate: aggregates == 1, aggregate_on_event_time, session_window, sort_after_aggregate })
+}
+
+/// Whether `field` is a session window (Spark's `SessionWindow.marker`).
+pub(crate) fn is_session(field: &arrow::datatypes::Field) -> bool {
+    field.metadata().contains_key(crate::functions::session::SESSION_MARKER)
 }
 
 /// Streaming nodes matching `pred` in `plan`.

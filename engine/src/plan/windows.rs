@@ -25,11 +25,18 @@ use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, Logi
 use datafusion::prelude::lit;
 
 use super::watermark::DELAY_KEY;
+
+mod sessions;
 use crate::error::{Error, Result};
+use crate::functions::session::SESSION_WINDOW_UDF;
 use crate::functions::window::{WINDOW_UDF, WindowsFunc, spec_from_literals};
 
 fn is_window_call(e: &Expr) -> bool {
-    matches!(e, Expr::ScalarFunction(f) if f.func.name() == WINDOW_UDF)
+    matches!(e, Expr::ScalarFunction(f) if f.func.name() == WINDOW_UDF || f.func.name() == SESSION_WINDOW_UDF)
+}
+
+fn is_session_call(e: &Expr) -> bool {
+    matches!(e, Expr::ScalarFunction(f) if f.func.name() == SESSION_WINDOW_UDF)
 }
 
 fn window_calls(exprs: &[Expr]) -> Vec<Expr> {
@@ -43,6 +50,11 @@ fn window_calls(exprs: &[Expr]) -> Vec<Expr> {
         });
     }
     calls
+}
+
+/// Whether `e` contains `call`.
+fn contains(e: &Expr, call: &Expr) -> bool {
+    e.exists(|node| Ok(node == call)).unwrap_or(false)
 }
 
 /// Whether any node of `plan` calls `window`.
@@ -61,14 +73,31 @@ pub(crate) fn expand_windows(plan: LogicalPlan) -> Result<LogicalPlan> {
                 let Some(window) = single_window(&agg.group_expr)? else {
                     return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
                 };
+                if is_session_call(&window) {
+                    let streaming = super::reads_stream(&agg.input);
+                    let session_at = agg.group_expr.iter().position(|e| contains(e, &window)).unwrap_or(0);
+                    let (input, replacement) = sessions::expand(Arc::unwrap_or_clone(agg.input), &window)?;
+                    let group = replace_all(agg.group_expr, &window, &replacement)?;
+                    let aggregate = Aggregate::try_new(Arc::new(input), group, agg.aggr_expr)?;
+                    // A stream's sessions are merged by the stateful operator, across batches;
+                    // static rows are merged here.
+                    let plan = if streaming {
+                        LogicalPlan::Aggregate(aggregate)
+                    } else {
+                        sessions::merge(aggregate, session_at)?
+                    };
+                    return Ok(Transformed::yes(plan));
+                }
                 let (input, replacement) = expand(Arc::unwrap_or_clone(agg.input), &window)?;
                 let group = replace_all(agg.group_expr, &window, &replacement)?;
                 let aggregate = Aggregate::try_new(Arc::new(input), group, agg.aggr_expr)?;
                 Ok(Transformed::yes(LogicalPlan::Aggregate(aggregate)))
             }
             LogicalPlan::Projection(proj) => {
-                let Some(window) = single_window(&proj.expr)? else {
-                    return Ok(Transformed::no(LogicalPlan::Projection(proj)));
+                let window = match single_window(&proj.expr)? {
+                    // A row's own session needs no expansion: the function gives it.
+                    Some(w) if !is_session_call(&w) => w,
+                    _ => return Ok(Transformed::no(LogicalPlan::Projection(proj))),
                 };
                 let (input, replacement) = expand(Arc::unwrap_or_clone(proj.input), &window)?;
                 let exprs = replace_all(proj.expr, &window, &replacement)?;

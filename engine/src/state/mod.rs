@@ -1,6 +1,6 @@
 //! The versioned state of stateful operators. Here: a streaming aggregation's, one set of
 //! DataFusion accumulators per group, folded batch by batch, checkpointed as Arrow IPC files;
-//! [`keys`]: deduplication's set of keys.
+//! [`keys`]: deduplication's set of keys; [`sessions`]: session windows' sessions.
 //!
 //! ```text
 //! state/<op>/<N>.delta      the groups batch N changed: key columns + accumulator state columns
@@ -19,6 +19,7 @@
 
 mod files;
 pub(crate) mod keys;
+pub(crate) mod sessions;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -396,6 +397,81 @@ impl AggregateState {
     /// Approximate bytes held, from the accumulators' own `size()`.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.memory_bytes + self.index.capacity() * (std::mem::size_of::<Box<[u8]>>() + std::mem::size_of::<usize>())
+    }
+}
+
+/// What a streaming aggregation needs of its state, whether groups are fixed keys
+/// ([`AggregateState`]) or sessions that merge ([`sessions::SessionState`]). A group is a slot
+/// number, valid until the group is removed.
+pub(crate) trait GroupStore: Send {
+    /// Folds a batch of partial aggregates in, except rows whose event time is at or before
+    /// `late_until` (microseconds); returns how many were dropped as late.
+    fn merge(&mut self, partial: &RecordBatch, late_until: Option<i64>) -> Result<u64>;
+    /// Groups changed since the last commit, in first-change order.
+    fn touched(&self) -> Vec<usize>;
+    /// Every live group.
+    fn all_groups(&self) -> Vec<usize>;
+    /// Groups whose event time (a window's or session's end) is at or before `watermark`.
+    fn expired(&self, watermark: i64) -> Vec<usize>;
+    /// The earliest event time in state, and how many groups have one.
+    fn open_event_times(&self) -> (Option<i64>, usize);
+    /// Removes `groups` (recorded in this version's removals).
+    fn remove(&mut self, groups: &[usize]);
+    /// Groups removed since the last commit.
+    fn removed_count(&self) -> usize;
+    /// Key columns and final aggregate values of `groups`.
+    fn evaluate(&mut self, groups: &[usize]) -> Result<Vec<ArrayRef>>;
+    /// Writes version `version`.
+    fn commit(&mut self, version: u64) -> Result<()>;
+    /// Deletes files versions from `keep_from` on no longer need.
+    fn purge(&self, keep_from: u64) -> Result<()>;
+    /// Rebuilds `version`, or empty.
+    fn restore(&mut self, version: Option<u64>) -> Result<()>;
+    /// Groups in state.
+    fn len(&self) -> usize;
+    /// Approximate bytes held.
+    fn memory_bytes(&self) -> usize;
+}
+
+impl GroupStore for AggregateState {
+    fn merge(&mut self, partial: &RecordBatch, late_until: Option<i64>) -> Result<u64> {
+        AggregateState::merge(self, partial, late_until)
+    }
+    fn touched(&self) -> Vec<usize> {
+        AggregateState::touched(self).to_vec()
+    }
+    fn all_groups(&self) -> Vec<usize> {
+        AggregateState::all_groups(self)
+    }
+    fn expired(&self, watermark: i64) -> Vec<usize> {
+        AggregateState::expired(self, watermark)
+    }
+    fn open_event_times(&self) -> (Option<i64>, usize) {
+        AggregateState::open_event_times(self)
+    }
+    fn remove(&mut self, groups: &[usize]) {
+        AggregateState::remove(self, groups)
+    }
+    fn removed_count(&self) -> usize {
+        AggregateState::removed_count(self)
+    }
+    fn evaluate(&mut self, groups: &[usize]) -> Result<Vec<ArrayRef>> {
+        AggregateState::evaluate(self, groups)
+    }
+    fn commit(&mut self, version: u64) -> Result<()> {
+        AggregateState::commit(self, version)
+    }
+    fn purge(&self, keep_from: u64) -> Result<()> {
+        AggregateState::purge(self, keep_from)
+    }
+    fn restore(&mut self, version: Option<u64>) -> Result<()> {
+        AggregateState::restore(self, version)
+    }
+    fn len(&self) -> usize {
+        AggregateState::len(self)
+    }
+    fn memory_bytes(&self) -> usize {
+        AggregateState::memory_bytes(self)
     }
 }
 

@@ -6,6 +6,7 @@
 mod dedup;
 mod errors;
 mod queries;
+mod sessions;
 mod windows;
 
 use crate::Session;
