@@ -218,6 +218,66 @@ impl EventGenerator {
     }
 }
 
+/// Users who come and go: each of `users` users visits in bursts of 2–5 events 1–5 minutes
+/// apart, then stays away 15–90 minutes, from `start` (RFC 3339) for `hours` hours. Events are
+/// in time order; the same seed gives the same visits.
+pub fn visits(seed: u64, start: &str, users: u32, hours: i64) -> Vec<Event> {
+    let start_ms = chrono::DateTime::parse_from_rfc3339(start).map(|t| t.timestamp_millis()).unwrap_or(0);
+    let end_ms = start_ms + hours * 3_600_000;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut events = Vec::new();
+    for user in 1..=users {
+        let mut t = start_ms + rng.random_range(0..30) * 60_000;
+        let mut visit = 0;
+        while t < end_ms {
+            visit += 1;
+            for _ in 0..rng.random_range(2..=5) {
+                let roll = rng.random_range(0..100);
+                let mut acc = 0;
+                let event_type = EVENT_TYPES.iter().find(|(_, w)| {
+                    acc += w;
+                    roll < acc
+                });
+                events.push(Event {
+                    event_id: String::new(),
+                    timestamp_ms: t,
+                    user_id: format!("user-{user:02}"),
+                    event_type: event_type.map_or("view", |(t, _)| t).to_string(),
+                    value: (rng.random_range(100..20_000) as f64) / 100.0,
+                    session_id: format!("user-{user:02}-v{visit}"),
+                });
+                t += rng.random_range(1..=5) * 60_000;
+            }
+            t += rng.random_range(15..=90) * 60_000;
+        }
+    }
+    events.sort_by(|a, b| (a.timestamp_ms, &a.user_id).cmp(&(b.timestamp_ms, &b.user_id)));
+    for (i, e) in events.iter_mut().enumerate() {
+        e.event_id = format!("evt-{:06}", i + 1);
+    }
+    events
+}
+
+/// Writes `events` as JSON-lines files into `dir`, one per `period_ms` of event time
+/// (`events-0000.json`, ...), with modification times in that order.
+pub fn write_json_by_period(dir: &Path, events: &[Event], period_ms: i64) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let Some(first) = events.first() else { return Ok(Vec::new()) };
+    let mut files: std::collections::BTreeMap<i64, String> = Default::default();
+    for e in events {
+        let text = files.entry((e.timestamp_ms - first.timestamp_ms).div_euclid(period_ms)).or_default();
+        text.push_str(&e.to_json());
+        text.push('\n');
+    }
+    let mut paths = Vec::new();
+    for (i, text) in files.values().enumerate() {
+        let path = dir.join(format!("events-{i:04}.json"));
+        write_with_mtime(&path, text, i)?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
 /// Writes `text` to `path` and sets its modification time to `index` seconds after a fixed
 /// instant, so file order never depends on how fast the disk is. The file is written under a
 /// hidden name and renamed into place, so a running query never sees it half-written (the

@@ -29,6 +29,10 @@ pub mod ch05;
 #[allow(dead_code)]
 pub mod ch06;
 
+#[path = "../../examples/ch07_sessions.rs"]
+#[allow(dead_code)]
+pub mod ch07;
+
 #[test]
 fn ch01_streams_are_tables() {
     let ch = Chapter::new().expect("chapter context");
@@ -76,4 +80,11 @@ fn ch06_deduplication() {
     let ch = Chapter::new().expect("chapter context");
     ch06::run(&ch).expect("chapter 6 runs");
     assert_batches("ch06", &ch, &["by_id", "by_id_and_time", "within_watermark"]);
+}
+
+#[test]
+fn ch07_sessions() {
+    let ch = Chapter::new().expect("chapter context");
+    ch07::run(&ch).expect("chapter 7 runs");
+    assert_batches("ch07", &ch, &["sessions", "sessions_by_tier", "bridge"]);
 }

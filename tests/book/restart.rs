@@ -10,7 +10,7 @@ use brooklet::{DataFrame, Session, StreamingQuery, Trigger};
 use brooklet_book::Chapter;
 use brooklet_book::events::{EventGenerator, write_with_mtime};
 
-use crate::chapters::{ch01, ch02, ch03, ch04, ch05, ch06};
+use crate::chapters::{ch01, ch02, ch03, ch04, ch05, ch06, ch07};
 
 const FILES: usize = 4;
 
@@ -173,4 +173,10 @@ fn ch06_dedup_by_id_and_time() {
 #[test]
 fn ch06_dedup_within_watermark() {
     assert_restart_equivalent_with_watermark("within_watermark", "append", ch06::within_watermark);
+}
+
+#[test]
+fn ch07_sessions_in_append_mode() {
+    // Sessions that close within the test input's sixteen minutes.
+    assert_restart_equivalent_with_watermark("sessions", "append", |s, input| ch07::sessions(s, input, "1 minute"));
 }
