@@ -212,16 +212,9 @@ impl AggregateState {
     }
 
     fn merge_row(&mut self, g: usize, partial: &RecordBatch, row: usize) -> Result<()> {
-        let mut column = self.num_keys;
         let group = self.groups[g].as_mut().expect("a live group slot");
-        let mut size = group.key.len();
-        for (acc, width) in group.accumulators.iter_mut().zip(&self.state_widths) {
-            let states: Vec<ArrayRef> =
-                partial.columns()[column..column + width].iter().map(|c| c.slice(row, 1)).collect();
-            acc.merge_batch(&states)?;
-            size += acc.size();
-            column += width;
-        }
+        let size = group.key.len()
+            + merge_partial_row(&mut group.accumulators, &self.state_widths, partial, self.num_keys, row)?;
         self.memory_bytes = self.memory_bytes + size - group.size;
         group.size = size;
         if !self.touched_mark[g] {
@@ -303,18 +296,9 @@ impl AggregateState {
     /// `groups` in the partial layout (keys + accumulator states), for checkpoint files.
     fn state_rows(&mut self, groups: &[usize]) -> Result<RecordBatch> {
         let mut columns = self.key_columns(groups)?;
-        let mut per_group: Vec<Vec<ScalarValue>> = Vec::with_capacity(groups.len());
-        for &g in groups {
-            let mut states = Vec::new();
-            for acc in &mut self.group_mut(g).accumulators {
-                states.extend(acc.state()?);
-            }
-            per_group.push(states);
-        }
-        for (i, field) in self.partial_schema.fields()[self.num_keys..].iter().enumerate() {
-            let values: Vec<ScalarValue> = per_group.iter().map(|s| s[i].clone()).collect();
-            columns.push(scalars_to_array(values, field.data_type())?);
-        }
+        let states =
+            groups.iter().map(|&g| states_of(&mut self.group_mut(g).accumulators)).collect::<Result<Vec<_>>>()?;
+        columns.extend(state_columns(states, &self.partial_schema.fields()[self.num_keys..])?);
         Ok(RecordBatch::try_new(self.partial_schema.clone(), columns)?)
     }
 
@@ -473,6 +457,44 @@ impl GroupStore for AggregateState {
     fn memory_bytes(&self) -> usize {
         AggregateState::memory_bytes(self)
     }
+}
+
+/// Merges the state columns (from column `first`) of row `row` of a partial aggregate batch
+/// into `accumulators`; returns their size in bytes afterwards.
+fn merge_partial_row(
+    accumulators: &mut [Box<dyn Accumulator>],
+    widths: &[usize],
+    partial: &RecordBatch,
+    first: usize,
+    row: usize,
+) -> Result<usize> {
+    let (mut column, mut size) = (first, 0);
+    for (acc, width) in accumulators.iter_mut().zip(widths) {
+        let states: Vec<ArrayRef> = partial.columns()[column..column + width].iter().map(|c| c.slice(row, 1)).collect();
+        acc.merge_batch(&states)?;
+        size += acc.size();
+        column += width;
+    }
+    Ok(size)
+}
+
+/// One group's accumulator states, in the partial layout's order.
+fn states_of(accumulators: &mut [Box<dyn Accumulator>]) -> Result<Vec<ScalarValue>> {
+    let mut states = Vec::new();
+    for acc in accumulators {
+        states.extend(acc.state()?);
+    }
+    Ok(states)
+}
+
+/// Groups' accumulator states (from [`states_of`]) as columns typed as `fields`, for
+/// checkpoint files.
+fn state_columns(per_group: Vec<Vec<ScalarValue>>, fields: &[arrow::datatypes::FieldRef]) -> Result<Vec<ArrayRef>> {
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, field)| scalars_to_array(per_group.iter().map(|s| s[i].clone()).collect(), field.data_type()))
+        .collect()
 }
 
 fn scalars_to_array(values: Vec<ScalarValue>, data_type: &arrow::datatypes::DataType) -> Result<ArrayRef> {

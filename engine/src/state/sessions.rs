@@ -13,14 +13,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Fields, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
-use super::{GroupStore, SNAPSHOT_EVERY, files, scalars_to_array};
+use super::{GroupStore, SNAPSHOT_EVERY, files, merge_partial_row, scalars_to_array, state_columns, states_of};
 use crate::error::{Error, Result};
 use crate::functions::session::session_struct;
 
@@ -164,16 +164,9 @@ impl SessionState {
 
     /// Merges the partial row `row` of `batch` (its states) into `slot`'s accumulators.
     fn merge_row(&mut self, slot: usize, batch: &RecordBatch, row: usize) -> Result<()> {
-        let mut column = self.num_keys;
         let session = self.slots[slot].as_mut().expect("a live session slot");
-        let mut size = session.key.len();
-        for (acc, width) in session.accumulators.iter_mut().zip(&self.state_widths) {
-            let states: Vec<ArrayRef> =
-                batch.columns()[column..column + width].iter().map(|c| c.slice(row, 1)).collect();
-            acc.merge_batch(&states)?;
-            size += acc.size();
-            column += width;
-        }
+        let size = session.key.len()
+            + merge_partial_row(&mut session.accumulators, &self.state_widths, batch, self.num_keys, row)?;
         self.memory_bytes = self.memory_bytes + size - session.size;
         session.size = size;
         self.touch(slot);
@@ -222,17 +215,11 @@ impl SessionState {
 
     fn state_rows(&mut self, slots: &[usize]) -> Result<RecordBatch> {
         let mut columns = self.key_columns(slots)?;
-        let mut per_slot: Vec<Vec<ScalarValue>> = Vec::with_capacity(slots.len());
-        for &slot in slots {
-            let mut states = Vec::new();
-            for acc in &mut self.slots[slot].as_mut().expect("a live session slot").accumulators {
-                states.extend(acc.state()?);
-            }
-            per_slot.push(states);
-        }
-        for (i, field) in self.partial_schema.fields()[self.num_keys..].iter().enumerate() {
-            columns.push(scalars_to_array(per_slot.iter().map(|s| s[i].clone()).collect(), field.data_type())?);
-        }
+        let states = slots
+            .iter()
+            .map(|&s| states_of(&mut self.slots[s].as_mut().expect("a live session slot").accumulators))
+            .collect::<Result<Vec<_>>>()?;
+        columns.extend(state_columns(states, &self.partial_schema.fields()[self.num_keys..])?);
         Ok(RecordBatch::try_new(self.partial_schema.clone(), columns)?)
     }
 
