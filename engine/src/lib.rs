@@ -30,8 +30,9 @@
 //! execution/     the micro-batch loop; query handle, manager, listeners, progress, triggers
 //! source/        Source trait + files, rate, rate-micro-batch, MemoryStream
 //! format/        json, csv, text, parquet readers with Spark's bad-record modes
-//! operator/      stateful operators (streaming aggregation)
-//! state/         versioned state of an operator, checkpointed as Arrow IPC deltas
+//! operator/      stateful operators (aggregation, deduplication) and the late-rows output
+//! state/         versioned state of an operator (groups, sessions, keys), checkpointed as
+//!                Arrow IPC deltas
 //! sink/          Sink trait + console, memory, foreach_batch, files with a manifest
 //! checkpoint/    offsets log, commit log, query metadata (the restart protocol)
 //! clock.rs       system and virtual clocks       display.rs  Spark's show() layout
@@ -48,7 +49,7 @@
 //!            │ 3. Source::get_batch(committed..latest) -> BatchTable   (Arrow batches)    │
 //!            │ 4. stateful operator folds the batch into its state     (partial aggregate)│
 //!            │ 5. DataFusion runs the rest of the plan                 (select, filter..) │
-//!            │ 6. Sink::add_batch(N, rows)                             (idempotent per N) │
+//!            │ 6. Sink::add_batch(N, rows), late rows to theirs        (idempotent per N) │
 //!            │ 7. state version N, then commits/N                      (batch N is done)  │
 //!            │ 8. progress to listeners; wait for the next trigger                        │
 //!            └───────────────────────────────────────────────────────────────────────────┘
@@ -84,6 +85,7 @@ pub use execution::listener::StreamingQueryListener;
 pub use execution::progress::StreamingQueryProgress;
 pub use execution::query::StreamingQuery;
 pub use execution::trigger::Trigger;
+pub use operator::late_rows::late_rows_schema;
 pub use session::Session;
 pub use source::memory::MemoryStream;
 pub use writer::{DataStreamWriter, OutputMode};

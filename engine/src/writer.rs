@@ -15,6 +15,7 @@ use crate::execution::trigger::Trigger;
 use crate::execution::watermark::{MULTIPLE_WATERMARK_POLICY, WatermarkPolicy, WatermarkTracker};
 use crate::operator::aggregate::StatefulAggregate;
 use crate::operator::dedup::{Deduplicate, Deduplication};
+use crate::operator::late_rows::{LateRowsBuffer, late_rows_schema};
 use crate::options::Options;
 use crate::plan::{PlanFacts, plan_stream};
 use crate::sink::file::{FileSink, WriteFormat};
@@ -69,6 +70,13 @@ pub struct DataStreamWriter {
     query_name: Option<String>,
     partition_by: Vec<String>,
     foreach_batch: Option<ForeachBatchFn>,
+    late_rows: Option<LateRowsTarget>,
+}
+
+/// Where the late-rows output goes.
+enum LateRowsTarget {
+    Table(String),
+    Foreach(ForeachBatchFn),
 }
 
 impl fmt::Debug for DataStreamWriter {
@@ -92,6 +100,7 @@ impl DataStreamWriter {
             query_name: None,
             partition_by: Vec::new(),
             foreach_batch: None,
+            late_rows: None,
         }
     }
 
@@ -135,6 +144,22 @@ impl DataStreamWriter {
     pub fn foreach_batch(mut self, f: impl FnMut(DataFrame, u64) -> Result<()> + Send + 'static) -> Self {
         self.format = "foreachbatch".into();
         self.foreach_batch = Some(Box::new(f));
+        self
+    }
+
+    /// Keeps every row a stateful operator drops as late (beyond the watermark) in the memory
+    /// table `name`, with the operator, the reason and the watermark (see
+    /// [`late_rows_schema`](crate::late_rows_schema)). Spark only
+    /// counts such rows.
+    pub fn late_rows_table(mut self, name: &str) -> Self {
+        self.late_rows = Some(LateRowsTarget::Table(name.into()));
+        self
+    }
+
+    /// Hands the rows each batch drops as late to `f`, as [`late_rows_table`](Self::late_rows_table)
+    /// describes, with the batch id; called only for batches that dropped rows.
+    pub fn late_rows_foreach_batch(mut self, f: impl FnMut(DataFrame, u64) -> Result<()> + Send + 'static) -> Self {
+        self.late_rows = Some(LateRowsTarget::Foreach(Box::new(f)));
         self
     }
 
@@ -196,6 +221,30 @@ impl DataStreamWriter {
                 Ok(Deduplication { cell: part.cell })
             })
             .collect::<Result<Vec<_>>>()?;
+        let late_rows = match self.late_rows.take() {
+            None => None,
+            Some(_) if plan.watermarks.is_empty() => {
+                return Err(Error::Analysis(
+                    "late rows need a watermark: without with_watermark no row is ever dropped as late".into(),
+                ));
+            }
+            Some(target) => {
+                let sink: Box<dyn Sink> = match target {
+                    LateRowsTarget::Table(name) => {
+                        Box::new(memory::MemorySink::try_new(&session, &name, OutputMode::Append, late_rows_schema())?)
+                    }
+                    LateRowsTarget::Foreach(f) => Box::new(ForeachBatchSink { session: session.clone(), f }),
+                };
+                let buffer = LateRowsBuffer::default();
+                if let Some(agg) = &mut aggregate {
+                    agg.send_late_rows_to(buffer.clone());
+                }
+                for d in &dedups {
+                    d.send_late_rows_to(buffer.clone())?;
+                }
+                Some((buffer, sink))
+            }
+        };
         let output = session.inner.ctx.state().optimize(&plan.output)?;
         let schema = Arc::new(output.schema().as_arrow().clone());
         let sink = self.sink(mode, schema)?;
@@ -268,6 +317,7 @@ impl DataStreamWriter {
             dedups,
             output,
             sink,
+            late_rows,
             checkpoint,
             temporary_checkpoint: temporary,
             trigger: self.trigger,

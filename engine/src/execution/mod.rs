@@ -38,6 +38,7 @@ use crate::clock::iso_millis;
 use crate::error::{Error, Result};
 use crate::operator::aggregate::StatefulAggregate;
 use crate::operator::dedup::Deduplication;
+use crate::operator::late_rows::{LateRowsBuffer, late_rows_schema};
 use crate::plan::tables::BatchTable;
 use crate::session::Session;
 use crate::sink::Sink;
@@ -59,6 +60,8 @@ pub(crate) struct MicroBatchExecution {
     /// The optimized plan whose rows go to the sink.
     pub output: LogicalPlan,
     pub sink: Box<dyn Sink>,
+    /// Where rows dropped as late go, when the query asked for them (`operator/late_rows.rs`).
+    pub late_rows: Option<(LateRowsBuffer, Box<dyn Sink>)>,
     pub checkpoint: Checkpoint,
     /// Delete the checkpoint when the query stops cleanly (no `checkpointLocation` given).
     pub temporary_checkpoint: bool,
@@ -330,6 +333,12 @@ impl MicroBatchExecution {
         let t = Instant::now();
         let schema = physical.schema();
         self.sink.add_batch(batch_id, &schema, &output)?;
+        if let Some((buffer, sink)) = &mut self.late_rows {
+            let rows = buffer.drain(batch_id)?;
+            if !rows.is_empty() {
+                sink.add_batch(batch_id, &late_rows_schema(), &rows)?;
+            }
+        }
         durations.insert("addBatch".to_string(), t.elapsed().as_millis() as u64);
         let num_output_rows = output.iter().map(RecordBatch::num_rows).sum::<usize>() as i64;
         let listeners = self.session.streams().listeners();

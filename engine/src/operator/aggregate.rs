@@ -16,9 +16,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::{ExecutionPlan, collect_partitioned};
@@ -26,7 +26,8 @@ use datafusion::physical_plan::{ExecutionPlan, collect_partitioned};
 use crate::error::{Error, Result};
 use crate::execution::progress::StateOperatorProgress;
 use crate::plan::AggregatePart;
-use crate::plan::late::LateCell;
+use crate::operator::late_rows::LateRowsBuffer;
+use crate::plan::late::{LateCell, LateRowsPlan};
 use crate::plan::tables::BatchTable;
 use crate::plan::watermark::delay_of;
 use crate::session::Session;
@@ -49,6 +50,9 @@ pub(crate) struct StatefulAggregate {
     /// Session windows: the late-row filter below the aggregation, and whether it drops
     /// (with a watermark, in every output mode).
     late: Option<(LateCell, bool)>,
+    /// How to find the input rows dropped as late, and where they go (when asked for).
+    late_rows_plan: Option<LateRowsPlan>,
+    late_rows: Option<LateRowsBuffer>,
     rows_updated: usize,
     rows_dropped: u64,
     updates_ms: u64,
@@ -82,11 +86,18 @@ impl StatefulAggregate {
             mode,
             event_time: key.is_some() && mode != OutputMode::Complete,
             late,
+            late_rows: None,
+            late_rows_plan: part.late_rows,
             rows_updated: 0,
             rows_dropped: 0,
             updates_ms: 0,
             removals_ms: 0,
         })
+    }
+
+    /// Sends the input rows this operator drops as late to `buffer` (the late-rows output).
+    pub(crate) fn send_late_rows_to(&mut self, buffer: LateRowsBuffer) {
+        self.late_rows = Some(buffer);
     }
 
     /// Whether, with `next_watermark_ms` after a batch that used `watermark_ms`, this operator
@@ -128,8 +139,25 @@ impl StatefulAggregate {
         if let Some((cell, _)) = &self.late {
             self.rows_dropped += cell.lock().expect("late rows lock poisoned").dropped;
         }
+        if self.rows_dropped > 0 {
+            self.record_late_rows(late_watermark_ms * 1_000)?;
+        }
         self.rows_updated = self.state.touched().len();
         self.updates_ms = started.elapsed().as_millis() as u64;
+        Ok(())
+    }
+
+    /// Lists the input rows behind this batch's dropped rows in the late-rows output.
+    fn record_late_rows(&self, watermark_us: i64) -> Result<()> {
+        let (Some(buffer), Some(plan)) = (&self.late_rows, &self.late_rows_plan) else { return Ok(()) };
+        let late = plan.late_by(watermark_us)?;
+        let state = self.session.inner.ctx.state();
+        let physical = self.session.block_on(state.create_physical_plan(&late))?;
+        let partitions = self.session.block_on(collect_partitioned(physical, self.session.inner.ctx.task_ctx()))?;
+        for batch in partitions.iter().flatten() {
+            let (rows, times) = split_late_time(batch)?;
+            buffer.record("stateStoreSave", plan.reason, watermark_us, &times, &rows)?;
+        }
         Ok(())
     }
 
@@ -185,6 +213,14 @@ impl StatefulAggregate {
             custom_metrics: Default::default(),
         })
     }
+}
+
+/// A batch of [`LateRowsPlan::late_by`] as its input rows and their judged times.
+fn split_late_time(batch: &RecordBatch) -> Result<(RecordBatch, Vec<i64>)> {
+    let last = batch.num_columns() - 1;
+    let times = batch.column(last).as_primitive::<TimestampMicrosecondType>().values().to_vec();
+    let rows = batch.project(&(0..last).collect::<Vec<_>>())?;
+    Ok((rows, times))
 }
 
 /// The grouping key that carries event time: the first key column marked by a watermark,

@@ -20,12 +20,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::array::{AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Schema, TimeUnit, TimestampMicrosecondType};
 
 use crate::error::{Error, Result};
 use crate::execution::progress::StateOperatorProgress;
+use crate::operator::late_rows::{LateRowsBuffer, Reason};
 use crate::state::keys::KeyStore;
 
 /// How keys leave state.
@@ -63,6 +64,8 @@ pub(crate) struct Deduplicate {
     store: KeyStore,
     /// Rows with event time at or before this (microseconds) are late, in this batch.
     late_until_us: Option<i64>,
+    /// Where rows dropped as late go, when the query asked for them.
+    late_rows: Option<LateRowsBuffer>,
     added: u64,
     removed: u64,
     dropped_late: u64,
@@ -89,6 +92,7 @@ impl Deduplicate {
             spec,
             store,
             late_until_us: None,
+            late_rows: None,
             added: 0,
             removed: 0,
             dropped_late: 0,
@@ -119,11 +123,13 @@ impl Deduplicate {
             _ => Vec::new(),
         };
         let mut keep = Vec::with_capacity(batch.num_rows());
+        let mut late_rows = Vec::new();
         for (row, (key, time)) in keys.into_iter().zip(times).enumerate() {
             if let (Some(t), Some(late)) = (time, self.late_until_us)
                 && t <= late
             {
                 self.dropped_late += 1;
+                late_rows.push((row as u32, t));
                 keep.push(false);
                 continue;
             }
@@ -143,6 +149,13 @@ impl Deduplicate {
             keep.push(true);
         }
         let kept = filter_record_batch(batch, &BooleanArray::from(keep))?;
+        if let (Some(buffer), Some(watermark_us)) = (&self.late_rows, self.late_until_us)
+            && !late_rows.is_empty()
+        {
+            let (rows, times): (Vec<u32>, Vec<i64>) = late_rows.into_iter().unzip();
+            let rows = arrow::compute::take_record_batch(batch, &UInt32Array::from(rows))?;
+            buffer.record(self.spec.operator_name(), Reason::EventTime, watermark_us, &times, &rows)?;
+        }
         self.updates += started.elapsed();
         Ok(kept)
     }
@@ -217,6 +230,14 @@ impl Deduplication {
         let mut guard = self.cell.lock().expect("dedup state lock poisoned");
         let op = guard.as_mut().ok_or_else(|| Error::Internal("deduplication state not installed".into()))?;
         f(op)
+    }
+
+    /// Sends the rows this deduplication drops as late to `buffer` (the late-rows output).
+    pub(crate) fn send_late_rows_to(&self, buffer: LateRowsBuffer) -> Result<()> {
+        self.with(|d| {
+            d.late_rows = Some(buffer);
+            Ok(())
+        })
     }
 
     pub(crate) fn begin_batch(&self, late_watermark_ms: i64) -> Result<()> {

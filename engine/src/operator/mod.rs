@@ -3,3 +3,4 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod dedup;
+pub(crate) mod late_rows;

@@ -66,6 +66,8 @@ pub(crate) struct AggregatePart {
     pub output: BatchTable,
     /// For session windows: the filter that drops late input rows before aggregating.
     pub late: Option<late::LateCell>,
+    /// How to list the input rows it drops as late, when it drops any.
+    pub late_rows: Option<late::LateRowsPlan>,
 }
 
 /// What the output-mode rules look at.
@@ -188,8 +190,12 @@ pub(crate) fn plan_stream(plan: LogicalPlan, partitions: usize) -> Result<Stream
                 })
                 .collect();
             let replacement = scan.project(columns)?.build()?;
+            let late_rows = match &p {
+                LogicalPlan::Aggregate(agg) => late::LateRowsPlan::of(agg),
+                _ => None,
+            };
             let (plan, late) = filter_late_sessions(p)?;
-            aggregate = Some(AggregatePart { plan, output: table, late });
+            aggregate = Some(AggregatePart { plan, output: table, late, late_rows });
             Ok(Transformed::new(replacement, true, TreeNodeRecursion::Jump))
         })?
         .data;
@@ -204,7 +210,7 @@ fn filter_late_sessions(plan: LogicalPlan) -> datafusion::error::Result<(Logical
     if !agg.schema.fields().iter().take(keys).any(|f| is_session(f)) {
         return Ok((LogicalPlan::Aggregate(agg), None));
     }
-    let end = datafusion::functions::core::expr_fn::get_field(datafusion::prelude::col("__brooklet_session"), "end");
+    let end = datafusion::functions::core::expr_fn::get_field(datafusion::prelude::col(windows::SESSION_COLUMN), "end");
     let (predicate, cell) = late::not_late(end);
     let input = LogicalPlanBuilder::from(Arc::unwrap_or_clone(agg.input)).filter(predicate)?.build()?;
     let aggregate = datafusion::logical_expr::Aggregate::try_new(Arc::new(input), agg.group_expr, agg.aggr_expr)?;

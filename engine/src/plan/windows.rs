@@ -27,6 +27,7 @@ use datafusion::prelude::lit;
 use super::watermark::DELAY_KEY;
 
 mod sessions;
+pub(crate) use sessions::SESSION_COLUMN;
 use crate::error::{Error, Result};
 use crate::functions::session::SESSION_WINDOW_UDF;
 use crate::functions::window::{WINDOW_UDF, WindowsFunc, spec_from_literals};

@@ -5,6 +5,7 @@
 
 mod dedup;
 mod errors;
+mod late_rows;
 mod queries;
 mod sessions;
 mod windows;

@@ -31,19 +31,20 @@ use datafusion::prelude::{col, lit};
 
 use crate::functions::session::SESSION_WINDOW_UDF;
 
-const SESSION: &str = "__brooklet_session";
+/// The column holding each input row's own session, `[time, time + gap)`.
+pub(crate) const SESSION_COLUMN: &str = "__brooklet_session";
 
 /// `input` with each row's own session in a column (rows without one dropped); that column,
 /// named `session_window` and marked as a session (and as event time, when it is).
 pub(super) fn expand(input: LogicalPlan, call: &Expr) -> DfResult<(LogicalPlan, Expr)> {
     let (_, field) = call.to_field(input.schema())?;
     let mut columns: Vec<Expr> = input.schema().columns().into_iter().map(Expr::Column).collect();
-    columns.push(call.clone().alias(SESSION));
-    let expanded = LogicalPlanBuilder::from(input).project(columns)?.filter(col(SESSION).is_not_null())?.build()?;
+    columns.push(call.clone().alias(SESSION_COLUMN));
+    let expanded = LogicalPlanBuilder::from(input).project(columns)?.filter(col(SESSION_COLUMN).is_not_null())?.build()?;
     let metadata: std::collections::BTreeMap<String, String> =
         field.metadata().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let column =
-        Expr::Column(Column::from_name(SESSION)).alias_with_metadata(SESSION_WINDOW_UDF, Some(metadata.into()));
+        Expr::Column(Column::from_name(SESSION_COLUMN)).alias_with_metadata(SESSION_WINDOW_UDF, Some(metadata.into()));
     Ok((expanded, column))
 }
 
@@ -56,8 +57,8 @@ pub(super) fn merge(aggregate: Aggregate, session_at: usize) -> DfResult<Logical
     // Plain columns for the session's bounds, so the window functions sort by columns.
     let input = Arc::unwrap_or_clone(aggregate.input);
     let mut columns: Vec<Expr> = input.schema().columns().into_iter().map(Expr::Column).collect();
-    columns.push(get_field(col(SESSION), "start").alias("__brooklet_row_start"));
-    columns.push(get_field(col(SESSION), "end").alias("__brooklet_row_end"));
+    columns.push(get_field(col(SESSION_COLUMN), "start").alias("__brooklet_row_start"));
+    columns.push(get_field(col(SESSION_COLUMN), "end").alias("__brooklet_row_end"));
     let input = LogicalPlanBuilder::from(input).project(columns)?.build()?;
     let (start, end) = (col("__brooklet_row_start"), col("__brooklet_row_end"));
     let before = WindowFrame::new_bounds(
