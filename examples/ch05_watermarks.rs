@@ -37,17 +37,28 @@ pub fn windowed_counts(session: &Session, input: &Path) -> brooklet::Result<Data
 // ANCHOR_END: watermarked
 
 // ANCHOR: start
-/// Starts the windowed count in `mode` ("append" or "update").
+/// Starts the windowed count in `mode` ("append" or "update"); the rows it drops as late go
+/// to the memory table `{mode}_late_rows`.
 pub fn start(session: &Session, input: &Path, mode: &str) -> brooklet::Result<StreamingQuery> {
     windowed_counts(session, input)?
         .write_stream()
         .format("console")
         .output_mode(mode)
         .query_name(mode)
+        .late_rows_table(&format!("{mode}_late_rows"))
         .trigger(Trigger::AvailableNow)
         .start()
 }
 // ANCHOR_END: start
+
+// ANCHOR: late_rows
+/// The rows append mode dropped, with why and by which watermark.
+pub fn late_rows(session: &Session) -> brooklet::Result<String> {
+    session
+        .sql("SELECT batch_id, reason, time, watermark, row FROM append_late_rows ORDER BY batch_id, time")?
+        .show_string(20, 0)
+}
+// ANCHOR_END: late_rows
 
 // ANCHOR: timeline
 /// Per batch: input rows, the two watermarks, rows dropped as late, and what is still open,
@@ -112,6 +123,7 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     // ANCHOR_END: run
 
     chapter.output("timeline", timeline(&append));
+    chapter.output("late_rows", late_rows(session)?);
     let events = generator().events(320);
     let late = events.windows(2).filter(|w| w[1].timestamp_ms < w[0].timestamp_ms).count();
     chapter.output("late_events", format!("{late} of 320 events are stamped earlier than the event before them"));

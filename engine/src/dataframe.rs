@@ -261,9 +261,15 @@ impl DataFrame {
 
     /// The first `num_rows` rows as Spark's `show()` prints them.
     pub fn to_string_table(&self, num_rows: usize) -> Result<String> {
+        self.show_string(num_rows, 20)
+    }
+
+    /// The first `num_rows` rows as Spark's `show(numRows, truncate)` prints them: cells cut
+    /// to `truncate` characters (right-aligned), or whole and left-aligned when it is 0.
+    pub fn show_string(&self, num_rows: usize, truncate: usize) -> Result<String> {
         self.refuse_on_stream("show")?;
         let batches = self.session.block_on(self.df.clone().limit(0, Some(num_rows + 1))?.collect())?;
-        crate::display::format_table(&self.schema(), &batches, num_rows, 20)
+        crate::display::format_table(&self.schema(), &batches, num_rows, truncate)
     }
 
     /// Prints the first 20 rows, like Spark's `show()`.

@@ -25,8 +25,8 @@ use datafusion::physical_plan::{ExecutionPlan, collect_partitioned};
 
 use crate::error::{Error, Result};
 use crate::execution::progress::StateOperatorProgress;
-use crate::plan::AggregatePart;
 use crate::operator::late_rows::LateRowsBuffer;
+use crate::plan::AggregatePart;
 use crate::plan::late::{LateCell, LateRowsPlan};
 use crate::plan::tables::BatchTable;
 use crate::plan::watermark::delay_of;

@@ -93,7 +93,8 @@ impl LateRowsBuffer {
 
     /// Takes the rows recorded since the last call, stamped with `batch_id`.
     pub(crate) fn drain(&self, batch_id: u64) -> Result<Vec<RecordBatch>> {
-        let batches = std::mem::take(&mut *self.0.lock().map_err(|_| Error::Internal("late rows lock poisoned".into()))?);
+        let batches =
+            std::mem::take(&mut *self.0.lock().map_err(|_| Error::Internal("late rows lock poisoned".into()))?);
         batches
             .into_iter()
             .map(|b| {
@@ -133,7 +134,10 @@ mod tests {
         let table = arrow::util::pretty::pretty_format_batches(&out).unwrap().to_string();
         assert!(table.contains(r#"{"id":"a\nb","n":1}"#), "{table}");
         assert!(table.contains(r#"{"n":2}"#), "{table}");
-        assert!(table.contains("| 7        | dedupe   | event time <= watermark | 1970-01-01T00:00:00.000004 |"), "{table}");
+        assert!(
+            table.contains("| 7        | dedupe   | event time <= watermark | 1970-01-01T00:00:00.000004 |"),
+            "{table}"
+        );
         assert!(buffer.drain(8).unwrap().is_empty(), "drained once");
     }
 }

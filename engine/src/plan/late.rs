@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::{AsArray, BooleanArray};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
-use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::common::ScalarValue;
+use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::{
     Aggregate, ColumnarValue, Expr, LogicalPlan, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
@@ -27,7 +27,6 @@ use datafusion::prelude::{col, lit};
 
 use super::windows::SESSION_COLUMN;
 use crate::operator::late_rows::Reason;
-
 
 /// The watermark rows are judged by, and how many it rejected, in the current batch.
 #[derive(Debug, Default)]

@@ -27,10 +27,10 @@ use datafusion::prelude::lit;
 use super::watermark::DELAY_KEY;
 
 mod sessions;
-pub(crate) use sessions::SESSION_COLUMN;
 use crate::error::{Error, Result};
 use crate::functions::session::SESSION_WINDOW_UDF;
 use crate::functions::window::{WINDOW_UDF, WindowsFunc, spec_from_literals};
+pub(crate) use sessions::SESSION_COLUMN;
 
 fn is_window_call(e: &Expr) -> bool {
     matches!(e, Expr::ScalarFunction(f) if f.func.name() == WINDOW_UDF || f.func.name() == SESSION_WINDOW_UDF)

@@ -15,14 +15,8 @@ fn late_rows(mode: &str, batches: &[&str], build: impl Fn(DataFrame) -> DataFram
     let (s, _) = session();
     let events = MemoryStream::new(&s, SCHEMA).unwrap();
     let df = build(events.to_df().unwrap().with_watermark("timestamp", "10 minutes").unwrap());
-    let q = df
-        .write_stream()
-        .format("memory")
-        .query_name("out")
-        .output_mode(mode)
-        .late_rows_table("late")
-        .start()
-        .unwrap();
+    let q =
+        df.write_stream().format("memory").query_name("out").output_mode(mode).late_rows_table("late").start().unwrap();
     for b in batches {
         events.add_json(b).unwrap();
         q.process_all_available().unwrap();
@@ -82,7 +76,9 @@ fn a_session_lists_rows_whose_own_session_ended_before_the_watermark() {
         df.group_by([session_window(col("timestamp"), "5 minutes"), col("id")]).unwrap().count().unwrap()
     });
     assert!(
-        late.contains("|2       |stateStoreSave|session end <= watermark|2024-01-01 10:08:00|2024-01-01 10:10:00|{\"id\":\"b\""),
+        late.contains(
+            "|2       |stateStoreSave|session end <= watermark|2024-01-01 10:08:00|2024-01-01 10:10:00|{\"id\":\"b\""
+        ),
         "{late}"
     );
     assert_eq!(late.lines().filter(|l| l.starts_with("|2 ")).count(), 1, "c's session ends 10:13: {late}");

@@ -40,7 +40,8 @@ pub(super) fn expand(input: LogicalPlan, call: &Expr) -> DfResult<(LogicalPlan, 
     let (_, field) = call.to_field(input.schema())?;
     let mut columns: Vec<Expr> = input.schema().columns().into_iter().map(Expr::Column).collect();
     columns.push(call.clone().alias(SESSION_COLUMN));
-    let expanded = LogicalPlanBuilder::from(input).project(columns)?.filter(col(SESSION_COLUMN).is_not_null())?.build()?;
+    let expanded =
+        LogicalPlanBuilder::from(input).project(columns)?.filter(col(SESSION_COLUMN).is_not_null())?.build()?;
     let metadata: std::collections::BTreeMap<String, String> =
         field.metadata().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let column =
