@@ -7,6 +7,7 @@
 //!
 //! Scenarios: JSON -> Parquet sink with all files in one batch and with one file per batch;
 //! JSON -> group_by(event_type) count/avg/sum in complete mode to the memory sink, both ways;
+//! JSON -> 5-minute tumbling windows with a 10-minute watermark in append mode, both ways;
 //! and the per-batch overhead of a one-row batch with checkpointing on. Each scenario runs in
 //! its own process, so peak RSS and the time from process start to the first batch's output
 //! (measured by the parent, from spawn to the child's "first-output" line) are its own.
@@ -43,8 +44,15 @@ struct Args {
     tiny_batches: u64,
 }
 
-const SCENARIOS: [&str; 5] =
-    ["parquet-one-batch", "parquet-per-file", "aggregate-one-batch", "aggregate-per-file", "tiny-batches"];
+const SCENARIOS: [&str; 7] = [
+    "parquet-one-batch",
+    "parquet-per-file",
+    "aggregate-one-batch",
+    "aggregate-per-file",
+    "window-one-batch",
+    "window-per-file",
+    "tiny-batches",
+];
 
 /// Prints "first-output" on the first batch delivered to a sink, and counts batches.
 #[derive(Default)]
@@ -111,6 +119,14 @@ fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
             .format("memory")
             .query_name("totals")
             .output_mode("complete"),
+        "window-one-batch" | "window-per-file" => events(per_batch)?
+            .with_watermark("timestamp", "10 minutes")?
+            .group_by([window(col("timestamp"), "5 minutes")])?
+            .agg(["count(*) AS events", "avg(value) AS avg_value", "sum(value) AS total"])?
+            .write_stream()
+            .format("memory")
+            .query_name("windows")
+            .output_mode("append"),
         "tiny-batches" => {
             let q = session
                 .read_stream()

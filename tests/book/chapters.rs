@@ -33,6 +33,10 @@ pub mod ch06;
 #[allow(dead_code)]
 pub mod ch07;
 
+#[path = "../../examples/ch08_state.rs"]
+#[allow(dead_code)]
+pub mod ch08;
+
 #[test]
 fn ch01_streams_are_tables() {
     let ch = Chapter::new().expect("chapter context");
@@ -87,4 +91,11 @@ fn ch07_sessions() {
     let ch = Chapter::new().expect("chapter context");
     ch07::run(&ch).expect("chapter 7 runs");
     assert_batches("ch07", &ch, &["sessions", "sessions_by_tier", "bridge"]);
+}
+
+#[test]
+fn ch08_state() {
+    let ch = Chapter::new().expect("chapter context");
+    ch08::run(&ch).expect("chapter 8 runs");
+    assert_batches("ch08", &ch, &["counts"]);
 }

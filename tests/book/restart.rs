@@ -10,7 +10,7 @@ use brooklet::{DataFrame, Session, StreamingQuery, Trigger};
 use brooklet_book::Chapter;
 use brooklet_book::events::{EventGenerator, write_with_mtime};
 
-use crate::chapters::{ch01, ch02, ch03, ch04, ch05, ch06, ch07};
+use crate::chapters::{ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08};
 
 const FILES: usize = 4;
 
@@ -179,4 +179,9 @@ fn ch06_dedup_within_watermark() {
 fn ch07_sessions_in_append_mode() {
     // Sessions that close within the test input's sixteen minutes.
     assert_restart_equivalent_with_watermark("sessions", "append", |s, input| ch07::sessions(s, input, "1 minute"));
+}
+
+#[test]
+fn ch08_dedup_then_windows() {
+    assert_restart_equivalent_with_watermark("counts", "append", ch08::counts);
 }

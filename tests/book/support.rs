@@ -38,8 +38,32 @@ pub fn assert_query_batches(chapter: &str, query: &str, recorder: &BatchRecorder
             info["watermark"] = serde_json::json!(w);
         }
         settings.set_info(&info);
+        check_watermark(chapter, query, b.batch_id, b.watermark.as_deref());
         settings.bind(|| insta::assert_snapshot!(format!("{chapter}__{query}"), table));
     }
+}
+
+/// insta compares a snapshot's contents, not its metadata, so the batch's watermark (which
+/// the book prints above the batch) is checked here: drift fails, or, when snapshots are being
+/// accepted (`INSTA_UPDATE=always`), the stale file is removed for insta to write again.
+fn check_watermark(chapter: &str, query: &str, batch_id: u64, watermark: Option<&str>) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("snapshots")
+        .join(format!("{chapter}__{query}@batch-{batch_id:03}.snap"));
+    let Ok(stored) = std::fs::read_to_string(&path) else { return };
+    let header = stored.split("\n---\n").next().unwrap_or_default();
+    let recorded = header.lines().find_map(|l| l.trim().strip_prefix("watermark: ")).map(|w| w.trim_matches('"'));
+    if recorded == watermark {
+        return;
+    }
+    if std::env::var("INSTA_UPDATE").as_deref() == Ok("always") {
+        std::fs::remove_file(&path).expect("remove the stale snapshot");
+        return;
+    }
+    panic!(
+        "{chapter}, query {query}, batch {batch_id}: the watermark drifted: recorded {recorded:?}, now {watermark:?} ({})",
+        path.display()
+    );
 }
 
 fn settings() -> insta::Settings {

@@ -74,3 +74,48 @@ pub(crate) fn udfs() -> Vec<datafusion::logical_expr::ScalarUDF> {
         session::SessionWindowFunc::udf(),
     ]
 }
+
+pub use datafusion::functions_window::expr_fn::{dense_rank, lag, lead, rank, row_number};
+
+/// Spark's `Window`: which rows a window function (`lag`, `lead`, `row_number`, `rank`, ...)
+/// sees — those of its partition, in order. For static DataFrames: a stream refuses window
+/// functions, as Spark does.
+///
+/// ```
+/// use brooklet::functions::{Over, Window, col, lag, row_number};
+/// let by_user = Window::partition_by(&["user_id"]).order_by(&["timestamp"]);
+/// let previous = lag(col("value"), Some(1), None).over(&by_user).unwrap().alias("previous");
+/// let n = row_number().over(&by_user).unwrap().alias("n");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Window {
+    partition_by: Vec<Expr>,
+    order_by: Vec<datafusion::logical_expr::SortExpr>,
+}
+
+impl Window {
+    /// Rows are grouped by these columns.
+    pub fn partition_by(columns: &[&str]) -> Self {
+        Window { partition_by: columns.iter().map(|c| col(*c)).collect(), order_by: Vec::new() }
+    }
+
+    /// Within a partition, rows are ordered by these columns, ascending with nulls first
+    /// (Spark's default).
+    pub fn order_by(mut self, columns: &[&str]) -> Self {
+        self.order_by = columns.iter().map(|c| col(*c).sort(true, true)).collect();
+        self
+    }
+}
+
+/// `.over(&window)` on a window function, as in Spark.
+pub trait Over {
+    /// The function evaluated over `window`.
+    fn over(self, window: &Window) -> crate::Result<Expr>;
+}
+
+impl Over for Expr {
+    fn over(self, window: &Window) -> crate::Result<Expr> {
+        use datafusion::logical_expr::ExprFunctionExt;
+        Ok(self.partition_by(window.partition_by.clone()).order_by(window.order_by.clone()).build()?)
+    }
+}

@@ -10,13 +10,50 @@ use arrow::ipc::writer::FileWriter;
 use crate::checkpoint::log::write_atomically;
 use crate::error::{Error, Result};
 
+/// Snapshots are written on versions that are a multiple of this (Spark's
+/// `minDeltasForSnapshot`), when [`Compaction`] says one is due.
+pub(super) const SNAPSHOT_EVERY: u64 = 10;
+
+/// When a version also writes a snapshot: on every [`SNAPSHOT_EVERY`]-th version, once the rows
+/// written since the last snapshot (deltas and removals) are at least as many as the state
+/// holds. Over time, snapshots then cost no more than the deltas did, so the work per batch
+/// stays proportional to what batches change (a 1M-group state with 1,000 changes a batch
+/// snapshots every 1,000 batches, not every 10), and a restore replays at most about twice
+/// the state.
+#[derive(Debug, Default)]
+pub(super) struct Compaction {
+    rows_since_snapshot: usize,
+}
+
+impl Compaction {
+    /// Counts the rows a version's delta and removal files hold.
+    pub(super) fn wrote(&mut self, rows: usize) {
+        self.rows_since_snapshot += rows;
+    }
+
+    /// Whether `version`, with `state_rows` in state, writes a snapshot.
+    pub(super) fn snapshot_due(&mut self, version: u64, state_rows: usize) -> bool {
+        let due = version > 0 && version.is_multiple_of(SNAPSHOT_EVERY) && self.rows_since_snapshot >= state_rows;
+        if due {
+            self.rows_since_snapshot = 0;
+        }
+        due
+    }
+
+    /// Resumes counting from what a restore replayed after its snapshot.
+    pub(super) fn restored(&mut self, replayed: &[(Kind, RecordBatch)]) {
+        self.rows_since_snapshot =
+            replayed.iter().filter(|(kind, _)| *kind != Kind::Snapshot).map(|(_, b)| b.num_rows()).sum();
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Kind {
     /// Groups a version added or changed, whole.
     Delta,
     /// Keys a version removed.
     Removed,
-    /// Every group.
+    /// Every group (compaction: a restore starts from the newest one).
     Snapshot,
 }
 
@@ -126,6 +163,13 @@ mod tests {
             write(dir.path(), v, Kind::Snapshot, &batch).unwrap();
         }
         purge(dir.path(), 15).unwrap();
+        let mut compaction = Compaction::default();
+        compaction.restored(&read_version(dir.path(), 15, &schema, &schema).unwrap());
+        assert!(!compaction.snapshot_due(20, 6), "5 delta rows since snapshot 10, 6 in state");
+        compaction.wrote(1);
+        assert!(!compaction.snapshot_due(19, 6), "not a multiple of SNAPSHOT_EVERY");
+        assert!(compaction.snapshot_due(20, 6));
+        assert!(!compaction.snapshot_due(30, 6), "counting starts again");
         assert!(!path(dir.path(), 9, Kind::Delta).exists());
         assert!(path(dir.path(), 10, Kind::Snapshot).exists(), "version 15 is rebuilt from snapshot 10");
         assert_eq!(read_version(dir.path(), 15, &schema, &schema).unwrap().len(), 6, "snapshot 10 + deltas 11..=15");

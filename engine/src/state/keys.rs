@@ -3,7 +3,7 @@
 //! ```text
 //! state/<op>/<N>.delta      keys batch N added: the key columns (+ the eviction time column)
 //! state/<op>/<N>.removed    keys batch N removed (the watermark passed their time)
-//! state/<op>/<N>.snapshot   every key, written every SNAPSHOT_EVERY versions
+//! state/<op>/<N>.snapshot   every key, when compaction is due (`files::Compaction`)
 //! ```
 //!
 //! Keys are held in arrow's row format (nulls are ordinary values, so a null key is a key like
@@ -18,7 +18,7 @@ use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 
-use super::{SNAPSHOT_EVERY, files};
+use super::files;
 use crate::error::Result;
 
 /// Keys and their eviction times (microseconds), versioned per batch.
@@ -34,6 +34,7 @@ pub(crate) struct KeyStore {
     added: Vec<Box<[u8]>>,
     removed: Vec<Box<[u8]>>,
     key_bytes: usize,
+    compaction: files::Compaction,
     dir: PathBuf,
 }
 
@@ -57,6 +58,7 @@ impl KeyStore {
             added: Vec::new(),
             removed: Vec::new(),
             key_bytes: 0,
+            compaction: files::Compaction::default(),
             dir,
         })
     }
@@ -104,7 +106,9 @@ impl KeyStore {
     /// Approximate bytes held: keys (twice when indexed by time) and table overhead.
     pub(crate) fn memory_bytes(&self) -> usize {
         let slot = std::mem::size_of::<Box<[u8]>>() + std::mem::size_of::<Option<i64>>();
-        self.key_bytes + self.entries.capacity() * slot + self.by_time.len() * (slot + 16)
+        // By length, not capacity: a hash table's capacity after removals depends on its random
+        // hash seed, and progress must be the same on every run.
+        self.key_bytes + self.entries.len() * slot + self.by_time.len() * (slot + 16)
     }
 
     fn rows(&self, keys: &[Box<[u8]>], with_time: bool) -> Result<RecordBatch> {
@@ -118,7 +122,8 @@ impl KeyStore {
         Ok(RecordBatch::try_new(schema.clone(), columns)?)
     }
 
-    /// Writes version `version`: the keys added and removed since the last commit, and every key every [`SNAPSHOT_EVERY`] versions.
+    /// Writes version `version`: the keys added and removed since the last commit, and every
+    /// key when compaction is due.
     pub(crate) fn commit(&mut self, version: u64) -> Result<()> {
         // A key added and evicted in the same batch was never in a committed version: it goes
         // in neither file.
@@ -132,7 +137,8 @@ impl KeyStore {
         if !removed.is_empty() {
             files::write(&self.dir, version, files::Kind::Removed, &self.rows(&removed, false)?)?;
         }
-        if version > 0 && version.is_multiple_of(SNAPSHOT_EVERY) {
+        self.compaction.wrote(present.len() + removed.len());
+        if self.compaction.snapshot_due(version, self.entries.len()) {
             let all: Vec<Box<[u8]>> = self.entries.keys().cloned().collect();
             files::write(&self.dir, version, files::Kind::Snapshot, &self.rows(&all, true)?)?;
         }
@@ -159,7 +165,9 @@ impl KeyStore {
             return Ok(());
         };
         let num_keys = self.key_schema.fields().len();
-        for (kind, batch) in files::read_version(&self.dir, version, &self.file_schema, &self.key_schema)? {
+        let changes = files::read_version(&self.dir, version, &self.file_schema, &self.key_schema)?;
+        self.compaction.restored(&changes);
+        for (kind, batch) in changes {
             let keys = self.keys(&batch.columns()[..num_keys])?;
             if kind == files::Kind::Removed {
                 for key in keys {

@@ -5,7 +5,7 @@
 //! ```text
 //! state/<op>/<N>.delta      the groups batch N changed: key columns + accumulator state columns
 //! state/<op>/<N>.removed    the keys batch N removed (evicted by the watermark), if any
-//! state/<op>/<N>.snapshot   every group, written every SNAPSHOT_EVERY versions
+//! state/<op>/<N>.snapshot   every group, when compaction is due (`files::Compaction`)
 //! ```
 //!
 //! Version N is the state after batch N. Restoring version N reads the newest snapshot at or
@@ -33,9 +33,6 @@ use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
 use crate::error::{Error, Result};
-
-/// A full snapshot is written every this many versions (Spark's `minDeltasForSnapshot`).
-const SNAPSHOT_EVERY: u64 = 10;
 
 struct Group {
     /// The group key in arrow's row format.
@@ -79,6 +76,7 @@ pub(crate) struct AggregateState {
     event_time_key: Option<EventTimeKey>,
     /// `(event time, slot)` of every group with an event time.
     by_time: BTreeSet<(i64, usize)>,
+    compaction: files::Compaction,
     dir: PathBuf,
 }
 
@@ -123,6 +121,7 @@ impl AggregateState {
             removed: Vec::new(),
             event_time_key,
             by_time: BTreeSet::new(),
+            compaction: files::Compaction::default(),
             dir,
         };
         if num_keys == 0 {
@@ -302,8 +301,8 @@ impl AggregateState {
         Ok(RecordBatch::try_new(self.partial_schema.clone(), columns)?)
     }
 
-    /// Writes version `version` (the changed groups, or everything every
-    /// [`SNAPSHOT_EVERY`] versions) and starts a new batch.
+    /// Writes version `version` (the changed groups, and every group when compaction is due)
+    /// and starts a new batch.
     pub(crate) fn commit(&mut self, version: u64) -> Result<()> {
         let touched: Vec<usize> =
             std::mem::take(&mut self.touched).into_iter().filter(|&g| self.touched_mark[g]).collect();
@@ -315,7 +314,8 @@ impl AggregateState {
             let batch = RecordBatch::try_new(self.key_schema(), self.columns_of_keys(&keys)?)?;
             files::write(&self.dir, version, files::Kind::Removed, &batch)?;
         }
-        if version > 0 && version.is_multiple_of(SNAPSHOT_EVERY) {
+        self.compaction.wrote(delta.num_rows() + removed.len());
+        if self.compaction.snapshot_due(version, self.len()) {
             let all = self.state_rows(&self.all_groups())?;
             files::write(&self.dir, version, files::Kind::Snapshot, &all)?;
         }
@@ -345,7 +345,9 @@ impl AggregateState {
         }
         if let Some(version) = version {
             let key_schema = self.key_schema();
-            for (kind, batch) in files::read_version(&self.dir, version, &self.partial_schema, &key_schema)? {
+            let changes = files::read_version(&self.dir, version, &self.partial_schema, &key_schema)?;
+            self.compaction.restored(&changes);
+            for (kind, batch) in changes {
                 let keys = self.keys_of(&batch)?;
                 if kind == files::Kind::Removed {
                     let groups: Vec<usize> = keys.iter().filter_map(|k| self.index.get(k).copied()).collect();
@@ -380,7 +382,7 @@ impl AggregateState {
 
     /// Approximate bytes held, from the accumulators' own `size()`.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.memory_bytes + self.index.capacity() * (std::mem::size_of::<Box<[u8]>>() + std::mem::size_of::<usize>())
+        self.memory_bytes + self.index.len() * (std::mem::size_of::<Box<[u8]>>() + std::mem::size_of::<usize>())
     }
 }
 

@@ -20,7 +20,7 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
-use super::{GroupStore, SNAPSHOT_EVERY, files, merge_partial_row, scalars_to_array, state_columns, states_of};
+use super::{GroupStore, files, merge_partial_row, scalars_to_array, state_columns, states_of};
 use crate::error::{Error, Result};
 use crate::functions::session::session_struct;
 
@@ -53,6 +53,7 @@ pub(crate) struct SessionState {
     /// `(key, start)` of sessions gone since the last commit.
     removed: Vec<(Box<[u8]>, i64)>,
     memory_bytes: usize,
+    compaction: files::Compaction,
     dir: PathBuf,
 }
 
@@ -86,6 +87,7 @@ impl SessionState {
             touched_mark: Vec::new(),
             removed: Vec::new(),
             memory_bytes: 0,
+            compaction: files::Compaction::default(),
             dir,
         })
     }
@@ -339,7 +341,8 @@ impl GroupStore for SessionState {
             let batch = RecordBatch::try_new(self.key_schema(), self.columns_of(&removed)?)?;
             files::write(&self.dir, version, files::Kind::Removed, &batch)?;
         }
-        if version > 0 && version.is_multiple_of(SNAPSHOT_EVERY) {
+        self.compaction.wrote(delta.num_rows() + removed.len());
+        if self.compaction.snapshot_due(version, self.len()) {
             let all = self.all_groups();
             let rows = self.state_rows(&all)?;
             files::write(&self.dir, version, files::Kind::Snapshot, &rows)?;
@@ -366,7 +369,9 @@ impl GroupStore for SessionState {
         self.memory_bytes = 0;
         let Some(version) = version else { return Ok(()) };
         let key_schema = self.key_schema();
-        for (kind, batch) in files::read_version(&self.dir, version, &self.partial_schema, &key_schema)? {
+        let changes = files::read_version(&self.dir, version, &self.partial_schema, &key_schema)?;
+        self.compaction.restored(&changes);
+        for (kind, batch) in changes {
             let keys = self.other_keys(&batch)?;
             let bounds = self.bounds(&batch)?;
             for (row, (key, (start, end))) in keys.into_iter().zip(bounds).enumerate() {
