@@ -10,8 +10,9 @@
 //! `--rows` rows, each row an existing key drawn at random (seeded), so each batch changes
 //! about `--rows` groups of a state that holds `--groups`. Per timed batch it reports the wall
 //! time from adding the rows to the query being idle again (median, p95, max), the state
-//! checkpoint bytes that batch wrote (its delta, removal and snapshot files), and the peak RSS
-//! of the process.
+//! checkpoint bytes that batch wrote (its delta, removal and snapshot files), the batches that
+//! also wrote a snapshot (compaction; warm-up batches included) with their time, and the resident
+//! memory of the process: at the end, at its peak, and at its peak while filling.
 
 use std::path::Path;
 use std::process::Command;
@@ -59,12 +60,11 @@ impl Keys {
     }
 }
 
-fn peak_rss_mb() -> f64 {
+/// `VmHWM` (peak) or `VmRSS` (now) of this process, in MB.
+fn rss_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok());
+    let kb =
+        status.lines().find_map(|l| l.strip_prefix(field)).and_then(|v| v.trim().trim_end_matches(" kB").parse().ok());
     kb.unwrap_or(0.0) / 1024.0
 }
 
@@ -98,44 +98,52 @@ fn run(args: &Args, groups: usize) -> anyhow::Result<()> {
         query.process_all_available()?;
     }
     let fill_s = fill.elapsed().as_secs_f64();
+    let fill_peak = rss_mb("VmHWM:");
 
     let mut keys = Keys(0x9E37_79B9_7F4A_7C15);
     let mut batch = |n: usize| key_batch(&stream, (0..n).map(|_| keys.next(groups)));
-    for _ in 0..20 {
-        stream.add_batches(vec![batch(args.rows)?])?;
-        query.process_all_available()?;
-    }
-    let first_timed = query.last_progress().map_or(0, |p| p.batch_id + 1);
-    let mut ms = Vec::with_capacity(args.batches);
-    for _ in 0..args.batches {
+    // 20 warm-up batches, then the timed ones; each batch's (id, milliseconds).
+    let mut timings = Vec::with_capacity(20 + args.batches);
+    for _ in 0..20 + args.batches {
         let rows = batch(args.rows)?;
         let t = Instant::now();
         stream.add_batches(vec![rows])?;
         query.process_all_available()?;
-        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let id = query.last_progress().map_or(0, |p| p.batch_id);
+        timings.push((id, t.elapsed().as_secs_f64() * 1000.0));
     }
     let progress = query.last_progress().ok_or_else(|| anyhow::anyhow!("no progress"))?;
     let state = &progress.state_operators[0];
     anyhow::ensure!(state.num_rows_total as usize == groups, "state holds {} groups", state.num_rows_total);
-    let state_dir = checkpoint.join("state").join("0");
-    let bytes: Vec<u64> =
-        (first_timed..first_timed + args.batches as u64).map(|v| state_bytes(&state_dir, v)).collect();
     query.stop()?;
 
+    let state_dir = checkpoint.join("state").join("0");
+    let timed = &timings[20..];
+    let bytes: Vec<u64> = timed.iter().map(|&(v, _)| state_bytes(&state_dir, v)).collect();
+    let mut ms: Vec<f64> = timed.iter().map(|&(_, ms)| ms).collect();
     ms.sort_by(f64::total_cmp);
     let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
     let mean_bytes = bytes.iter().sum::<u64>() / bytes.len() as u64;
+    // Batches that also wrote a snapshot (compaction), warm-up included.
+    let snapshots: Vec<String> = timings
+        .iter()
+        .filter(|(v, _)| state_dir.join(format!("{v}.snapshot")).exists())
+        .map(|&(v, ms)| format!("{{\"batch\":{v},\"ms\":{ms:.1},\"bytes\":{}}}", state_bytes(&state_dir, v)))
+        .collect();
     println!(
         "result {{\"groups\":{groups},\"rows_per_batch\":{},\"batches\":{},\"ms_median\":{:.2},\"ms_p95\":{:.2},\"ms_max\":{:.2},\
-         \"state_bytes_per_batch_mean\":{mean_bytes},\"state_bytes_per_batch_max\":{},\"memory_used_mb\":{:.0},\"peak_rss_mb\":{:.0},\"fill_seconds\":{fill_s:.1}}}",
+         \"state_bytes_per_batch_mean\":{mean_bytes},\"state_bytes_per_batch_max\":{},\"snapshot_batches\":[{}],\
+         \"memory_used_mb\":{:.0},\"rss_mb\":{:.0},\"peak_rss_mb\":{:.0},\"peak_rss_after_fill_mb\":{fill_peak:.0},\"fill_seconds\":{fill_s:.1}}}",
         args.rows,
         args.batches,
         at(0.5),
         at(0.95),
         at(1.0),
         bytes.iter().max().unwrap_or(&0),
+        snapshots.join(","),
         state.memory_used_bytes as f64 / 1e6,
-        peak_rss_mb(),
+        rss_mb("VmRSS:"),
+        rss_mb("VmHWM:"),
     );
     Ok(())
 }

@@ -74,6 +74,28 @@ pub(super) fn write(dir: &Path, version: u64, kind: Kind, batch: &RecordBatch) -
     write_atomically(&path(dir, version, kind), &bytes)
 }
 
+/// Rows per record batch of a snapshot file.
+const SNAPSHOT_CHUNK: usize = 65_536;
+
+/// Writes version `version`'s snapshot of `items`, turned into rows by `rows` a chunk at a
+/// time, so that a large state is never converted all at once.
+pub(super) fn write_snapshot<T>(
+    dir: &Path,
+    version: u64,
+    schema: &SchemaRef,
+    items: &[T],
+    mut rows: impl FnMut(&[T]) -> Result<RecordBatch>,
+) -> Result<()> {
+    let mut bytes = Vec::new();
+    let mut writer = FileWriter::try_new(&mut bytes, schema)?;
+    for chunk in items.chunks(SNAPSHOT_CHUNK) {
+        writer.write(&rows(chunk)?)?;
+    }
+    writer.finish()?;
+    drop(writer);
+    write_atomically(&path(dir, version, Kind::Snapshot), &bytes)
+}
+
 fn read(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let reader =

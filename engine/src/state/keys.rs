@@ -140,7 +140,7 @@ impl KeyStore {
         self.compaction.wrote(present.len() + removed.len());
         if self.compaction.snapshot_due(version, self.entries.len()) {
             let all: Vec<Box<[u8]>> = self.entries.keys().cloned().collect();
-            files::write(&self.dir, version, files::Kind::Snapshot, &self.rows(&all, true)?)?;
+            files::write_snapshot(&self.dir, version, &self.file_schema, &all, |keys| self.rows(keys, true))?;
         }
         Ok(())
     }

@@ -316,8 +316,8 @@ impl AggregateState {
         }
         self.compaction.wrote(delta.num_rows() + removed.len());
         if self.compaction.snapshot_due(version, self.len()) {
-            let all = self.state_rows(&self.all_groups())?;
-            files::write(&self.dir, version, files::Kind::Snapshot, &all)?;
+            let (all, schema, dir) = (self.all_groups(), self.partial_schema.clone(), self.dir.clone());
+            files::write_snapshot(&dir, version, &schema, &all, |groups| self.state_rows(groups))?;
         }
         for g in touched {
             self.touched_mark[g] = false;

@@ -343,9 +343,8 @@ impl GroupStore for SessionState {
         }
         self.compaction.wrote(delta.num_rows() + removed.len());
         if self.compaction.snapshot_due(version, self.len()) {
-            let all = self.all_groups();
-            let rows = self.state_rows(&all)?;
-            files::write(&self.dir, version, files::Kind::Snapshot, &rows)?;
+            let (all, schema, dir) = (self.all_groups(), self.partial_schema.clone(), self.dir.clone());
+            files::write_snapshot(&dir, version, &schema, &all, |slots| self.state_rows(slots))?;
         }
         self.removed.clear();
         for slot in std::mem::take(&mut self.touched) {
