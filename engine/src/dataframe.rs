@@ -142,6 +142,9 @@ impl DataFrame {
     pub fn with_watermark(self, column: &str, delay: &str) -> Result<Self> {
         let delay_ms = crate::options::parse_interval_ms(delay)
             .map_err(|m| crate::Error::Analysis(format!("with_watermark: delay {m}")))?;
+        if delay_ms < 0 {
+            return Err(crate::Error::Analysis(format!("delay threshold ({delay}) should not be negative.")));
+        }
         let (state, plan) = self.df.into_parts();
         let node = crate::plan::watermark::WatermarkNode::try_new(plan, column, delay_ms)?;
         DataFrame::wrap(self.session, datafusion::dataframe::DataFrame::new(state, node.into_plan()))

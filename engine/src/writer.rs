@@ -149,7 +149,7 @@ impl DataStreamWriter {
 
     /// Keeps every row a stateful operator drops as late (beyond the watermark) in the memory
     /// table `name`, with the operator, the reason and the watermark (see
-    /// [`late_rows_schema`](crate::late_rows_schema)). Spark only
+    /// [`late_rows_schema`]). Spark only
     /// counts such rows.
     pub fn late_rows_table(mut self, name: &str) -> Self {
         self.late_rows = Some(LateRowsTarget::Table(name.into()));

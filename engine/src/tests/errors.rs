@@ -125,3 +125,44 @@ fn a_second_active_query_with_the_same_name_is_refused() {
     );
     first.stop().unwrap();
 }
+
+/// Whatever step refuses the query — defining it or `start()` — its message.
+fn refused(query: impl FnOnce() -> crate::Result<crate::StreamingQuery>) -> String {
+    err(query())
+}
+
+#[test]
+fn bad_event_time_definitions_are_refused_with_spark_messages() {
+    use crate::functions::{col, session_window, sliding_window, window};
+    let (s, _) = session();
+    let events = crate::MemoryStream::new(&s, "id STRING, timestamp TIMESTAMP").unwrap();
+    let df = || events.to_df();
+    let count_by = |w: crate::functions::Expr, delay: &str, mode: &str| -> crate::Result<crate::StreamingQuery> {
+        let grouped = df()?.with_watermark("timestamp", delay)?.group_by([w])?;
+        grouped.count()?.write_stream().format("console").output_mode(mode).start()
+    };
+    let not_a_time = refused(|| df()?.with_watermark("id", "1 minute")?.write_stream().start());
+    assert_eq!(not_a_time, "Event time must be defined on a window or a timestamp, but id is of type string");
+    let negative = refused(|| count_by(window(col("timestamp"), "5 minutes"), "-1 minute", "append"));
+    assert_eq!(negative, "delay threshold (-1 minute) should not be negative.");
+    let bad_delay = refused(|| count_by(window(col("timestamp"), "5 minutes"), "ten minutes", "append"));
+    assert!(bad_delay.contains("with_watermark: delay") && bad_delay.contains("ten minutes"), "{bad_delay}");
+    let zero_size = refused(|| count_by(window(col("timestamp"), "0 seconds"), "1 minute", "append"));
+    assert!(zero_size.contains("The window duration (0 us) must be greater than 0."), "{zero_size}");
+    let negative_size = refused(|| count_by(window(col("timestamp"), "-5 minutes"), "1 minute", "append"));
+    assert!(negative_size.contains("must be greater than 0"), "{negative_size}");
+    let bad_size = refused(|| count_by(window(col("timestamp"), "5 minuets"), "1 minute", "append"));
+    assert!(bad_size.contains("5 minuets"), "{bad_size}");
+    let slide = refused(|| count_by(sliding_window(col("timestamp"), "5 minutes", "10 minutes"), "1 minute", "append"));
+    assert!(
+        slide.contains(
+            "The slide duration (600000000 us) must be less than or equal to the windowDuration (300000000 us)."
+        ),
+        "{slide}"
+    );
+    let gap = refused(|| count_by(session_window(col("timestamp"), "0 seconds"), "1 minute", "append"));
+    assert!(gap.contains("The session window gap duration (0 seconds) must be greater than 0."), "{gap}");
+    let update = refused(|| count_by(session_window(col("timestamp"), "5 minutes"), "1 minute", "update"));
+    assert_eq!(update, "Update output mode not supported for session window on streaming DataFrames/DataSets");
+    assert!(s.streams().active().is_empty(), "no refused query runs");
+}
