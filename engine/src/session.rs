@@ -140,6 +140,16 @@ impl SessionBuilder {
         for udf in crate::functions::udfs() {
             ctx.register_udf(udf);
         }
+        // Spark's names for DataFusion's aggregates.
+        use datafusion::functions_aggregate::{approx_distinct, array_agg, first_last};
+        for (udaf, spark_name) in [
+            (array_agg::array_agg_udaf(), "collect_list"),
+            (approx_distinct::approx_distinct_udaf(), "approx_count_distinct"),
+            (first_last::first_value_udaf(), "first"),
+            (first_last::last_value_udaf(), "last"),
+        ] {
+            ctx.register_udaf(udaf.as_ref().clone().with_aliases([spark_name]));
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(self.target_partitions)
             .thread_name("brooklet-worker")
