@@ -71,15 +71,6 @@ impl StatefulAggregate {
         let fields = plan.schema().fields();
         let session_at = (0..num_keys).find(|&i| crate::plan::is_session(&fields[i]));
         let aggregates = exec.aggr_expr().to_vec();
-        // DataFusion's grouped partial state for approx_distinct (sparse hash lists) is not what
-        // its per-group accumulator merges (dense registers): refuse it rather than fail a batch.
-        if let Some(a) = aggregates.iter().find(|a| a.fun().name() == "approx_distinct") {
-            return Err(Error::Analysis(format!(
-                "{} (approx_count_distinct) is not supported in streaming aggregations yet; \
-                 count(DISTINCT ...) is exact and is",
-                a.name()
-            )));
-        }
         let state: Box<dyn GroupStore> = match session_at {
             Some(at) => Box::new(SessionState::try_new(partial.schema(), num_keys, at, aggregates, dir)?),
             None => Box::new(AggregateState::try_new(partial.schema(), num_keys, aggregates, key, dir)?),

@@ -17,6 +17,7 @@
 //! itself), each group's event time (a window's end) is indexed in order, so finding the groups
 //! a watermark has passed costs what they are, not what the state is.
 
+mod accumulator;
 mod files;
 pub(crate) mod keys;
 pub(crate) mod sessions;
@@ -144,7 +145,7 @@ impl AggregateState {
             return Ok(i);
         }
         let accumulators =
-            self.aggregates.iter().map(|a| a.create_accumulator()).collect::<datafusion::error::Result<Vec<_>>>()?;
+            self.aggregates.iter().map(accumulator::new_accumulator).collect::<datafusion::error::Result<Vec<_>>>()?;
         let group = Group { key: key.into(), accumulators, size: 0, event_time };
         let i = match self.free.pop() {
             Some(i) => {
@@ -361,7 +362,7 @@ impl AggregateState {
                     let fresh = self
                         .aggregates
                         .iter()
-                        .map(|a| a.create_accumulator())
+                        .map(accumulator::new_accumulator)
                         .collect::<datafusion::error::Result<Vec<_>>>()?;
                     self.group_mut(g).accumulators = fresh;
                     self.merge_row(g, &batch, row)?;

@@ -161,7 +161,7 @@ impl SessionState {
     }
 
     fn fresh_accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
-        Ok(self.aggregates.iter().map(|a| a.create_accumulator()).collect::<datafusion::error::Result<_>>()?)
+        Ok(self.aggregates.iter().map(super::accumulator::new_accumulator).collect::<datafusion::error::Result<_>>()?)
     }
 
     /// Merges the partial row `row` of `batch` (its states) into `slot`'s accumulators.
