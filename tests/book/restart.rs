@@ -185,3 +185,18 @@ fn ch07_sessions_in_append_mode() {
 fn ch08_dedup_then_windows() {
     assert_restart_equivalent_with_watermark("counts", "append", ch08::counts);
 }
+
+#[test]
+fn ch04_sliding_windows_in_complete_mode() {
+    assert_restart_equivalent("sliding", &|s, input, _| ch04::sliding(ch04::events(s, input)?));
+}
+
+#[test]
+fn ch04_tumbling_windows_in_sql() {
+    assert_restart_equivalent("tumbling_sql", &|s, input, _| ch04::tumbling_sql(s, ch04::events(s, input)?));
+}
+
+#[test]
+fn ch07_sessions_with_a_gap_per_tier_in_complete_mode() {
+    assert_restart_equivalent_with_watermark("sessions_by_tier", "complete", ch07::sessions_by_tier);
+}

@@ -351,7 +351,9 @@ fn every_kind_of_aggregate_folds_batch_by_batch_and_across_a_restart() {
     static_rows.create_or_replace_temp_view("events").unwrap();
     let expected = s.sql(query).unwrap();
     let expected = crate::testing::sort_all_columns(&expected.schema(), &expected.collect().unwrap()).unwrap();
-    let show = |b: &arrow::array::RecordBatch| crate::display::format_table(&b.schema(), &[b.clone()], 10, 0).unwrap();
+    let show = |b: &arrow::array::RecordBatch| {
+        crate::display::format_table(&b.schema(), std::slice::from_ref(b), 10, 0).unwrap()
+    };
     assert_eq!(show(&streamed), show(&expected));
     assert!(
         show(&streamed).contains("|a  |4  |4  |12   |3.0 |1  |5  |1      |3     |[1, 3, 3, 5]|3         |3       |"),
