@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use brooklet::execution::listener::BatchOutput;
 use brooklet::prelude::*;
 use brooklet::{StreamingQueryListener, Trigger};
+use brooklet_book::bench::rss_mb;
 use brooklet_book::events::{EVENT_SCHEMA, EventGenerator};
 use clap::Parser;
 
@@ -81,15 +82,6 @@ fn generate(args: &Args) -> anyhow::Result<()> {
     let mut generator = EventGenerator::new(2024, "2024-01-01T00:00:00Z", 10_000);
     generator.write_json_files(&dir, args.files, args.events / args.files)?;
     Ok(())
-}
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").parse::<f64>().ok());
-    kb.unwrap_or(0.0) / 1024.0
 }
 
 fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
@@ -152,7 +144,7 @@ fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
             q.stop()?;
             println!(
                 "result {{\"scenario\":\"{scenario}\",\"ms_per_batch\":{per_batch_ms:.3},\"batches\":{done},\"peak_rss_mb\":{:.0}}}",
-                peak_rss_mb()
+                rss_mb("VmHWM:")
             );
             return Ok(());
         }
@@ -167,7 +159,7 @@ fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
         "result {{\"scenario\":\"{scenario}\",\"events\":{rows},\"seconds\":{seconds:.3},\"events_per_second\":{:.0},\"batches\":{},\"peak_rss_mb\":{:.0}}}",
         rows as f64 / seconds,
         watch.batches.load(Ordering::SeqCst),
-        peak_rss_mb()
+        rss_mb("VmHWM:")
     );
     Ok(())
 }

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use brooklet::prelude::*;
+use brooklet_book::bench::rss_mb;
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -58,14 +59,6 @@ impl Keys {
         self.0 ^= self.0 << 17;
         (self.0 % below as u64) as usize
     }
-}
-
-/// `VmHWM` (peak) or `VmRSS` (now) of this process, in MB.
-fn rss_mb(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb =
-        status.lines().find_map(|l| l.strip_prefix(field)).and_then(|v| v.trim().trim_end_matches(" kB").parse().ok());
-    kb.unwrap_or(0.0) / 1024.0
 }
 
 /// Bytes of the state files version `v` wrote.

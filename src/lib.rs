@@ -5,6 +5,7 @@
 //! that `cargo run --example chNN_topic` and the snapshot tests in `tests/book/` run exactly
 //! the code the book shows.
 
+pub mod bench;
 pub mod events;
 
 use std::collections::BTreeMap;
