@@ -37,6 +37,7 @@
 //! checkpoint/    offsets log, commit log, query metadata (the restart protocol)
 //! clock.rs       system and virtual clocks       display.rs  Spark's show() layout
 //! ddl.rs         "id STRING, ts TIMESTAMP" -> Arrow schema
+//! parallel.rs    map_ordered: files decoded and written one thread per core, in order
 //! testing.rs     BatchRecorder and helpers for tests and the book
 //! ```
 //!
@@ -68,6 +69,7 @@ pub mod format;
 pub mod functions;
 mod operator;
 pub mod options;
+mod parallel;
 mod plan;
 pub mod reader;
 pub mod session;

@@ -177,23 +177,13 @@ const PARALLEL_BYTES: usize = 4 << 20;
 
 /// Decodes the file in line-aligned chunks, one per core, keeping row order.
 fn decode_parallel(bytes: &[u8], schema: &SchemaRef, ts: Option<&TimestampFormat>) -> Result<Vec<RecordBatch>> {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    if bytes.len() < PARALLEL_BYTES || cores == 1 {
+    if bytes.len() < PARALLEL_BYTES {
         return decode_all(bytes, schema, ts);
     }
-    let chunks = line_chunks(bytes, cores);
-    let decoded: Vec<Result<Vec<RecordBatch>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks.iter().map(|chunk| scope.spawn(|| decode_all(chunk, schema, ts))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a JSON decoding thread panicked".into()))))
-            .collect()
-    });
-    let mut out = Vec::new();
-    for part in decoded {
-        out.extend(part?);
-    }
-    Ok(out)
+    let decoded = crate::parallel::map_ordered(&line_chunks(bytes, crate::parallel::cores()), |chunk| {
+        decode_all(chunk, schema, ts)
+    })?;
+    Ok(decoded.into_iter().flatten().collect())
 }
 
 /// Splits `bytes` into about `n` pieces, each ending after a newline.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, take_record_batch};
+use arrow::compute::take_record_batch;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde::{Deserialize, Serialize};
@@ -141,20 +141,21 @@ impl WriteFormat {
         }
     }
 
-    fn write(self, path: &Path, batch: &RecordBatch) -> Result<()> {
+    /// Writes `batches` (at least one, all of one schema) as one file.
+    fn write(self, path: &Path, batches: &[RecordBatch]) -> Result<()> {
         let io = |e: arrow::error::ArrowError| Error::io(path, std::io::Error::other(e));
         match self {
-            WriteFormat::Parquet => crate::format::write_parquet(path, &batch.schema(), std::slice::from_ref(batch)),
+            WriteFormat::Parquet => crate::format::write_parquet(path, &batches[0].schema(), batches),
             WriteFormat::Json => {
                 let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
                 let mut w = arrow::json::LineDelimitedWriter::new(file);
-                w.write(batch).map_err(io)?;
+                w.write_batches(&batches.iter().collect::<Vec<_>>()).map_err(io)?;
                 w.finish().map_err(io)
             }
             WriteFormat::Csv => {
                 let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
                 let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(file);
-                w.write(batch).map_err(io)
+                batches.iter().try_for_each(|b| w.write(b)).map_err(io)
             }
         }
     }
@@ -164,8 +165,6 @@ pub(crate) struct FileSink {
     dir: PathBuf,
     format: WriteFormat,
     partition_by: Vec<String>,
-    /// Files a large batch is cut into, per partition directory: one per core.
-    writers: usize,
 }
 
 /// A batch is cut into several files only when each gets at least this many rows.
@@ -186,8 +185,7 @@ impl FileSink {
             }
         }
         std::fs::create_dir_all(dir.join(MANIFEST_DIR)).map_err(|e| Error::io(&dir, e))?;
-        let writers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Ok(FileSink { dir, format, partition_by, writers })
+        Ok(FileSink { dir, format, partition_by })
     }
 
     /// Rows grouped by their partition directory (`a=1/b=x`), without the partition columns.
@@ -234,7 +232,7 @@ impl FileSink {
 
 impl FileSink {
     /// Writes one file; returns its manifest entry.
-    fn write_file(&self, batch_id: u64, rel: &str, rows: &RecordBatch) -> Result<String> {
+    fn write_file(&self, batch_id: u64, rel: &str, rows: &[RecordBatch]) -> Result<String> {
         let path = self.dir.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
@@ -247,36 +245,31 @@ impl FileSink {
 }
 
 impl Sink for FileSink {
-    fn add_batch(&mut self, batch_id: u64, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    fn add_batch(&mut self, batch_id: u64, _schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
         let manifest = self.dir.join(MANIFEST_DIR).join(batch_id.to_string());
         if manifest.exists() {
             return Ok(()); // committed before a restart
         }
-        let batch = concat_batches(schema, batches)?;
         // Each partition directory's rows, cut into one file per core for large batches (as
-        // Spark writes one file per task), written in parallel.
-        let mut files = Vec::new();
-        if batch.num_rows() > 0 {
-            for (dir, part) in self.split(&batch)? {
-                let pieces = (part.num_rows() / ROWS_PER_FILE_MIN).clamp(1, self.writers);
-                let per_piece = part.num_rows().div_ceil(pieces);
-                for (i, offset) in (0..part.num_rows()).step_by(per_piece).enumerate() {
-                    let name = format!("part-{batch_id:05}-{i:03}.{}", self.format.extension());
-                    let rel = if dir.is_empty() { name } else { format!("{dir}/{name}") };
-                    files.push((rel, part.slice(offset, per_piece.min(part.num_rows() - offset))));
-                }
+        // Spark writes one file per task), written in parallel. No copy: files are written
+        // from slices of the plan's output batches.
+        let mut dirs: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            for (dir, part) in self.split(batch)? {
+                dirs.entry(dir).or_default().push(part);
             }
         }
-        let this = &*self;
-        let written: Vec<Result<String>> = std::thread::scope(|scope| {
-            let handles: Vec<_> =
-                files.iter().map(|(rel, rows)| scope.spawn(move || this.write_file(batch_id, rel, rows))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a file writer thread panicked".into()))))
-                .collect()
-        });
-        let entries = written.into_iter().collect::<Result<Vec<_>>>()?;
+        let mut files = Vec::new();
+        for (dir, parts) in dirs {
+            let rows: usize = parts.iter().map(RecordBatch::num_rows).sum();
+            let pieces = (rows / ROWS_PER_FILE_MIN).clamp(1, crate::parallel::cores());
+            for (i, piece) in cut(&parts, rows.div_ceil(pieces)).into_iter().enumerate() {
+                let name = format!("part-{batch_id:05}-{i:03}.{}", self.format.extension());
+                let rel = if dir.is_empty() { name } else { format!("{dir}/{name}") };
+                files.push((rel, piece));
+            }
+        }
+        let entries = crate::parallel::map_ordered(&files, |(rel, rows)| self.write_file(batch_id, rel, rows))?;
         write_log_file(&manifest, &entries)
     }
 
@@ -285,9 +278,55 @@ impl Sink for FileSink {
     }
 }
 
+/// `batches` regrouped, in order, into pieces of `per_piece` rows (the last may be shorter).
+fn cut(batches: &[RecordBatch], per_piece: usize) -> Vec<Vec<RecordBatch>> {
+    let mut pieces = Vec::new();
+    let (mut piece, mut room) = (Vec::new(), per_piece);
+    for batch in batches {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let take = room.min(batch.num_rows() - offset);
+            piece.push(batch.slice(offset, take));
+            (offset, room) = (offset + take, room - take);
+            if room == 0 {
+                pieces.push(std::mem::take(&mut piece));
+                room = per_piece;
+            }
+        }
+    }
+    if !piece.is_empty() {
+        pieces.push(piece);
+    }
+    pieces
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cut_regroups_rows_in_order_into_equal_pieces() {
+        let batch = |from: i64, n: i64| {
+            RecordBatch::try_from_iter([(
+                "v",
+                Arc::new(arrow::array::Int64Array::from_iter_values(from..from + n)) as arrow::array::ArrayRef,
+            )])
+            .unwrap()
+        };
+        let pieces = cut(&[batch(0, 3), batch(3, 5), batch(8, 2)], 4);
+        let values: Vec<Vec<i64>> = pieces
+            .iter()
+            .map(|p| {
+                p.iter()
+                    .flat_map(|b| {
+                        b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().values().to_vec()
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(values, [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
+        assert_eq!(pieces[0].len(), 2, "a piece spans a batch boundary without copying");
+    }
 
     #[test]
     fn partition_names_escape_like_spark_and_round_trip() {

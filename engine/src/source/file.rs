@@ -258,13 +258,13 @@ impl Source for FileStreamSource {
             Some(s) => entry_number(s)? + 1,
             None => 0,
         };
-        let mut out = Vec::new();
+        let mut files = Vec::new();
         for n in first..=entry_number(end)? {
-            for entry in self.read_entry(n)? {
-                out.extend(self.format.read(&entry.path, &self.schema)?);
-            }
+            files.extend(self.read_entry(n)?);
         }
-        Ok(out)
+        // Files decoded in parallel, their rows in the log's order.
+        let decoded = crate::parallel::map_ordered(&files, |entry| self.format.read(&entry.path, &self.schema))?;
+        Ok(decoded.into_iter().flatten().collect())
     }
 
     fn prepare_for_available_now(&mut self, _start: Option<&Offset>) -> Result<()> {
