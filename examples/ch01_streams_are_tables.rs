@@ -7,15 +7,16 @@
 
 use std::path::Path;
 
+use anyhow::Context;
 use brooklet::prelude::*;
 use brooklet_book::Chapter;
 use brooklet_book::events::{EVENT_SCHEMA, EventGenerator};
 
 // ANCHOR: generate
-/// Three files of 20 events each, from a fixed seed.
-pub fn generate_events(dir: &Path) -> std::io::Result<()> {
+/// `files` files of `per_file` events each, from a fixed seed.
+pub fn generate_events(dir: &Path, files: usize, per_file: usize) -> std::io::Result<()> {
     let mut generator = EventGenerator::new(42, "2024-01-01T09:00:00Z", 8);
-    generator.write_json_files(dir, 3, 20)?;
+    generator.write_json_files(dir, files, per_file)?;
     Ok(())
 }
 // ANCHOR_END: generate
@@ -45,15 +46,17 @@ pub fn count_by_event_type(session: &Session, input: &Path) -> brooklet::Result<
 /// The whole chapter, as the book runs it.
 pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     let input = chapter.path("events");
-    generate_events(&input)?;
-    // ANCHOR: run
-    let query = count_by_event_type(&chapter.session, &input)?;
-    query.await_termination()?;
-    let progress = query.last_progress().expect("the query ran at least one batch");
-    println!("batches: {}, rows in the last batch: {}", progress.batch_id + 1, progress.num_input_rows);
-    println!("groups in state: {}", progress.state_operators[0].num_rows_total);
-    // ANCHOR_END: run
-    Ok(())
+    generate_events(&input, chapter.param("files", 3)?, chapter.param("events_per_file", 20)?)?;
+    chapter.cell("run", |out| {
+        // ANCHOR: run
+        let query = count_by_event_type(&chapter.session, &input)?;
+        query.await_termination()?;
+        let progress = query.last_progress().context("the query ran no batch")?;
+        out.print(format!("batches: {}, rows in the last batch: {}", progress.batch_id + 1, progress.num_input_rows));
+        out.print(format!("groups in state: {}", progress.state_operators[0].num_rows_total));
+        // ANCHOR_END: run
+        Ok(())
+    })
 }
 
 #[allow(dead_code)]

@@ -126,24 +126,40 @@ pub fn state_report(queries: &[&StreamingQuery]) -> String {
 /// The whole chapter, as the book runs it.
 pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     let input = chapter.path("events");
-    EventGenerator::new(2, "2024-01-01T09:00:00Z", 6).write_json_files(&input, 3, 12)?;
+    let seed = chapter.param("seed", 2)?;
+    EventGenerator::new(seed, "2024-01-01T09:00:00Z", 6).write_json_files(&input, 3, 12)?;
     let session = &chapter.session;
 
-    // ANCHOR: run
-    let append = purchases(events(session, &input)?)?;
-    append.await_termination()?;
-    let complete = totals(events(session, &input)?, "complete", "totals_complete")?;
-    complete.await_termination()?;
-    let update = totals(events(session, &input)?, "update", "totals_update")?;
-    update.await_termination()?;
-    // ANCHOR_END: run
+    let append = chapter.cell("append", |_| {
+        let query = purchases(events(session, &input)?)?;
+        query.await_termination()?;
+        Ok(query)
+    })?;
+    let complete = chapter.cell("complete", |_| {
+        // ANCHOR: complete
+        let complete = totals(events(session, &input)?, "complete", "totals_complete")?;
+        complete.await_termination()?;
+        // ANCHOR_END: complete
+        Ok(complete)
+    })?;
+    let update = chapter.cell("update", |_| {
+        // ANCHOR: update
+        let update = totals(events(session, &input)?, "update", "totals_update")?;
+        update.await_termination()?;
+        // ANCHOR_END: update
+        Ok(update)
+    })?;
 
-    chapter.output("state", state_report(&[&append, &complete, &update]));
     let empty = chapter.path("empty");
     std::fs::create_dir_all(&empty)?;
-    chapter.output("validity", validity_matrix(session, &empty)?);
-    chapter.output("sinks", sink_matrix(session, &empty, &chapter.path("sinks"))?);
-    Ok(())
+    chapter.show("validity", || Ok(validity_matrix(session, &empty)?))?;
+    chapter.show("sinks", || Ok(sink_matrix(session, &empty, &chapter.path("sinks"))?))?;
+    chapter.cell("state", |out| {
+        // ANCHOR: state
+        out.print(state_report(&[&append, &complete, &update]));
+        // ANCHOR_END: state
+        Ok(())
+    })
 }
 
 #[allow(dead_code)]

@@ -168,46 +168,62 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     // JSON in, filtered and enriched, two files per batch.
     let json_dir = chapter.path("json");
     EventGenerator::new(3, "2024-01-01T09:00:00Z", 6).write_json_files(&json_dir, 4, 10)?;
-    // ANCHOR: enrich_run
-    let query = enriched(session, &json_dir)?
-        .write_stream()
-        .format("console")
-        .query_name("enriched")
-        .trigger(Trigger::AvailableNow)
-        .start()?;
-    query.await_termination()?;
-    // ANCHOR_END: enrich_run
+    chapter.cell("enrich_run", |_| {
+        // ANCHOR: enrich_run
+        let query = enriched(session, &json_dir)?
+            .write_stream()
+            .format("console")
+            .query_name("enriched")
+            .trigger(Trigger::AvailableNow)
+            .start()?;
+        query.await_termination()?;
+        // ANCHOR_END: enrich_run
+        Ok(())
+    })?;
 
     // CSV in, aggregated.
     let csv_dir = chapter.path("csv");
     EventGenerator::new(4, "2024-01-01T09:00:00Z", 6).write_csv_files(&csv_dir, 2, 10)?;
-    csv_counts(session, &csv_dir)?.await_termination()?;
+    chapter.cell("csv", |_| Ok(csv_counts(session, &csv_dir)?.await_termination()?))?;
 
     // Schema given vs inferred, on a larger directory.
     let many = chapter.path("many");
-    EventGenerator::new(5, "2024-01-01T00:00:00Z", 50).write_json_files(&many, 20, 2_000)?;
-    chapter.output("inference", compare_inference(session, &many)?);
+    let (files, per_file) = (chapter.param("inference_files", 20)?, chapter.param("inference_events_per_file", 2_000)?);
+    EventGenerator::new(5, "2024-01-01T00:00:00Z", 50).write_json_files(&many, files, per_file)?;
+    chapter.show("inference", || Ok(compare_inference(session, &many)?))?;
 
     // Checkpoint and restart: two files, stop, two more files, start again.
     let (input, checkpoint) = (chapter.path("restart-input"), chapter.path("restart-checkpoint"));
     let mut generator = EventGenerator::new(6, "2024-01-01T09:00:00Z", 4);
     generator.write_json_files(&input, 2, 5)?;
-    // ANCHOR: restart_run
-    let first = checkpointed_counts(session, &input, &checkpoint)?;
-    first.await_termination()?; // two files, two batches, then it stops
+    chapter.cell("restart_run", |out| {
+        // ANCHOR: restart_run
+        let first = checkpointed_counts(session, &input, &checkpoint)?;
+        first.await_termination()?; // two files, two batches, then it stops
 
-    generator.write_json_files(&input, 2, 5)?; // two more files arrive while it is down
+        generator.write_json_files(&input, 2, 5)?; // two more files arrive while it is down
 
-    let second = checkpointed_counts(session, &input, &checkpoint)?;
-    second.await_termination()?; // batch ids go on from 2; files 0 and 1 are not read again
-    assert_eq!(first.id(), second.id(), "the query id lives in the checkpoint");
-    // ANCHOR_END: restart_run
-    chapter.output("restart_runs", format!("first run\n{}second run\n{}", batches_of(&first), batches_of(&second)));
-    chapter.output("checkpoint_layout", tree(&checkpoint));
-    let show = |file: &str| -> std::io::Result<String> {
-        Ok(format!("$ cat {file}\n{}\n", std::fs::read_to_string(checkpoint.join(file))?))
-    };
-    chapter.output("checkpoint_files", [show("offsets/2")?, show("commits/2")?, show("sources/0/2")?].join("\n"));
+        let second = checkpointed_counts(session, &input, &checkpoint)?;
+        second.await_termination()?; // batch ids go on from 2; files 0 and 1 are not read again
+        assert_eq!(first.id(), second.id(), "the query id lives in the checkpoint");
+        // ANCHOR_END: restart_run
+        out.print(format!("first run\n{}second run\n{}", batches_of(&first), batches_of(&second)));
+        Ok(())
+    })?;
+    chapter.cell("checkpoint_layout", |out| {
+        // ANCHOR: checkpoint_layout
+        out.print(tree(&checkpoint));
+        // ANCHOR_END: checkpoint_layout
+        Ok(())
+    })?;
+    chapter.cell("checkpoint_files", |out| {
+        // ANCHOR: checkpoint_files
+        for file in ["offsets/2", "commits/2", "sources/0/2"] {
+            out.print(format!("$ cat {file}\n{}", std::fs::read_to_string(checkpoint.join(file))?));
+        }
+        // ANCHOR_END: checkpoint_files
+        Ok(())
+    })?;
 
     // Malformed records under each mode.
     let bad = chapter.path("malformed");
@@ -219,26 +235,43 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
         r#"{"event_id": "evt-4", "event_type": "purchase", "value": 99.0}"#,
     ];
     write_with_mtime(&bad.join("events-0000.json"), &(lines.join("\n") + "\n"), 0)?;
-    for mode in ["PERMISSIVE", "DROPMALFORMED"] {
-        read_with_mode(session, &bad, mode)?.await_termination()?;
-    }
-    // ANCHOR: failfast
-    let failing = read_with_mode(session, &bad, "FAILFAST")?;
-    let error = failing.await_termination().expect_err("FAILFAST stops at the first bad record");
-    // ANCHOR_END: failfast
-    chapter.output("failfast", error.to_string().replace(&failing.id().to_string(), "$QUERY_ID"));
+    chapter.cell("permissive", |_| {
+        // ANCHOR: permissive
+        read_with_mode(session, &bad, "PERMISSIVE")?.await_termination()?;
+        // ANCHOR_END: permissive
+        Ok(())
+    })?;
+    chapter.cell("dropmalformed", |_| {
+        // ANCHOR: dropmalformed
+        read_with_mode(session, &bad, "DROPMALFORMED")?.await_termination()?;
+        // ANCHOR_END: dropmalformed
+        Ok(())
+    })?;
+    chapter.cell("failfast", |out| {
+        // ANCHOR: failfast
+        let failing = read_with_mode(session, &bad, "FAILFAST")?;
+        let error = failing.await_termination().expect_err("FAILFAST stops at the first bad record");
+        // ANCHOR_END: failfast
+        out.print(error.to_string().replace(&failing.id().to_string(), "$QUERY_ID"));
+        Ok(())
+    })?;
 
     // Parquet out, partitioned by event type, read back as a table.
-    let (out, out_checkpoint) = (chapter.path("parquet"), chapter.path("parquet-checkpoint"));
-    to_parquet(enriched(session, &json_dir)?, &out, &out_checkpoint)?.await_termination()?;
-    chapter.output("parquet_layout", tree(&out));
-    // ANCHOR: readback
-    let table = session.read().parquet(&out)?;
-    let summary = table.group_by(["event_type"])?.agg(["count(*) AS events", "round(sum(value_eur), 2) AS eur"])?;
-    let summary = summary.order_by(vec![col("event_type").sort(true, false)])?;
-    // ANCHOR_END: readback
-    chapter.output("parquet_readback", summary.to_string_table(20)?);
-    Ok(())
+    let (out_dir, out_checkpoint) = (chapter.path("parquet"), chapter.path("parquet-checkpoint"));
+    chapter.cell("parquet", |out| {
+        to_parquet(enriched(session, &json_dir)?, &out_dir, &out_checkpoint)?.await_termination()?;
+        out.print(tree(&out_dir));
+        Ok(())
+    })?;
+    chapter.cell("readback", |out| {
+        // ANCHOR: readback
+        let table = session.read().parquet(&out_dir)?;
+        let summary = table.group_by(["event_type"])?.agg(["count(*) AS events", "round(sum(value_eur), 2) AS eur"])?;
+        let summary = summary.order_by(vec![col("event_type").sort(true, false)])?;
+        // ANCHOR_END: readback
+        out.print(summary.to_string_table(20)?);
+        Ok(())
+    })
 }
 
 #[allow(dead_code)]

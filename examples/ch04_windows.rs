@@ -84,19 +84,21 @@ pub fn overlap(session: &Session, file: &Path) -> brooklet::Result<String> {
 /// The whole chapter, as the book runs it.
 pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     let input = chapter.path("events");
-    let files = EventGenerator::new(4, "2024-01-01T09:58:30Z", 6).write_json_files(&input, 3, 40)?;
+    let per_file = chapter.param("events_per_file", 40)?;
+    let files = EventGenerator::new(4, "2024-01-01T09:58:30Z", 6).write_json_files(&input, 3, per_file)?;
     let session = &chapter.session;
 
-    // ANCHOR: run
-    tumbling(events(session, &input)?)?.await_termination()?;
-    sliding(events(session, &input)?)?.await_termination()?;
-    tumbling_sql(session, events(session, &input)?)?.await_termination()?;
-    // ANCHOR_END: run
-
-    let schema = events(session, &input)?.group_by([window(col("timestamp"), "5 minutes")])?.count()?.schema_tree();
-    chapter.output("schema", schema);
-    chapter.output("overlap", overlap(session, &files[0])?);
-    Ok(())
+    chapter.cell("tumbling", |_| Ok(tumbling(events(session, &input)?)?.await_termination()?))?;
+    chapter.cell("schema", |out| {
+        // ANCHOR: schema
+        let windowed = events(session, &input)?.group_by([window(col("timestamp"), "5 minutes")])?.count()?;
+        out.print(windowed.schema_tree());
+        // ANCHOR_END: schema
+        Ok(())
+    })?;
+    chapter.show("overlap", || Ok(overlap(session, &files[0])?))?;
+    chapter.cell("sliding", |_| Ok(sliding(events(session, &input)?)?.await_termination()?))?;
+    chapter.cell("sql", |_| Ok(tumbling_sql(session, events(session, &input)?)?.await_termination()?))
 }
 
 #[allow(dead_code)]

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use anyhow::Context;
 use brooklet::prelude::*;
 use brooklet_book::Chapter;
 use brooklet_book::events::{EVENT_SCHEMA, EventGenerator};
@@ -115,24 +116,38 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     write_events(&input)?;
     let session = &chapter.session;
 
-    // ANCHOR: run
-    let append = start(session, &input, "append")?;
-    append.await_termination()?;
-    let update = start(session, &input, "update")?;
-    update.await_termination()?;
-    // ANCHOR_END: run
-
-    chapter.output("timeline", timeline(&append));
-    chapter.output("late_rows", late_rows(session)?);
-    let events = generator().events(320);
-    let late = events.windows(2).filter(|w| w[1].timestamp_ms < w[0].timestamp_ms).count();
-    chapter.output("late_events", format!("{late} of 320 events are stamped earlier than the event before them"));
-    let demo = two_watermarks(session)?;
-    chapter.output("two_watermarks_timeline", timeline(&demo));
-    if let Some(last) = append.last_progress() {
-        chapter.output("last_progress", last.pretty_json());
-    }
-    Ok(())
+    chapter.cell("late_events", |out| {
+        // ANCHOR: late_events
+        let events = generator().events(320);
+        let late = events.windows(2).filter(|w| w[1].timestamp_ms < w[0].timestamp_ms).count();
+        out.print(format!("{late} of 320 events are stamped earlier than the event before them"));
+        // ANCHOR_END: late_events
+        Ok(())
+    })?;
+    let append = chapter.cell("append", |_| {
+        // ANCHOR: append
+        let append = start(session, &input, "append")?;
+        append.await_termination()?;
+        // ANCHOR_END: append
+        Ok(append)
+    })?;
+    chapter.show("timeline", || Ok(timeline(&append)))?;
+    chapter.show("late_rows", || Ok(late_rows(session)?))?;
+    chapter.cell("last_progress", |out| {
+        // ANCHOR: last_progress
+        let last = append.last_progress().context("the query ran no batch")?;
+        out.print(last.pretty_json());
+        // ANCHOR_END: last_progress
+        Ok(())
+    })?;
+    chapter.cell("update", |_| {
+        // ANCHOR: update
+        let update = start(session, &input, "update")?;
+        update.await_termination()?;
+        // ANCHOR_END: update
+        Ok(())
+    })?;
+    chapter.show("two_watermarks", || Ok(timeline(&two_watermarks(session)?)))
 }
 
 #[allow(dead_code)]

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use anyhow::Context;
 use brooklet::prelude::*;
 use brooklet_book::Chapter;
 use brooklet_book::events::{EVENT_SCHEMA, EventGenerator};
@@ -108,21 +109,28 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     let input = chapter.path("events");
     write_events(&input)?;
     let session = &chapter.session;
-    chapter.output("duplicates", duplicated(session, &input)?.to_string_table(50)?);
+    chapter.show("duplicates", || Ok(duplicated(session, &input)?.to_string_table(50)?))?;
 
-    // ANCHOR: run
-    let by_id = run_to_end(by_id(session, &input)?, "by_id")?;
-    let by_id_and_time = run_to_end(by_id_and_time(session, &input)?, "by_id_and_time")?;
-    let within = run_to_end(within_watermark(session, &input)?, "within_watermark")?;
-    // ANCHOR_END: run
-
-    chapter.output("by_id_state", state_table(&by_id));
-    chapter.output("by_id_and_time_state", state_table(&by_id_and_time));
-    chapter.output("within_watermark_state", state_table(&within));
-    if let Some(last) = within.recent_progress().iter().find(|p| p.num_input_rows > 0) {
-        chapter.output("within_watermark_operator", serde_json::to_string_pretty(&last.state_operators)?);
-    }
-    Ok(())
+    let by_id = chapter.cell("by_id", |_| Ok(run_to_end(by_id(session, &input)?, "by_id")?))?;
+    chapter.show("state_table", || Ok(state_table(&by_id)))?;
+    chapter.cell("by_id_and_time", |out| {
+        let query = run_to_end(by_id_and_time(session, &input)?, "by_id_and_time")?;
+        out.print(state_table(&query));
+        Ok(())
+    })?;
+    let within = chapter.cell("within_watermark", |out| {
+        let query = run_to_end(within_watermark(session, &input)?, "within_watermark")?;
+        out.print(state_table(&query));
+        Ok(query)
+    })?;
+    chapter.cell("operator", |out| {
+        // ANCHOR: operator
+        let first_with_data = within.recent_progress().into_iter().find(|p| p.num_input_rows > 0);
+        let progress = first_with_data.context("a batch read rows")?;
+        out.print(serde_json::to_string_pretty(&progress.state_operators)?);
+        // ANCHOR_END: operator
+        Ok(())
+    })
 }
 
 #[allow(dead_code)]

@@ -152,22 +152,40 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     let (input, checkpoint) = (chapter.path("events"), chapter.path("checkpoint"));
     let session = &chapter.session;
     let mut events = generator();
+    let per_file = chapter.param("events_per_file", 120)?;
 
-    // ANCHOR: restart
-    events.write_json_files(&input, 3, 120)?; // three files: batches 0, 1, 2
-    let first = run_once(session, &input, &checkpoint)?;
+    let (first, second) = chapter.cell("restart", |_| {
+        // ANCHOR: restart
+        events.write_json_files(&input, 3, per_file)?; // three files: batches 0, 1, 2
+        let first = run_once(session, &input, &checkpoint)?;
 
-    events.write_json_files(&input, 2, 120)?; // two more arrive while the query is down
-    let second = run_once(session, &input, &checkpoint)?; // state restored from the checkpoint
-    // ANCHOR_END: restart
-
-    chapter.output("state_sizes", state_sizes(&[&first, &second]));
-    chapter.output("checkpoint_layout", layout(&checkpoint)?);
-    chapter.output("aggregate_delta", state_file(&checkpoint.join("state/0/1.delta"))?);
-    chapter.output("dedup_delta", state_file(&checkpoint.join("state/1/1.delta"))?);
-    chapter.output("static_windows", previous_per_user(session, &input)?.show_string(20, 0)?);
-    let refused = lag_on_a_stream(session, &input).map(|_| ()).expect_err("a stream refuses window functions");
-    chapter.output("streaming_lag", refused);
+        events.write_json_files(&input, 2, per_file)?; // two more arrive while the query is down
+        let second = run_once(session, &input, &checkpoint)?; // state restored from the checkpoint
+        // ANCHOR_END: restart
+        Ok((first, second))
+    })?;
+    chapter.show("state_sizes", || Ok(state_sizes(&[&first, &second])))?;
+    chapter.cell("checkpoint_layout", |out| {
+        // ANCHOR: checkpoint_layout
+        out.print(layout(&checkpoint)?);
+        // ANCHOR_END: checkpoint_layout
+        Ok(())
+    })?;
+    chapter.cell("aggregate_delta", |out| {
+        // ANCHOR: aggregate_delta
+        out.print(state_file(&checkpoint.join("state/0/1.delta"))?);
+        // ANCHOR_END: aggregate_delta
+        Ok(())
+    })?;
+    chapter.cell("dedup_delta", |out| {
+        // ANCHOR: dedup_delta
+        out.print(state_file(&checkpoint.join("state/1/1.delta"))?);
+        // ANCHOR_END: dedup_delta
+        Ok(())
+    })?;
+    chapter.show("static_windows", || Ok(previous_per_user(session, &input)?.show_string(20, 0)?))?;
+    // The book marks this cell expect-error: its error is its output.
+    let _refused = chapter.cell("streaming_lag", |_| Ok(lag_on_a_stream(session, &input)?));
     Ok(())
 }
 

@@ -1,12 +1,8 @@
 #!/usr/bin/env bash
-# The main job: runs every chapter program on its embedded defaults (seeded input, virtual
-# clock, no external service), then renders the book.
+# The main job: runs every chapter on its embedded defaults (seeded input, virtual clock, no
+# external service), printing each cell's output, then renders the book from the recordings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-for example in examples/ch*.rs; do
-  name=$(basename "$example" .rs)
-  echo "=== $name"
-  cargo run --locked -q --example "$name"
-done
+cargo run --locked -q --bin notebook -- run --all
 scripts/render-book.sh

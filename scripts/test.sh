@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test: unit tests, doc tests, the per-batch snapshot suite and the restart tests, then
-# the book build (which fails if a chapter shows an output that was never recorded).
+# Every test: unit tests, doc tests, every chapter verified cell by cell by the notebook
+# runner, the restart tests, then the book build (which fails if a page shows a cell whose
+# output is missing or stale).
 # No external service is needed yet; when one is, this script starts and stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -92,6 +92,9 @@ pub use session::Session;
 pub use source::memory::MemoryStream;
 pub use writer::{DataStreamWriter, OutputMode};
 
+/// This engine's version, as recorded with the book's outputs.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Everything a streaming program usually needs: `use brooklet::prelude::*;`.
 pub mod prelude {
     pub use crate::clock::VirtualClock;

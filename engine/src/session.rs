@@ -38,7 +38,12 @@ pub(crate) struct SessionInner {
     pub(crate) checkpoint_root: Mutex<Option<PathBuf>>,
     pub(crate) streams: StreamingQueryManager,
     pub(crate) conf: RuntimeConfig,
+    /// Where the console sink's text goes (stdout unless the builder says otherwise).
+    pub(crate) console: ConsoleOutput,
 }
+
+/// Receives the console sink's text, one batch at a time.
+pub type ConsoleOutput = Arc<dyn Fn(&str) -> std::io::Result<()> + Send + Sync>;
 
 /// Spark's `spark.conf`: named settings, read when a query starts (and then kept in its
 /// checkpoint, as Spark keeps them, so a restart runs with the same values).
@@ -77,11 +82,21 @@ impl Default for Session {
 }
 
 /// Configures a [`Session`] before it is built.
-#[derive(Debug)]
 pub struct SessionBuilder {
     clock: Arc<dyn Clock>,
     checkpoint_root: Option<PathBuf>,
     target_partitions: usize,
+    console: Option<ConsoleOutput>,
+}
+
+impl std::fmt::Debug for SessionBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionBuilder")
+            .field("clock", &self.clock)
+            .field("checkpoint_root", &self.checkpoint_root)
+            .field("target_partitions", &self.target_partitions)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SessionBuilder {
@@ -101,6 +116,13 @@ impl SessionBuilder {
     /// How many partitions DataFusion splits work into (default: the number of cores).
     pub fn target_partitions(mut self, n: usize) -> Self {
         self.target_partitions = n.max(1);
+        self
+    }
+
+    /// Sends the console sink's text to `output` instead of stdout: an application with its
+    /// own display (a notebook, a TUI, a log) decides where batches are shown.
+    pub fn console_output(mut self, output: impl Fn(&str) -> std::io::Result<()> + Send + Sync + 'static) -> Self {
+        self.console = Some(Arc::new(output));
         self
     }
 
@@ -164,9 +186,16 @@ impl SessionBuilder {
                 checkpoint_root: Mutex::new(self.checkpoint_root),
                 streams: StreamingQueryManager::default(),
                 conf: RuntimeConfig::default(),
+                console: self.console.unwrap_or_else(|| Arc::new(print_to_stdout)),
             }),
         }
     }
+}
+
+fn print_to_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|_| out.flush())
 }
 
 impl Session {
@@ -178,7 +207,7 @@ impl Session {
     /// Configures a session: clock, checkpoint root, parallelism.
     pub fn builder() -> SessionBuilder {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        SessionBuilder { clock: Arc::new(SystemClock), checkpoint_root: None, target_partitions: cores }
+        SessionBuilder { clock: Arc::new(SystemClock), checkpoint_root: None, target_partitions: cores, console: None }
     }
 
     /// Reads static data: `session.read().format("json").load(dir)`.

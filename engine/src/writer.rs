@@ -370,7 +370,7 @@ impl DataStreamWriter {
         };
         self.options.check_known(&format!("sink '{format}'"), known)?;
         Ok(match format {
-            "console" => Box::new(console::ConsoleSink::try_new(&self.options)?),
+            "console" => Box::new(console::ConsoleSink::try_new(&self.options, session.inner.console.clone())?),
             "memory" => {
                 let name = self
                     .query_name

@@ -1,101 +1,112 @@
-//! One test per chapter: run the chapter's program exactly as `cargo run --example` does and
-//! snapshot every batch of every query it started.
+//! Every chapter verified by the notebook runner, exactly as `cargo run -- verify` does it:
+//! each cell's output (text and every micro-batch) compared with `snapshots/<chapter>/`, the
+//! book's cell options honoured, stale or missing recordings refused. One test per chapter,
+//! so they run in parallel and a failure names its chapter.
 
-use brooklet_book::Chapter;
+use std::path::Path;
+use std::process::{Command, Output};
 
-use crate::support::assert_batches;
+fn notebook(args: &[&str], root: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_notebook"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("the notebook binary runs")
+}
 
-#[path = "../../examples/ch01_streams_are_tables.rs"]
-#[allow(dead_code)]
-pub mod ch01;
-
-#[path = "../../examples/ch02_output_modes.rs"]
-#[allow(dead_code)]
-pub mod ch02;
-
-#[path = "../../examples/ch03_file_sources.rs"]
-#[allow(dead_code)]
-pub mod ch03;
-
-#[path = "../../examples/ch04_windows.rs"]
-#[allow(dead_code)]
-pub mod ch04;
-
-#[path = "../../examples/ch05_watermarks.rs"]
-#[allow(dead_code)]
-pub mod ch05;
-
-#[path = "../../examples/ch06_deduplication.rs"]
-#[allow(dead_code)]
-pub mod ch06;
-
-#[path = "../../examples/ch07_sessions.rs"]
-#[allow(dead_code)]
-pub mod ch07;
-
-#[path = "../../examples/ch08_state.rs"]
-#[allow(dead_code)]
-pub mod ch08;
+fn verify(chapter: &str) {
+    let out = notebook(&["verify", "--chapter", chapter], Path::new(env!("CARGO_MANIFEST_DIR")));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{chapter} drifted from its recorded outputs:\n{text}");
+}
 
 #[test]
 fn ch01_streams_are_tables() {
-    let ch = Chapter::new().expect("chapter context");
-    ch01::run(&ch).expect("chapter 1 runs");
-    assert_batches("ch01", &ch, &["counts_by_type"]);
-    assert_eq!(ch.recorder.batches("counts_by_type").len(), 3, "one batch per file");
+    verify("ch01_streams_are_tables");
 }
 
 #[test]
 fn ch02_output_modes() {
-    let ch = Chapter::new().expect("chapter context");
-    ch02::run(&ch).expect("chapter 2 runs");
-    assert_batches("ch02", &ch, &["purchases_append", "totals_complete", "totals_update"]);
+    verify("ch02_output_modes");
 }
 
 #[test]
 fn ch03_file_sources() {
-    let ch = Chapter::new().expect("chapter context");
-    ch03::run(&ch).expect("chapter 3 runs");
-    assert_batches(
-        "ch03",
-        &ch,
-        &["enriched", "csv_counts", "restartable", "permissive", "dropmalformed", "to_parquet"],
-    );
-    let restarted: Vec<u64> = ch.recorder.batches("restartable").iter().map(|b| b.batch_id).collect();
-    assert_eq!(restarted, [0, 1, 2, 3], "batch ids continue across the restart");
+    verify("ch03_file_sources");
+}
+
+#[test]
+fn ch03_stream_processor() {
+    verify("ch03_stream_processor");
 }
 
 #[test]
 fn ch04_windows() {
-    let ch = Chapter::new().expect("chapter context");
-    ch04::run(&ch).expect("chapter 4 runs");
-    assert_batches("ch04", &ch, &["tumbling", "sliding", "tumbling_sql"]);
+    verify("ch04_windows");
 }
 
 #[test]
 fn ch05_watermarks() {
-    let ch = Chapter::new().expect("chapter context");
-    ch05::run(&ch).expect("chapter 5 runs");
-    assert_batches("ch05", &ch, &["append", "update", "two_watermarks"]);
+    verify("ch05_watermarks");
 }
 
 #[test]
 fn ch06_deduplication() {
-    let ch = Chapter::new().expect("chapter context");
-    ch06::run(&ch).expect("chapter 6 runs");
-    assert_batches("ch06", &ch, &["by_id", "by_id_and_time", "within_watermark"]);
+    verify("ch06_deduplication");
 }
 
 #[test]
 fn ch07_sessions() {
-    let ch = Chapter::new().expect("chapter context");
-    ch07::run(&ch).expect("chapter 7 runs");
-    assert_batches("ch07", &ch, &["sessions", "sessions_by_tier", "bridge"]);
+    verify("ch07_sessions");
 }
 
 #[test]
 fn ch08_state() {
-    let ch = Chapter::new().expect("chapter context");
-    ch08::run(&ch).expect("chapter 8 runs");
-    assert_batches("ch08", &ch, &["counts"]);
+    verify("ch08_state");
+}
+
+/// Copies what the notebook reads (book, examples, snapshots) so a test can change it.
+fn project_copy() -> tempfile::TempDir {
+    let copy = tempfile::tempdir().expect("temp dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["book/src", "examples", "snapshots/ch01_streams_are_tables"] {
+        let (from, to) = (root.join(dir), copy.path().join(dir));
+        std::fs::create_dir_all(&to).expect("mkdir");
+        for entry in std::fs::read_dir(&from).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                std::fs::copy(&path, to.join(path.file_name().expect("a name"))).expect("copy");
+            }
+        }
+    }
+    copy
+}
+
+#[test]
+fn a_changed_batch_fails_verify_naming_chapter_cell_and_batch() {
+    let copy = project_copy();
+    let snap = copy.path().join("snapshots/ch01_streams_are_tables/run.snap");
+    let text = std::fs::read_to_string(&snap).expect("recorded");
+    // Batch 2's count of clicks, recorded as something else.
+    let (head, tail) = text.split_at(text.find("Batch: 2").expect("a batch 2"));
+    let changed = tail.replacen("click|", "clack|", 1);
+    std::fs::write(&snap, format!("{head}{changed}")).expect("write");
+    let out = notebook(&["verify", "--chapter", "ch01"], copy.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "verify must fail on drift:\n{stdout}");
+    assert!(stdout.contains("ch01_streams_are_tables: cell run: output changed in Batch: 2"), "{stdout}");
+    assert!(stdout.contains("-|      clack|"), "a diff of the change:\n{stdout}");
+}
+
+#[test]
+fn changed_code_makes_its_recording_stale() {
+    let copy = project_copy();
+    let example = copy.path().join("examples/ch01_streams_are_tables.rs");
+    let text = std::fs::read_to_string(&example).expect("source");
+    std::fs::write(&example, text.replace("// one file per micro-batch", "// one file per batch")).expect("write");
+    let out = notebook(&["verify", "--chapter", "ch01"], copy.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(stdout.contains("cell query: its code changed since its output was recorded"), "{stdout}");
 }

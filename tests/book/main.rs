@@ -1,9 +1,11 @@
-//! The book's regression suite: every chapter's pipelines, one insta snapshot per micro-batch.
+//! The book's regression suite: every chapter verified cell by cell and batch by batch by the
+//! notebook runner (`chapters`), and every stateful query checked for restart equivalence
+//! (`restart`).
 //!
-//! The snapshots in `snapshots/` are what the rendered book shows under each chapter's code,
-//! so a change in any batch's output fails here first. Review changes with
-//! `cargo insta review`; CI runs with `INSTA_UPDATE=no` and never writes snapshots.
+//! The recordings in `snapshots/` are what the rendered book shows under each cell's code, so
+//! a change in any batch's output fails here first. Changed on purpose? Record again with
+//! `cargo run -- record --chapter <name>` and review the diff in git.
 
 mod chapters;
+mod examples;
 mod restart;
-mod support;

@@ -10,7 +10,7 @@ use brooklet::{DataFrame, Session, StreamingQuery, Trigger};
 use brooklet_book::Chapter;
 use brooklet_book::events::{EventGenerator, write_with_mtime};
 
-use crate::chapters::{ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08};
+use crate::examples::{ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08};
 
 const FILES: usize = 4;
 

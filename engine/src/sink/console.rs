@@ -12,8 +12,6 @@
 //!
 //! ```
 
-use std::io::Write;
-
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
@@ -21,18 +19,20 @@ use super::Sink;
 use crate::display::format_table;
 use crate::error::{Error, Result};
 use crate::options::Options;
+use crate::session::ConsoleOutput;
 
 pub(crate) const OPTIONS: &[&str] = &["numRows", "truncate", "checkpointLocation"];
 
 pub(crate) struct ConsoleSink {
     num_rows: usize,
     truncate: usize,
+    output: ConsoleOutput,
 }
 
 impl ConsoleSink {
-    pub(crate) fn try_new(o: &Options) -> Result<Self> {
+    pub(crate) fn try_new(o: &Options, output: ConsoleOutput) -> Result<Self> {
         let truncate = if o.flag("truncate", true)? { 20 } else { 0 };
-        Ok(ConsoleSink { num_rows: o.parse_or("numRows", 20)?, truncate })
+        Ok(ConsoleSink { num_rows: o.parse_or("numRows", 20)?, truncate, output })
     }
 }
 
@@ -51,8 +51,7 @@ pub fn render_batch(
 impl Sink for ConsoleSink {
     fn add_batch(&mut self, batch_id: u64, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
         let text = render_batch(batch_id, schema, batches, self.num_rows, self.truncate)?;
-        let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| Error::io("<stdout>", e))
+        (self.output)(&text).map_err(|e| Error::io("<console>", e))
     }
 
     fn description(&self) -> String {

@@ -1,0 +1,235 @@
+//! `notebook`: the book's chapters as notebooks, without a kernel.
+//!
+//! ```text
+//! cargo run -- run --chapter ch05_watermarks [--param delay="20 minutes"]   print every cell's output
+//! cargo run -- verify --all          run and compare with snapshots/ (non-zero exit on drift)
+//! cargo run -- record --chapter ch05  run and write snapshots/ch05_watermarks/*.snap
+//! cargo run -- render                build book/build from the recorded outputs (runs no chapter)
+//! cargo run -- list                  chapters, their cells and parameters
+//! ```
+//!
+//! A chapter is `examples/<chapter>.rs`; its cells are its `// ANCHOR:` regions, run through
+//! [`brooklet_book::Chapter::cell`]. All chapters are compiled into this binary.
+
+mod chapters;
+mod render;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use brooklet_book::Chapter;
+use brooklet_book::notebook::Expectations;
+use clap::{Args, Parser, Subcommand};
+
+use chapters::CHAPTERS;
+
+#[derive(Debug, Parser)]
+#[command(about = "Run, verify, record and render the Brooklet book's chapters")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// The project: where `book/`, `examples/` and `snapshots/` are read and written.
+    #[arg(long, global = true, default_value = env!("CARGO_MANIFEST_DIR"))]
+    root: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run chapters, printing each cell's output (text and per-batch tables) in order.
+    Run {
+        #[command(flatten)]
+        which: Which,
+        /// Override a chapter parameter: `--param name=value` (repeatable).
+        #[arg(long = "param", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+    },
+    /// Run chapters and compare every cell's output with the recorded one.
+    Verify {
+        #[command(flatten)]
+        which: Which,
+    },
+    /// Run chapters and record their outputs (on default parameters) in snapshots/.
+    Record {
+        #[command(flatten)]
+        which: Which,
+    },
+    /// Render the book from the recorded outputs, without running any chapter.
+    Render,
+    /// List the chapters, their cells and their parameters.
+    List,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct Which {
+    /// A chapter, by name (`ch05_watermarks`) or number (`ch05`); repeatable.
+    #[arg(long = "chapter")]
+    chapters: Vec<String>,
+    /// Every chapter.
+    #[arg(long)]
+    all: bool,
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once('=').ok_or_else(|| format!("expected name=value, got '{text}'"))?;
+    Ok((name.trim().to_string(), value.to_string()))
+}
+
+impl Which {
+    /// The chapters selected, in book order.
+    fn resolve(&self) -> anyhow::Result<Vec<&'static str>> {
+        if self.all {
+            return Ok(CHAPTERS.iter().map(|(name, _)| *name).collect());
+        }
+        self.chapters
+            .iter()
+            .map(|wanted| {
+                let found: Vec<&str> = CHAPTERS
+                    .iter()
+                    .map(|(name, _)| *name)
+                    .filter(|name| {
+                        *name == wanted || name.strip_prefix(wanted.as_str()).is_some_and(|r| r.starts_with('_'))
+                    })
+                    .collect();
+                match found[..] {
+                    [one] => Ok(one),
+                    [] => bail!("no chapter '{wanted}'; chapters: {}", names()),
+                    _ => bail!("'{wanted}' names several chapters ({}): give the full name", found.join(", ")),
+                }
+            })
+            .collect()
+    }
+}
+
+fn names() -> String {
+    CHAPTERS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+}
+
+/// Runs `chapter` (an example without `run` has no cells to execute); returns the chapter
+/// context and, if the program stopped early, why.
+fn execute(chapter: &str, params: BTreeMap<String, String>, echo: bool) -> anyhow::Result<(Chapter, Option<String>)> {
+    let run = CHAPTERS.iter().find(|(name, _)| *name == chapter).and_then(|(_, run)| *run);
+    let context = Chapter::with(params, echo)?;
+    let failure = match run {
+        Some(run) => run(&context).err().map(|e| format!("{e:#}")),
+        None => None,
+    };
+    Ok((context, failure))
+}
+
+/// A failure that is not one of its cells' (those are reported per cell).
+fn outside_cells(context: &Chapter, failure: Option<String>) -> Option<String> {
+    let failure = failure?;
+    let in_a_cell = context.cells().iter().any(|c| c.error.as_deref() == Some(failure.as_str()));
+    (!in_a_cell).then(|| format!("the chapter stopped: {failure}"))
+}
+
+fn run(chapters: &[&str], params: &[(String, String)]) -> anyhow::Result<bool> {
+    let overrides: BTreeMap<String, String> = params.iter().cloned().collect();
+    let mut ok = true;
+    for chapter in chapters {
+        println!("\n# {chapter}\n");
+        let (context, failure) = execute(chapter, overrides.clone(), true)?;
+        if let Some(failure) = failure {
+            println!("\n{chapter}: {failure}");
+            ok = false;
+        }
+        let declared = context.params();
+        for name in overrides.keys().filter(|n| !declared.contains_key(*n)) {
+            let known: Vec<String> = declared.iter().map(|(k, v)| format!("{k} (default {v})")).collect();
+            println!(
+                "\n{chapter}: no parameter '{name}'; parameters: {}",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            );
+            ok = false;
+        }
+    }
+    Ok(ok)
+}
+
+fn verify(root: &Path, chapters: &[&str]) -> anyhow::Result<bool> {
+    let mut failed = 0;
+    for chapter in chapters {
+        let started = Instant::now();
+        let (context, failure) = execute(chapter, BTreeMap::new(), false)?;
+        let cells = context.cells();
+        let mut problems = Expectations::load(root, chapter)?.verify(root, &cells)?;
+        problems.extend(outside_cells(&context, failure));
+        let took = started.elapsed().as_secs_f64();
+        if problems.is_empty() {
+            println!("ok      {chapter} ({} cells run, {took:.2} s)", cells.len());
+        } else {
+            failed += 1;
+            println!("FAILED  {chapter}");
+            for p in problems {
+                println!("  {chapter}: {}", p.replace('\n', "\n    "));
+            }
+        }
+    }
+    if failed > 0 {
+        println!("\n{failed} chapter(s) drifted. If the change is intended: cargo run -- record --chapter <name>");
+    }
+    Ok(failed == 0)
+}
+
+fn record(root: &Path, chapters: &[&str]) -> anyhow::Result<bool> {
+    for chapter in chapters {
+        let (context, failure) = execute(chapter, BTreeMap::new(), false)?;
+        if let Some(problem) = outside_cells(&context, failure) {
+            bail!("{chapter}: not recorded: {problem}");
+        }
+        let written = Expectations::load(root, chapter)?.record(root, &context.cells())?;
+        println!("recorded {chapter}: {written} cells in snapshots/{chapter}/");
+    }
+    Ok(true)
+}
+
+fn list(root: &Path) -> anyhow::Result<bool> {
+    for (chapter, _) in CHAPTERS {
+        let source = std::fs::read_to_string(brooklet_book::notebook::source::example_path(root, chapter))?;
+        let cells: Vec<String> = brooklet_book::notebook::source::anchors(&source).into_keys().collect();
+        println!("{chapter}\n  cells: {}", cells.join(", "));
+        let (context, _) = execute(chapter, BTreeMap::new(), false)?;
+        for (name, default) in context.params() {
+            println!("  --param {name}={default}");
+        }
+    }
+    Ok(true)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let ok = match &cli.command {
+        Command::Run { which, params } => run(&which.resolve()?, params)?,
+        Command::Verify { which } => verify(&cli.root, &which.resolve()?)?,
+        Command::Record { which } => record(&cli.root, &which.resolve()?)?,
+        Command::Render => {
+            let started = Instant::now();
+            let dir = render::render(&cli.root).context("rendering the book")?;
+            println!("book rendered in {:.2} s: {}", started.elapsed().as_secs_f64(), dir.join("index.html").display());
+            true
+        }
+        Command::List => list(&cli.root)?,
+    };
+    if !ok {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chapters_resolve_by_name_or_number() {
+        let which = |c: &str| Which { chapters: vec![c.into()], all: false }.resolve();
+        assert_eq!(which("ch05").unwrap(), ["ch05_watermarks"]);
+        assert_eq!(which("ch05_watermarks").unwrap(), ["ch05_watermarks"]);
+        assert!(which("ch03").is_err(), "two chapters start with ch03");
+        assert!(which("ch99").is_err());
+        assert_eq!(parse_param("delay=20 minutes").unwrap(), ("delay".into(), "20 minutes".into()));
+    }
+}
