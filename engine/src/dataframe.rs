@@ -267,6 +267,22 @@ impl DataFrame {
         self.show_string(num_rows, 20)
     }
 
+    /// Shows the DataFrame as a rich HTML table in evcxr's Jupyter-compatible front ends (evcxr
+    /// calls this for the value of a cell); a stream shows its schema. Prints to stdout in
+    /// evcxr's `EVCXR_BEGIN_CONTENT` protocol.
+    pub fn evcxr_display(&self) {
+        let html = if self.is_streaming() {
+            format!("<pre>{self}</pre>")
+        } else {
+            self.clone()
+                .limit(20)
+                .and_then(|df| df.collect())
+                .and_then(|rows| crate::display::html_table(&self.schema(), &rows, 20))
+                .unwrap_or_else(|e| format!("<pre>error: {e}</pre>"))
+        };
+        println!("EVCXR_BEGIN_CONTENT text/html\n{html}EVCXR_END_CONTENT");
+    }
+
     /// The first `num_rows` rows as Spark's `show(numRows, truncate)` prints them: cells cut
     /// to `truncate` characters (right-aligned), or whole and left-aligned when it is 0.
     pub fn show_string(&self, num_rows: usize, truncate: usize) -> Result<String> {

@@ -55,6 +55,46 @@ pub fn format_table(schema: &SchemaRef, batches: &[RecordBatch], num_rows: usize
     Ok(out)
 }
 
+/// Up to `num_rows` rows of `batches` as an HTML `<table>`, cells formatted as
+/// [`format_table`] formats them (for notebook front ends: see `DataFrame::evcxr_display`).
+pub fn html_table(schema: &SchemaRef, batches: &[RecordBatch], num_rows: usize) -> Result<String> {
+    let options = FormatOptions::default()
+        .with_null("NULL")
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f"));
+    let mut out = String::from("<table>\n<tr>");
+    for field in schema.fields() {
+        out.push_str(&format!("<th>{}</th>", escape_html(field.name())));
+    }
+    out.push_str("</tr>\n");
+    let mut shown = 0;
+    'batches: for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            if shown == num_rows {
+                break 'batches;
+            }
+            out.push_str("<tr>");
+            for (i, f) in formatters.iter().enumerate() {
+                let text = spark_value(f.value(row).to_string(), batch.schema().field(i).data_type());
+                out.push_str(&format!("<td>{}</td>", escape_html(&text)));
+            }
+            out.push_str("</tr>\n");
+            shown += 1;
+        }
+    }
+    out.push_str("</table>\n");
+    Ok(out)
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 /// Adjusts arrow's text to Spark's where they differ: structs print `{a, b}` without names.
 fn spark_value(text: String, data_type: &DataType) -> String {
     match data_type {
@@ -117,6 +157,18 @@ only showing top 2 rows
         assert_eq!(format_table(&schema, std::slice::from_ref(&batch), 2, 20).unwrap(), expected);
         let all = format_table(&schema, &[batch], 20, 20).unwrap();
         assert!(all.contains("|a very long event...|    1|NULL|"), "{all}");
+    }
+
+    #[test]
+    fn html_tables_escape_their_cells() {
+        let schema = Arc::new(Schema::new(vec![Field::new("a<b", DataType::Utf8, true)]));
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![Some("x & y"), None]))]).unwrap();
+        let html = html_table(&schema, &[batch], 20).unwrap();
+        assert_eq!(
+            html,
+            "<table>\n<tr><th>a&lt;b</th></tr>\n<tr><td>x &amp; y</td></tr>\n<tr><td>NULL</td></tr>\n</table>\n"
+        );
     }
 
     #[test]

@@ -110,3 +110,26 @@ fn changed_code_makes_its_recording_stale() {
     assert!(!out.status.success());
     assert!(stdout.contains("cell query: its code changed since its output was recorded"), "{stdout}");
 }
+
+#[test]
+fn parameters_change_a_run_and_unknown_ones_are_refused() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = notebook(&["run", "--chapter", "ch01", "--param", "files=5"], root);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("── run ─") && stdout.contains("batches: 5, rows in the last batch: 20"), "{stdout}");
+    assert!(stdout.contains("Batch: 4"), "one batch per file:\n{stdout}");
+
+    let out = notebook(&["run", "--chapter", "ch01", "--param", "fils=5"], root);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains("no parameter 'fils'; parameters: events_per_file (default 20), files (default 3)"),
+        "{stdout}"
+    );
+
+    let out = notebook(&["run", "--chapter", "ch01", "--param", "files=many"], root);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(stdout.contains("--param files=many: not a valid value (the default is 3)"), "{stdout}");
+}

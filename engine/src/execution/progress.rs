@@ -134,6 +134,12 @@ pub struct SinkProgress {
 }
 
 impl StreamingQueryProgress {
+    /// Shows the progress in evcxr's Jupyter-compatible front ends: its pretty JSON, as HTML.
+    pub fn evcxr_display(&self) {
+        let json = self.pretty_json().replace('&', "&amp;").replace('<', "&lt;");
+        println!("EVCXR_BEGIN_CONTENT text/html\n<pre>{json}</pre>\nEVCXR_END_CONTENT");
+    }
+
     /// The progress as pretty JSON, like Spark's `progress.prettyJson`.
     pub fn pretty_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("progress serializes")

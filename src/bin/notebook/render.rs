@@ -76,7 +76,8 @@ impl CellOutputs {
             ""
         };
         let body = snapshot.body.trim_end_matches('\n');
-        Ok(Some(format!("\n<div class=\"cell-output\">\n\n{note}```text\n{body}\n```\n\n</div>\n")))
+        // `id`: the Q&A appendix and other pages link to a cell's output as `page.html#cell-name`.
+        Ok(Some(format!("\n<div class=\"cell-output\" id=\"cell-{name}\">\n\n{note}```text\n{body}\n```\n\n</div>\n")))
     }
 }
 
