@@ -15,33 +15,12 @@ const SPARK_PRESET: &str = "||--+-++|    ++++++";
 /// Renders up to `num_rows` rows of `batches` like Spark's `Dataset.show(numRows, truncate)`;
 /// `truncate` is the maximum cell width (Spark's default 20), 0 for no cutting.
 pub fn format_table(schema: &SchemaRef, batches: &[RecordBatch], num_rows: usize, truncate: usize) -> Result<String> {
-    let options = FormatOptions::default()
-        .with_null("NULL")
-        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
-        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f"));
     let mut table = Table::new();
     table.load_preset(SPARK_PRESET).set_content_arrangement(ContentArrangement::Disabled).force_no_tty();
     let align = if truncate > 0 { CellAlignment::Right } else { CellAlignment::Left };
     table.set_header(schema.fields().iter().map(|f| Cell::new(cut(f.name(), truncate)).set_alignment(align)));
-    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    let mut shown = 0;
-    'batches: for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        for row in 0..batch.num_rows() {
-            if shown == num_rows {
-                break 'batches;
-            }
-            let cells = formatters.iter().enumerate().map(|(i, f)| {
-                let text = spark_value(f.value(row).to_string(), batch.schema().field(i).data_type());
-                Cell::new(cut(&text, truncate)).set_alignment(align)
-            });
-            table.add_row(cells);
-            shown += 1;
-        }
+    for row in cell_texts(batches, num_rows)? {
+        table.add_row(row.iter().map(|text| Cell::new(cut(text, truncate)).set_alignment(align)));
     }
     for column in table.column_iter_mut() {
         // Spark pads every column to at least three characters.
@@ -49,43 +28,55 @@ pub fn format_table(schema: &SchemaRef, batches: &[RecordBatch], num_rows: usize
     }
     let mut out = table.to_string();
     out.push('\n');
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if total > num_rows {
         out.push_str(&format!("only showing top {num_rows} row{}\n", if num_rows == 1 { "" } else { "s" }));
     }
     Ok(out)
 }
 
-/// Up to `num_rows` rows of `batches` as an HTML `<table>`, cells formatted as
-/// [`format_table`] formats them (for notebook front ends: see `DataFrame::evcxr_display`).
-pub fn html_table(schema: &SchemaRef, batches: &[RecordBatch], num_rows: usize) -> Result<String> {
+/// The text of each cell of the first `num_rows` rows, as Spark shows values.
+fn cell_texts(batches: &[RecordBatch], num_rows: usize) -> Result<Vec<Vec<String>>> {
     let options = FormatOptions::default()
         .with_null("NULL")
         .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
         .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f"));
-    let mut out = String::from("<table>\n<tr>");
-    for field in schema.fields() {
-        out.push_str(&format!("<th>{}</th>", escape_html(field.name())));
-    }
-    out.push_str("</tr>\n");
-    let mut shown = 0;
-    'batches: for batch in batches {
+    let mut rows = Vec::new();
+    for batch in batches {
         let formatters = batch
             .columns()
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
-            if shown == num_rows {
-                break 'batches;
+            if rows.len() == num_rows {
+                return Ok(rows);
             }
-            out.push_str("<tr>");
-            for (i, f) in formatters.iter().enumerate() {
-                let text = spark_value(f.value(row).to_string(), batch.schema().field(i).data_type());
-                out.push_str(&format!("<td>{}</td>", escape_html(&text)));
-            }
-            out.push_str("</tr>\n");
-            shown += 1;
+            let cells = formatters.iter().enumerate();
+            rows.push(
+                cells
+                    .map(|(i, f)| spark_value(f.value(row).to_string(), batch.schema().field(i).data_type()))
+                    .collect(),
+            );
         }
+    }
+    Ok(rows)
+}
+
+/// Up to `num_rows` rows of `batches` as an HTML `<table>`, cells formatted as
+/// [`format_table`] formats them (for notebook front ends: see `DataFrame::evcxr_display`).
+pub fn html_table(schema: &SchemaRef, batches: &[RecordBatch], num_rows: usize) -> Result<String> {
+    let mut out = String::from("<table>\n<tr>");
+    for field in schema.fields() {
+        out.push_str(&format!("<th>{}</th>", escape_html(field.name())));
+    }
+    out.push_str("</tr>\n");
+    for row in cell_texts(batches, num_rows)? {
+        out.push_str("<tr>");
+        for text in row {
+            out.push_str(&format!("<td>{}</td>", escape_html(&text)));
+        }
+        out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
     Ok(out)
