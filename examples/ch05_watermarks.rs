@@ -22,15 +22,15 @@ pub fn write_events(input: &Path) -> std::io::Result<()> {
 }
 
 // ANCHOR: watermarked
-/// Events per five-minute window, waiting up to five minutes for late events.
-pub fn windowed_counts(session: &Session, input: &Path) -> brooklet::Result<DataFrame> {
+/// Events per five-minute window, waiting `delay` (the book uses "5 minutes") for late events.
+pub fn windowed_counts(session: &Session, input: &Path, delay: &str) -> brooklet::Result<DataFrame> {
     session
         .read_stream()
         .format("json")
         .schema(EVENT_SCHEMA)
         .option("maxFilesPerTrigger", 1)
         .load(input)?
-        .with_watermark("timestamp", "5 minutes")?
+        .with_watermark("timestamp", delay)?
         .group_by([window(col("timestamp"), "5 minutes")])?
         .agg(["count(*) AS events", "round(sum(value), 2) AS total"])?
         .select(["window['start'] AS start", "window['end'] AS end", "events", "total"])
@@ -40,8 +40,8 @@ pub fn windowed_counts(session: &Session, input: &Path) -> brooklet::Result<Data
 // ANCHOR: start
 /// Starts the windowed count in `mode` ("append" or "update"); the rows it drops as late go
 /// to the memory table `{mode}_late_rows`.
-pub fn start(session: &Session, input: &Path, mode: &str) -> brooklet::Result<StreamingQuery> {
-    windowed_counts(session, input)?
+pub fn start(session: &Session, input: &Path, delay: &str, mode: &str) -> brooklet::Result<StreamingQuery> {
+    windowed_counts(session, input, delay)?
         .write_stream()
         .format("console")
         .output_mode(mode)
@@ -115,6 +115,7 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     let input = chapter.path("events");
     write_events(&input)?;
     let session = &chapter.session;
+    let delay: String = chapter.param("delay", "5 minutes".to_string())?;
 
     chapter.cell("late_events", |out| {
         // ANCHOR: late_events
@@ -126,7 +127,7 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     })?;
     let append = chapter.cell("append", |_| {
         // ANCHOR: append
-        let append = start(session, &input, "append")?;
+        let append = start(session, &input, &delay, "append")?;
         append.await_termination()?;
         // ANCHOR_END: append
         Ok(append)
@@ -142,7 +143,7 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     })?;
     chapter.cell("update", |_| {
         // ANCHOR: update
-        let update = start(session, &input, "update")?;
+        let update = start(session, &input, &delay, "update")?;
         update.await_termination()?;
         // ANCHOR_END: update
         Ok(())

@@ -52,16 +52,17 @@ pub fn by_id(session: &Session, input: &Path) -> brooklet::Result<DataFrame> {
 // ANCHOR_END: by_id
 
 // ANCHOR: by_id_and_time
-/// Every (event_id, timestamp) once; the watermark lets old pairs go.
-pub fn by_id_and_time(session: &Session, input: &Path) -> brooklet::Result<DataFrame> {
-    deliveries(session, input)?.with_watermark("timestamp", "1 minute")?.drop_duplicates(&["event_id", "timestamp"])
+/// Every (event_id, timestamp) once; the watermark (`delay` behind, "1 minute" in the book)
+/// lets old pairs go.
+pub fn by_id_and_time(session: &Session, input: &Path, delay: &str) -> brooklet::Result<DataFrame> {
+    deliveries(session, input)?.with_watermark("timestamp", delay)?.drop_duplicates(&["event_id", "timestamp"])
 }
 // ANCHOR_END: by_id_and_time
 
 // ANCHOR: within_watermark
-/// Every event_id once within the watermark delay of its first delivery.
-pub fn within_watermark(session: &Session, input: &Path) -> brooklet::Result<DataFrame> {
-    deliveries(session, input)?.with_watermark("timestamp", "1 minute")?.drop_duplicates_within_watermark(&["event_id"])
+/// Every event_id once within `delay` (the watermark delay) of its first delivery.
+pub fn within_watermark(session: &Session, input: &Path, delay: &str) -> brooklet::Result<DataFrame> {
+    deliveries(session, input)?.with_watermark("timestamp", delay)?.drop_duplicates_within_watermark(&["event_id"])
 }
 // ANCHOR_END: within_watermark
 
@@ -109,17 +110,18 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     let input = chapter.path("events");
     write_events(&input)?;
     let session = &chapter.session;
+    let delay: String = chapter.param("delay", "1 minute".to_string())?;
     chapter.show("duplicates", || Ok(duplicated(session, &input)?.to_string_table(50)?))?;
 
     let by_id = chapter.cell("by_id", |_| Ok(run_to_end(by_id(session, &input)?, "by_id")?))?;
     chapter.show("state_table", || Ok(state_table(&by_id)))?;
     chapter.cell("by_id_and_time", |out| {
-        let query = run_to_end(by_id_and_time(session, &input)?, "by_id_and_time")?;
+        let query = run_to_end(by_id_and_time(session, &input, &delay)?, "by_id_and_time")?;
         out.print(state_table(&query));
         Ok(())
     })?;
     let within = chapter.cell("within_watermark", |out| {
-        let query = run_to_end(within_watermark(session, &input)?, "within_watermark")?;
+        let query = run_to_end(within_watermark(session, &input, &delay)?, "within_watermark")?;
         out.print(state_table(&query));
         Ok(query)
     })?;

@@ -97,11 +97,13 @@ impl Chapter {
         if let Some(e) = &error {
             output.push_str(&format!("error: {e}\n"));
         }
-        let output = notebook::redact(&output, self.dir.path());
         if self.echo {
+            // What this run really printed (durations and ids included); only the recording
+            // is redacted.
             println!("── {name} {}", "─".repeat(60usize.saturating_sub(name.len())));
-            print!("{output}");
+            print!("{}", output.replace(&self.dir.path().display().to_string(), "$CHAPTER"));
         }
+        let output = notebook::redact(&output, self.dir.path());
         self.cells.lock().expect("cells lock poisoned").push(CellRun { name: name.to_string(), output, error });
         result
     }

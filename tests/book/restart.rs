@@ -152,12 +152,16 @@ fn run_continuously(query: &str, mode: &str, build: Build, stops: &[usize]) -> B
 
 #[test]
 fn ch05_watermarked_windows_in_append_mode() {
-    assert_restart_equivalent_with_watermark("append", "append", ch05::windowed_counts);
+    assert_restart_equivalent_with_watermark("append", "append", |s, input| {
+        ch05::windowed_counts(s, input, "5 minutes")
+    });
 }
 
 #[test]
 fn ch05_watermarked_windows_in_update_mode() {
-    assert_restart_equivalent_with_watermark("update", "update", ch05::windowed_counts);
+    assert_restart_equivalent_with_watermark("update", "update", |s, input| {
+        ch05::windowed_counts(s, input, "5 minutes")
+    });
 }
 
 #[test]
@@ -167,12 +171,16 @@ fn ch06_dedup_by_id() {
 
 #[test]
 fn ch06_dedup_by_id_and_time() {
-    assert_restart_equivalent_with_watermark("by_id_and_time", "append", ch06::by_id_and_time);
+    assert_restart_equivalent_with_watermark("by_id_and_time", "append", |s, input| {
+        ch06::by_id_and_time(s, input, "1 minute")
+    });
 }
 
 #[test]
 fn ch06_dedup_within_watermark() {
-    assert_restart_equivalent_with_watermark("within_watermark", "append", ch06::within_watermark);
+    assert_restart_equivalent_with_watermark("within_watermark", "append", |s, input| {
+        ch06::within_watermark(s, input, "1 minute")
+    });
 }
 
 #[test]

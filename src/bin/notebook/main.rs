@@ -30,9 +30,23 @@ use chapters::CHAPTERS;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// The project: where `book/`, `examples/` and `snapshots/` are read and written.
-    #[arg(long, global = true, default_value = env!("CARGO_MANIFEST_DIR"))]
-    root: PathBuf,
+    /// The project: where `book/`, `examples/` and `snapshots/` are read and written
+    /// [default: the nearest directory up from here that holds `book/book.toml`].
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
+}
+
+impl Cli {
+    /// The project root: `--root`, else the nearest directory from the current one upwards
+    /// holding `book/book.toml`, else the directory this binary was built from.
+    fn root(&self) -> PathBuf {
+        if let Some(root) = &self.root {
+            return root.clone();
+        }
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let found = cwd.ancestors().find(|dir| dir.join("book/book.toml").is_file());
+        found.map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), Path::to_path_buf)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,7 +202,8 @@ fn record(root: &Path, chapters: &[&str]) -> anyhow::Result<bool> {
 
 fn list(root: &Path) -> anyhow::Result<bool> {
     for (chapter, _) in CHAPTERS {
-        let source = std::fs::read_to_string(brooklet_book::notebook::source::example_path(root, chapter))?;
+        let path = brooklet_book::notebook::source::example_path(root, chapter);
+        let source = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let cells: Vec<String> = brooklet_book::notebook::source::anchors(&source).into_keys().collect();
         println!("{chapter}\n  cells: {}", cells.join(", "));
         let (context, _) = execute(chapter, BTreeMap::new(), false)?;
@@ -201,17 +216,18 @@ fn list(root: &Path) -> anyhow::Result<bool> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let root = cli.root();
     let ok = match &cli.command {
         Command::Run { which, params } => run(&which.resolve()?, params)?,
-        Command::Verify { which } => verify(&cli.root, &which.resolve()?)?,
-        Command::Record { which } => record(&cli.root, &which.resolve()?)?,
+        Command::Verify { which } => verify(&root, &which.resolve()?)?,
+        Command::Record { which } => record(&root, &which.resolve()?)?,
         Command::Render => {
             let started = Instant::now();
-            let dir = render::render(&cli.root).context("rendering the book")?;
+            let dir = render::render(&root).context("rendering the book")?;
             println!("book rendered in {:.2} s: {}", started.elapsed().as_secs_f64(), dir.join("index.html").display());
             true
         }
-        Command::List => list(&cli.root)?,
+        Command::List => list(&root)?,
     };
     if !ok {
         std::process::exit(1);
