@@ -120,6 +120,31 @@ pub fn place_outputs(
     Ok(out)
 }
 
+/// A link to a cell's output, `[text](page.md#cell-name)`, as a page writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellLink {
+    /// The line (1-based) it is on.
+    pub line: usize,
+    /// The page it points to, as written (empty: the same page).
+    pub page: String,
+    /// The cell's name.
+    pub cell: String,
+}
+
+/// The links to cell outputs in `markdown`, in page order.
+pub fn cell_links(markdown: &str) -> Vec<CellLink> {
+    static LINK: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let link =
+        LINK.get_or_init(|| regex::Regex::new(r"\]\(([^)\s#]*)#cell-([A-Za-z0-9_]+)\)").expect("a valid pattern"));
+    let mut links = Vec::new();
+    for (i, line) in markdown.lines().enumerate() {
+        for found in link.captures_iter(line) {
+            links.push(CellLink { line: i + 1, page: found[1].to_string(), cell: found[2].to_string() });
+        }
+    }
+    links
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +162,13 @@ mod tests {
         assert!(placed.contains("ch02_x.rs:good}}\n```\nOUT good\n```toml"), "{placed}");
         assert!(shown_cells("<!-- cell: sometimes -->\n```\n{{#include ../../examples/a.rs:b}}\n```\n", "p").is_err());
         assert!(place_outputs("{{#brooklet-batches ch01 q}}", "p", |_| Ok(None)).is_err());
+    }
+
+    #[test]
+    fn finds_links_to_cell_outputs() {
+        let page =
+            "See [this](ch05-watermarks.md#cell-timeline) and\n[that](#cell-run), not [a section](ch05.md#try-this).";
+        let links: Vec<_> = cell_links(page).into_iter().map(|l| (l.line, l.page, l.cell)).collect();
+        assert_eq!(links, [(1, "ch05-watermarks.md".into(), "timeline".into()), (2, String::new(), "run".into())]);
     }
 }

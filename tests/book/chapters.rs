@@ -3,10 +3,10 @@
 //! book's cell options honoured, stale or missing recordings refused. One test per chapter,
 //! so they run in parallel and a failure names its chapter.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn notebook(args: &[&str], root: &Path) -> Output {
+pub fn notebook(args: &[&str], root: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_notebook"))
         .arg("--root")
         .arg(root)
@@ -66,11 +66,16 @@ fn ch08_state() {
     verify("ch08_state");
 }
 
-/// Copies what the notebook reads (book, examples, snapshots) so a test can change it.
-fn project_copy() -> tempfile::TempDir {
+/// Copies what the notebook reads (the book, the examples, every recording) so a test can
+/// change it or render it without touching the project.
+pub fn project_copy() -> tempfile::TempDir {
     let copy = tempfile::tempdir().expect("temp dir");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in ["book/src", "examples", "snapshots/ch01_streams_are_tables"] {
+    let recordings = std::fs::read_dir(root.join("snapshots")).expect("snapshots/");
+    let recorded: Vec<PathBuf> =
+        recordings.map(|e| Path::new("snapshots").join(e.expect("entry").file_name())).collect();
+    let dirs = ["book", "book/src", "book/theme", "examples"].map(PathBuf::from);
+    for dir in dirs.iter().chain(&recorded) {
         let (from, to) = (root.join(dir), copy.path().join(dir));
         std::fs::create_dir_all(&to).expect("mkdir");
         for entry in std::fs::read_dir(&from).expect("read dir") {
@@ -109,6 +114,28 @@ fn changed_code_makes_its_recording_stale() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
     assert!(stdout.contains("cell query: its code changed since its output was recorded"), "{stdout}");
+}
+
+#[test]
+fn render_refuses_a_link_to_a_cell_output_the_book_does_not_show() {
+    let copy = project_copy();
+    let src = copy.path().join("book/src");
+    let summary = "# Summary\n\n- [One](ch01-streams-are-tables.md)\n- [Links](links.md)\n";
+    std::fs::write(src.join("SUMMARY.md"), summary).expect("write");
+    let links = "# Links\n\n[counts](ch01-streams-are-tables.md#cell-run)\n";
+    std::fs::write(src.join("links.md"), links).expect("write");
+    let out = notebook(&["render"], copy.path());
+    assert!(out.status.success(), "a link to a shown output renders: {}", String::from_utf8_lossy(&out.stderr));
+
+    std::fs::write(src.join("links.md"), format!("{links}[events](ch01-streams-are-tables.md#cell-generate)\n"))
+        .expect("write");
+    let out = notebook(&["render"], copy.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "render must refuse the link");
+    assert!(
+        stderr.contains("links.md:4: links to the output of cell generate on ch01-streams-are-tables.md"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -3,12 +3,12 @@
 //! snapshots, and fails on a shown cell whose output is missing or was recorded for other
 //! code or another engine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::Context;
-use brooklet_book::notebook::book::{ShownCell, place_outputs};
+use brooklet_book::notebook::book::{ShownCell, cell_links, place_outputs};
 use brooklet_book::notebook::snapshot::Snapshot;
 use brooklet_book::notebook::source;
 use mdbook_driver::MDBook;
@@ -88,19 +88,64 @@ impl Preprocessor for CellOutputs {
 
     fn run(&self, _ctx: &PreprocessorContext, mut book: Book) -> mdbook_preprocessor::errors::Result<Book> {
         let mut failure = None;
+        // Each page's cells that got an output (and so an `id="cell-NAME"` to link to).
+        let mut shown: BTreeMap<PathBuf, BTreeSet<String>> = BTreeMap::new();
         book.for_each_chapter_mut(|page| {
             if failure.is_some() {
                 return;
             }
-            let name = page.source_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| page.name.clone());
-            match place_outputs(&page.content, &name, |cell| self.output(&name, cell)) {
+            let path = page.source_path.clone().unwrap_or_else(|| PathBuf::from(&page.name));
+            let name = path.display().to_string();
+            let cells = shown.entry(path).or_default();
+            let placed = place_outputs(&page.content, &name, |cell| {
+                let output = self.output(&name, cell)?;
+                if output.is_some() {
+                    cells.insert(cell.cell.clone());
+                }
+                Ok(output)
+            });
+            match placed {
                 Ok(content) => page.content = content,
                 Err(e) => failure = Some(e),
             }
         });
+        if failure.is_none() {
+            book.for_each_chapter_mut(|page| {
+                let Some(path) = &page.source_path else { return };
+                if let Err(e) = check_links(path, &page.content, &shown) {
+                    failure.get_or_insert(e);
+                }
+            });
+        }
         match failure {
             Some(e) => Err(e),
             None => Ok(book),
         }
     }
+}
+
+/// Fails on a link to a cell output that `page` (at `path`) points at but no page shows:
+/// the Q&A and Concepts pages link to outputs, and an output that moved or was renamed
+/// must not leave them pointing nowhere.
+fn check_links(path: &Path, page: &str, shown: &BTreeMap<PathBuf, BTreeSet<String>>) -> anyhow::Result<()> {
+    for link in cell_links(page) {
+        let target = if link.page.is_empty() { path.to_path_buf() } else { path.with_file_name(&link.page) };
+        let cells = shown.get(&target);
+        anyhow::ensure!(
+            cells.is_some_and(|cells| cells.contains(&link.cell)),
+            "{}:{}: links to the output of cell {} on {}, which {}",
+            path.display(),
+            link.line,
+            link.cell,
+            target.display(),
+            match cells {
+                None => "is not a page of the book".to_string(),
+                Some(cells) => format!(
+                    "shows no output of that cell (its cell outputs: {})",
+                    cells.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            }
+        );
+    }
+    Ok(())
 }
