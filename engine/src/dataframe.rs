@@ -245,9 +245,10 @@ impl DataFrame {
         Ok(())
     }
 
-    /// Starts describing a streaming query over this DataFrame.
-    pub fn write_stream(self) -> DataStreamWriter {
-        DataStreamWriter::new(self)
+    /// Starts describing a streaming query over this DataFrame (which stays usable: one
+    /// DataFrame can feed several queries, as in Spark).
+    pub fn write_stream(&self) -> DataStreamWriter {
+        DataStreamWriter::new(self.clone())
     }
 
     /// Runs the query and returns all rows. Refused on a stream.
@@ -267,20 +268,21 @@ impl DataFrame {
         self.show_string(num_rows, 20)
     }
 
-    /// Shows the DataFrame as a rich HTML table in evcxr's Jupyter-compatible front ends (evcxr
-    /// calls this for the value of a cell); a stream shows its schema. Prints to stdout in
-    /// evcxr's `EVCXR_BEGIN_CONTENT` protocol.
+    /// Shows the DataFrame in evcxr (evcxr calls this for the value of a cell): as `show()`
+    /// prints it in the terminal REPL, as an HTML table in Jupyter-compatible front ends; a
+    /// stream shows its schema.
     pub fn evcxr_display(&self) {
+        let plain = self.to_string();
         let html = if self.is_streaming() {
-            format!("<pre>{self}</pre>")
+            crate::display::html_pre(&plain)
         } else {
             self.clone()
                 .limit(20)
                 .and_then(|df| df.collect())
                 .and_then(|rows| crate::display::html_table(&self.schema(), &rows, 20))
-                .unwrap_or_else(|e| format!("<pre>error: {e}</pre>"))
+                .unwrap_or_else(|e| crate::display::html_pre(&format!("error: {e}")))
         };
-        println!("EVCXR_BEGIN_CONTENT text/html\n{html}EVCXR_END_CONTENT");
+        crate::display::evcxr_print(&plain, &html);
     }
 
     /// The first `num_rows` rows as Spark's `show(numRows, truncate)` prints them: cells cut

@@ -63,6 +63,20 @@ fn cell_texts(batches: &[RecordBatch], num_rows: usize) -> Result<Vec<Vec<String
     Ok(rows)
 }
 
+/// Prints a value for evcxr: `plain` for the terminal REPL, `html` for Jupyter-compatible
+/// front ends, in evcxr's `EVCXR_BEGIN_CONTENT` protocol (each front end picks the richest
+/// type it shows).
+pub fn evcxr_print(plain: &str, html: &str) {
+    let plain = plain.trim_end_matches('\n');
+    println!("EVCXR_BEGIN_CONTENT text/plain\n{plain}\nEVCXR_END_CONTENT");
+    println!("EVCXR_BEGIN_CONTENT text/html\n{html}\nEVCXR_END_CONTENT");
+}
+
+/// HTML-escapes `text` for a `<pre>` block.
+pub fn html_pre(text: &str) -> String {
+    format!("<pre>{}</pre>", text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"))
+}
+
 /// Up to `num_rows` rows of `batches` as an HTML `<table>`, cells formatted as
 /// [`format_table`] formats them (for notebook front ends: see `DataFrame::evcxr_display`).
 pub fn html_table(schema: &SchemaRef, batches: &[RecordBatch], num_rows: usize) -> Result<String> {

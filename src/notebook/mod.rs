@@ -19,6 +19,7 @@
 
 pub mod book;
 mod cell;
+pub mod repl;
 pub mod snapshot;
 pub mod source;
 
@@ -117,7 +118,8 @@ impl Expectations {
                 problems.push(format!("cell {name} ran twice: cell names must be unique"));
             }
             if !self.anchors.contains_key(name) {
-                problems.push(format!("cell {name} has no `// ANCHOR: {name}` region in examples/{}.rs", self.chapter));
+                problems
+                    .push(format!("cell {name} has no `// ANCHOR: {name}` region in its example ({})", self.chapter));
             }
             match (&run.error, self.options(name).expect_error) {
                 (Some(e), false) => problems.push(format!("cell {name} failed: {e}")),

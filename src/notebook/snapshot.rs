@@ -52,9 +52,11 @@ impl Snapshot {
     pub fn write(&self, root: &Path) -> anyhow::Result<()> {
         let path = self.path(root);
         std::fs::create_dir_all(path.parent().expect("a snapshot has a directory"))?;
+        let source = super::source::example_path(root, &self.chapter);
+        let source = source.strip_prefix(root).unwrap_or(&source).display().to_string();
         let text = format!(
-            "---\nsource: examples/{}.rs\ninfo:\n  chapter: {}\n  cell: {}\n  source_hash: {}\n  engine: {}\n---\n{}",
-            self.chapter, self.chapter, self.cell, self.source_hash, self.engine, self.body
+            "---\nsource: {source}\ninfo:\n  chapter: {}\n  cell: {}\n  source_hash: {}\n  engine: {}\n---\n{}",
+            self.chapter, self.cell, self.source_hash, self.engine, self.body
         );
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
     }

@@ -1,5 +1,5 @@
 //! A chapter's cells in its source: the `// ANCHOR: name` … `// ANCHOR_END: name` regions of
-//! `examples/<chapter>.rs`, and the hash of each region recorded with its output (so an
+//! `examples/<chapter>.rs` (or of `examples/<chapter>.evcxr`, a REPL session), and the hash of each region recorded with its output (so an
 //! output recorded for other code is known to be stale).
 
 use std::collections::BTreeMap;
@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// The example program of `chapter` (`ch01_streams_are_tables`) under the project `root`.
+/// The example program of `chapter` (`ch01_streams_are_tables`) under the project `root`,
+/// or its evcxr session (`ch09_repl.evcxr`) when it has no program.
 pub fn example_path(root: &Path, chapter: &str) -> PathBuf {
-    root.join("examples").join(format!("{chapter}.rs"))
+    let program = root.join("examples").join(format!("{chapter}.rs"));
+    let session = program.with_extension("evcxr");
+    if !program.exists() && session.exists() { session } else { program }
 }
 
 /// Every anchored region of `source`, by name: the lines between its markers, without the

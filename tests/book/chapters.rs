@@ -66,6 +66,20 @@ fn ch08_state() {
     verify("ch08_state");
 }
 
+/// The REPL chapter runs in evcxr: verified where evcxr is installed, skipped (with a note)
+/// where it is not, unless `BROOKLET_REQUIRE_EVCXR` is set (`BROOKLET_EVCXR=1 scripts/test.sh`
+/// installs evcxr and sets it).
+#[test]
+fn ch09_repl() {
+    let out = notebook(&["verify", "--chapter", "ch09_repl"], Path::new(env!("CARGO_MANIFEST_DIR")));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ch09_repl drifted from its recorded outputs:\n{text}");
+    if text.contains("skipped ch09_repl") {
+        assert!(std::env::var_os("BROOKLET_REQUIRE_EVCXR").is_none(), "BROOKLET_REQUIRE_EVCXR is set:\n{text}");
+        eprintln!("{text}");
+    }
+}
+
 /// Copies what the notebook reads (the book, the examples, every recording) so a test can
 /// change it or render it without touching the project.
 pub fn project_copy() -> tempfile::TempDir {

@@ -136,8 +136,8 @@ pub struct SinkProgress {
 impl StreamingQueryProgress {
     /// Shows the progress in evcxr's Jupyter-compatible front ends: its pretty JSON, as HTML.
     pub fn evcxr_display(&self) {
-        let json = self.pretty_json().replace('&', "&amp;").replace('<', "&lt;");
-        println!("EVCXR_BEGIN_CONTENT text/html\n<pre>{json}</pre>\nEVCXR_END_CONTENT");
+        let json = self.pretty_json();
+        crate::display::evcxr_print(&json, &crate::display::html_pre(&json));
     }
 
     /// The progress as pretty JSON, like Spark's `progress.prettyJson`.

@@ -6,6 +6,12 @@
 //! `approx_distinct` is the exception: its grouped state is a sparse list of hashes, which the
 //! per-group accumulator cannot merge. For it, a group keeps a one-group
 //! [`GroupsAccumulator`] behind the [`Accumulator`] interface.
+//!
+//! DataFusion's accumulators may be used up by [`Accumulator::state`] and
+//! [`Accumulator::evaluate`] (a batch query calls them once, at the end): `count(DISTINCT s)`
+//! over strings hands its set over and is empty afterwards. A streaming group lives on after
+//! every batch's output and checkpoint, so each accumulator is [`Kept`]: its state is merged
+//! back into a fresh accumulator after either call.
 
 use std::sync::{Arc, Mutex};
 
@@ -20,7 +26,49 @@ pub(super) fn new_accumulator(aggregate: &Arc<AggregateFunctionExpr>) -> Result<
     if aggregate.fun().name() == "approx_distinct" && aggregate.groups_accumulator_supported() {
         return Ok(Box::new(OneGroup(Mutex::new(aggregate.create_groups_accumulator()?))));
     }
-    aggregate.create_accumulator()
+    Ok(Box::new(Kept { inner: aggregate.create_accumulator()?, aggregate: aggregate.clone() }))
+}
+
+/// An accumulator that survives [`Accumulator::state`] and [`Accumulator::evaluate`].
+#[derive(Debug)]
+struct Kept {
+    inner: Box<dyn Accumulator>,
+    aggregate: Arc<AggregateFunctionExpr>,
+}
+
+impl Kept {
+    /// A fresh accumulator holding `state`.
+    fn holding(&self, state: &[ScalarValue]) -> Result<Box<dyn Accumulator>> {
+        let mut fresh = self.aggregate.create_accumulator()?;
+        let arrays = state.iter().map(|v| v.to_array()).collect::<Result<Vec<_>>>()?;
+        fresh.merge_batch(&arrays)?;
+        Ok(fresh)
+    }
+}
+
+impl Accumulator for Kept {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.inner.update_batch(values)
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.inner.merge_batch(states)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let state = self.inner.state()?;
+        self.inner = self.holding(&state)?;
+        Ok(state)
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let state = self.state()?;
+        self.holding(&state)?.evaluate()
+    }
+
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
 }
 
 /// A grouped accumulator holding a single group (index 0). (The mutex makes it `Sync`, which

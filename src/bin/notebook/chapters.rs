@@ -1,9 +1,21 @@
 //! Every chapter the notebook runs: the example programs, compiled into this one binary
-//! (once, not once per cell), each with its `run(&Chapter)`.
+//! (once, not once per cell), each with its `run(&Chapter)`; and the REPL chapter, an evcxr
+//! session run by `evcxr` itself.
 
 use brooklet_book::Chapter;
 
 type Run = fn(&Chapter) -> anyhow::Result<()>;
+
+/// How a chapter's cells are executed.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    /// An example program: its `run` executes the cells.
+    Program(Run),
+    /// An example the book only shows code from (it has no cells to execute).
+    CodeOnly,
+    /// An evcxr session (`examples/<name>.evcxr`), run by the `evcxr` REPL.
+    Repl,
+}
 
 #[path = "../../../examples/ch01_streams_are_tables.rs"]
 #[allow(dead_code)]
@@ -30,15 +42,16 @@ mod ch07_sessions;
 #[allow(dead_code)]
 mod ch08_state;
 
-/// `(name, run)`: `run` is `None` for an example the book only shows code from.
-pub const CHAPTERS: &[(&str, Option<Run>)] = &[
-    ("ch01_streams_are_tables", Some(ch01_streams_are_tables::run)),
-    ("ch02_output_modes", Some(ch02_output_modes::run)),
-    ("ch03_file_sources", Some(ch03_file_sources::run)),
-    ("ch03_stream_processor", None),
-    ("ch04_windows", Some(ch04_windows::run)),
-    ("ch05_watermarks", Some(ch05_watermarks::run)),
-    ("ch06_deduplication", Some(ch06_deduplication::run)),
-    ("ch07_sessions", Some(ch07_sessions::run)),
-    ("ch08_state", Some(ch08_state::run)),
+/// Every chapter, in book order.
+pub const CHAPTERS: &[(&str, Kind)] = &[
+    ("ch01_streams_are_tables", Kind::Program(ch01_streams_are_tables::run)),
+    ("ch02_output_modes", Kind::Program(ch02_output_modes::run)),
+    ("ch03_file_sources", Kind::Program(ch03_file_sources::run)),
+    ("ch03_stream_processor", Kind::CodeOnly),
+    ("ch04_windows", Kind::Program(ch04_windows::run)),
+    ("ch05_watermarks", Kind::Program(ch05_watermarks::run)),
+    ("ch06_deduplication", Kind::Program(ch06_deduplication::run)),
+    ("ch07_sessions", Kind::Program(ch07_sessions::run)),
+    ("ch08_state", Kind::Program(ch08_state::run)),
+    ("ch09_repl", Kind::Repl),
 ];

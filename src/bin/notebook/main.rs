@@ -9,10 +9,12 @@
 //! ```
 //!
 //! A chapter is `examples/<chapter>.rs`; its cells are its `// ANCHOR:` regions, run through
-//! [`brooklet_book::Chapter::cell`]. All chapters are compiled into this binary.
+//! [`brooklet_book::Chapter::cell`]. All chapters are compiled into this binary, but for the
+//! REPL chapter, `examples/ch09_repl.evcxr`, which the `evcxr` REPL runs (when installed).
 
 mod chapters;
 mod render;
+mod repl;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +25,7 @@ use brooklet_book::Chapter;
 use brooklet_book::notebook::Expectations;
 use clap::{Args, Parser, Subcommand};
 
-use chapters::CHAPTERS;
+use chapters::{CHAPTERS, Kind};
 
 #[derive(Debug, Parser)]
 #[command(about = "Run, verify, record and render the Brooklet book's chapters")]
@@ -121,36 +123,64 @@ fn names() -> String {
     CHAPTERS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
 }
 
-/// Runs `chapter` (an example without `run` has no cells to execute); returns the chapter
-/// context and, if the program stopped early, why.
-fn execute(chapter: &str, params: BTreeMap<String, String>, echo: bool) -> anyhow::Result<(Chapter, Option<String>)> {
-    let run = CHAPTERS.iter().find(|(name, _)| *name == chapter).and_then(|(_, run)| *run);
+/// One chapter's run.
+struct Execution {
+    /// The chapter, with its cells' outputs.
+    context: Chapter,
+    /// Why the chapter stopped early, if it did.
+    failure: Option<String>,
+    /// Why it was not run at all (a REPL chapter without evcxr).
+    skipped: Option<String>,
+    /// Anything else to report (a REPL chapter's timings).
+    note: Option<String>,
+}
+
+impl Execution {
+    /// A failure that is not one of the cells' (those are reported per cell).
+    fn outside_cells(&self) -> Option<String> {
+        let failure = self.failure.as_ref()?;
+        let in_a_cell = self.context.cells().iter().any(|c| c.error.as_ref() == Some(failure));
+        (!in_a_cell).then(|| format!("the chapter stopped: {failure}"))
+    }
+}
+
+/// Runs `chapter` of the project at `root` (an example the book only shows code from has no
+/// cells to execute).
+fn execute(root: &Path, chapter: &str, params: BTreeMap<String, String>, echo: bool) -> anyhow::Result<Execution> {
+    let kind = CHAPTERS.iter().find(|(name, _)| *name == chapter).map_or(Kind::CodeOnly, |(_, kind)| *kind);
     let context = Chapter::with(params, echo)?;
-    let failure = match run {
-        Some(run) => run(&context).err().map(|e| format!("{e:#}")),
-        None => None,
-    };
-    Ok((context, failure))
+    let (mut failure, mut skipped, mut note) = (None, None, None);
+    match kind {
+        Kind::Program(run) => failure = run(&context).err().map(|e| format!("{e:#}")),
+        Kind::CodeOnly => {}
+        Kind::Repl => match repl::evcxr() {
+            None => skipped = Some(format!("evcxr is not installed ({}); the book shows its recording", repl::INSTALL)),
+            Some(evcxr) => match repl::run(root, chapter, &context, &evcxr) {
+                Ok(timing) => note = Some(timing),
+                Err(e) => failure = Some(format!("{e:#}")),
+            },
+        },
+    }
+    Ok(Execution { context, failure, skipped, note })
 }
 
-/// A failure that is not one of its cells' (those are reported per cell).
-fn outside_cells(context: &Chapter, failure: Option<String>) -> Option<String> {
-    let failure = failure?;
-    let in_a_cell = context.cells().iter().any(|c| c.error.as_deref() == Some(failure.as_str()));
-    (!in_a_cell).then(|| format!("the chapter stopped: {failure}"))
-}
-
-fn run(chapters: &[&str], params: &[(String, String)]) -> anyhow::Result<bool> {
+fn run(root: &Path, chapters: &[&str], params: &[(String, String)]) -> anyhow::Result<bool> {
     let overrides: BTreeMap<String, String> = params.iter().cloned().collect();
     let mut ok = true;
     for chapter in chapters {
         println!("\n# {chapter}\n");
-        let (context, failure) = execute(chapter, overrides.clone(), true)?;
-        if let Some(failure) = failure {
+        let done = execute(root, chapter, overrides.clone(), true)?;
+        if let Some(why) = &done.skipped {
+            println!("{chapter}: skipped: {why}");
+        }
+        if let Some(failure) = &done.failure {
             println!("\n{chapter}: {failure}");
             ok = false;
         }
-        let declared = context.params();
+        if let Some(note) = &done.note {
+            println!("\n{note}");
+        }
+        let declared = done.context.params();
         for name in overrides.keys().filter(|n| !declared.contains_key(*n)) {
             let known: Vec<String> = declared.iter().map(|(k, v)| format!("{k} (default {v})")).collect();
             println!(
@@ -167,11 +197,18 @@ fn verify(root: &Path, chapters: &[&str]) -> anyhow::Result<bool> {
     let mut failed = 0;
     for chapter in chapters {
         let started = Instant::now();
-        let (context, failure) = execute(chapter, BTreeMap::new(), false)?;
-        let cells = context.cells();
+        let done = execute(root, chapter, BTreeMap::new(), false)?;
+        if let Some(why) = &done.skipped {
+            println!("skipped {chapter}: {why}");
+            continue;
+        }
+        let cells = done.context.cells();
         let mut problems = Expectations::load(root, chapter)?.verify(root, &cells)?;
-        problems.extend(outside_cells(&context, failure));
+        problems.extend(done.outside_cells());
         let took = started.elapsed().as_secs_f64();
+        if let Some(note) = &done.note {
+            println!("        {note}");
+        }
         if problems.is_empty() {
             println!("ok      {chapter} ({} cells run, {took:.2} s)", cells.len());
         } else {
@@ -190,24 +227,30 @@ fn verify(root: &Path, chapters: &[&str]) -> anyhow::Result<bool> {
 
 fn record(root: &Path, chapters: &[&str]) -> anyhow::Result<bool> {
     for chapter in chapters {
-        let (context, failure) = execute(chapter, BTreeMap::new(), false)?;
-        if let Some(problem) = outside_cells(&context, failure) {
+        let done = execute(root, chapter, BTreeMap::new(), false)?;
+        if let Some(problem) = done.skipped.as_ref().or(done.outside_cells().as_ref()) {
             bail!("{chapter}: not recorded: {problem}");
         }
-        let written = Expectations::load(root, chapter)?.record(root, &context.cells())?;
+        if let Some(note) = &done.note {
+            println!("{note}");
+        }
+        let written = Expectations::load(root, chapter)?.record(root, &done.context.cells())?;
         println!("recorded {chapter}: {written} cells in snapshots/{chapter}/");
     }
     Ok(true)
 }
 
 fn list(root: &Path) -> anyhow::Result<bool> {
-    for (chapter, _) in CHAPTERS {
+    for (chapter, kind) in CHAPTERS {
         let path = brooklet_book::notebook::source::example_path(root, chapter);
         let source = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let cells: Vec<String> = brooklet_book::notebook::source::anchors(&source).into_keys().collect();
         println!("{chapter}\n  cells: {}", cells.join(", "));
-        let (context, _) = execute(chapter, BTreeMap::new(), false)?;
-        for (name, default) in context.params() {
+        if matches!(kind, Kind::Repl) {
+            continue; // no parameters, and running it means running evcxr
+        }
+        let done = execute(root, chapter, BTreeMap::new(), false)?;
+        for (name, default) in done.context.params() {
             println!("  --param {name}={default}");
         }
     }
@@ -218,7 +261,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let root = cli.root();
     let ok = match &cli.command {
-        Command::Run { which, params } => run(&which.resolve()?, params)?,
+        Command::Run { which, params } => run(&root, &which.resolve()?, params)?,
         Command::Verify { which } => verify(&root, &which.resolve()?)?,
         Command::Record { which } => record(&root, &which.resolve()?)?,
         Command::Render => {

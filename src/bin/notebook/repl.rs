@@ -1,0 +1,115 @@
+//! Runs a REPL chapter: its evcxr session (`examples/<chapter>.evcxr`) is piped to the
+//! `evcxr` REPL (crate `evcxr_repl`), and each cell's share of the transcript becomes the
+//! cell's output, recorded and verified like any other chapter's.
+//!
+//! evcxr compiles every input as a small crate against the session's dependencies; its build
+//! directory (`$BROOKLET_EVCXR_DIR`, default `<temp>/brooklet-evcxr`) is kept between runs, so
+//! only the first run pays for building brooklet (minutes: DataFusion).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use brooklet_book::Chapter;
+use brooklet_book::notebook::repl::{ReplOutput, session_cells, session_script, split_transcript};
+use brooklet_book::notebook::source;
+
+/// How to get `evcxr` when it is missing.
+pub const INSTALL: &str = "cargo install evcxr_repl --locked (about 4 minutes), or BROOKLET_EVCXR=1 scripts/test.sh";
+
+/// The `evcxr` binary: `$BROOKLET_EVCXR_BIN`, else `evcxr` on the `PATH` or in `~/.cargo/bin`.
+pub fn evcxr() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("BROOKLET_EVCXR_BIN") {
+        return Some(path.into());
+    }
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    dirs.extend(std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo/bin")));
+    dirs.into_iter().map(|dir| dir.join("evcxr")).find(|p| p.is_file())
+}
+
+/// Runs `chapter`'s session from the project `root` and records its cells in `context`.
+/// Returns a line on how long evcxr took.
+pub fn run(root: &Path, chapter: &str, context: &Chapter, evcxr: &Path) -> anyhow::Result<String> {
+    let path = source::example_path(root, chapter);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let cells = session_cells(&text, &path.display().to_string())?;
+    let inputs: Vec<&str> = cells.iter().flat_map(|c| c.inputs.iter().map(String::as_str)).collect();
+
+    let (transcript, saved) = converse(root, evcxr, &inputs)?;
+    let mut outputs = split_transcript(&transcript).into_iter();
+    ensure!(
+        outputs.len() == inputs.len(),
+        "evcxr answered {} of {} inputs (its transcript: {})",
+        outputs.len(),
+        inputs.len(),
+        saved.display()
+    );
+    let mut took = Vec::new();
+    for cell in &cells {
+        let answers: Vec<ReplOutput> = outputs.by_ref().take(cell.inputs.len()).collect();
+        took.extend(cell.inputs.iter().cloned().zip(answers.iter().map(|a| a.took.unwrap_or_default())));
+        let text: Vec<&str> = answers.iter().map(|a| a.text.as_str()).filter(|t| !t.is_empty()).collect();
+        let text = text.join("\n");
+        // An error is the cell's output (`expect-error` in the book says which may fail).
+        let _ = context.cell(&cell.name, |out| {
+            ensure!(!answers.iter().any(|a| a.error), "{text}");
+            out.print(text);
+            Ok(())
+        });
+    }
+    Ok(timing(&took))
+}
+
+/// Pipes `inputs` to evcxr (as a [`session_script`]) in `root`, so `:dep x = { path = "engine" }`
+/// means the project's engine; returns stdout and stderr as one transcript, in order, and
+/// where it is kept (`last-transcript.txt` in evcxr's build directory).
+fn converse(root: &Path, evcxr: &Path, inputs: &[&str]) -> anyhow::Result<(String, PathBuf)> {
+    let build_dir = std::env::var_os("BROOKLET_EVCXR_DIR")
+        .map_or_else(|| std::env::temp_dir().join("brooklet-evcxr"), PathBuf::from);
+    std::fs::create_dir_all(&build_dir).with_context(|| format!("creating {}", build_dir.display()))?;
+    let saved = build_dir.join("last-transcript.txt");
+    let log = std::fs::File::create(&saved).with_context(|| format!("creating {}", saved.display()))?;
+    let mut child = Command::new(evcxr)
+        .current_dir(root)
+        .env("EVCXR_TMPDIR", &build_dir)
+        // evcxr builds in its own directory; the project's target directory is not its.
+        .env_remove("CARGO_TARGET_DIR")
+        .stdin(Stdio::piped())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {}", evcxr.display()))?;
+    child.stdin.take().context("evcxr's stdin")?.write_all(session_script(inputs).as_bytes())?;
+    let status = child.wait()?;
+    let transcript = std::fs::read_to_string(&saved)?;
+    ensure!(status.success(), "evcxr exited with {status}; its transcript ends:\n{}", tail(&transcript, 15));
+    Ok((transcript, saved))
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `evcxr: ...` — the input that built the dependencies (the first compiled one after a
+/// `:dep`), and the others' median and slowest.
+fn timing(took: &[(String, Duration)]) -> String {
+    let Some((first, first_took)) = took.iter().max_by_key(|(_, t)| *t) else {
+        return "evcxr: no inputs".into();
+    };
+    let mut rest: Vec<Duration> = took.iter().filter(|(i, _)| i != first).map(|(_, t)| *t).collect();
+    rest.sort();
+    let median = rest.get(rest.len() / 2).copied().unwrap_or_default();
+    let max = rest.last().copied().unwrap_or_default();
+    format!(
+        "evcxr: slowest input {:.1} s (`{}`: it builds the :dep crates on first use); the other {} inputs: median {} ms, slowest {} ms",
+        first_took.as_secs_f64(),
+        first.chars().take(40).collect::<String>(),
+        rest.len(),
+        median.as_millis(),
+        max.as_millis()
+    )
+}
