@@ -56,7 +56,9 @@ pub fn run(root: &Path, chapter: &str, context: &Chapter, evcxr: &Path) -> anyho
         // An error is the cell's output (`expect-error` in the book says which may fail).
         let _ = context.cell(&cell.name, |out| {
             ensure!(!answers.iter().any(|a| a.error), "{text}");
-            out.print(text);
+            if !text.is_empty() {
+                out.print(text);
+            }
             Ok(())
         });
     }
