@@ -96,22 +96,20 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// `evcxr: ...` — the input that built the dependencies (the first compiled one after a
-/// `:dep`), and the others' median and slowest.
+/// `evcxr: ...` — the `:dep` inputs (they build the dependencies, cached after the first
+/// run), and the other inputs' median and slowest.
 fn timing(took: &[(String, Duration)]) -> String {
-    let Some((first, first_took)) = took.iter().max_by_key(|(_, t)| *t) else {
-        return "evcxr: no inputs".into();
-    };
-    let mut rest: Vec<Duration> = took.iter().filter(|(i, _)| i != first).map(|(_, t)| *t).collect();
-    rest.sort();
-    let median = rest.get(rest.len() / 2).copied().unwrap_or_default();
-    let max = rest.last().copied().unwrap_or_default();
+    let (deps, mut rest): (Vec<_>, Vec<_>) = took.iter().partition(|(input, _)| input.starts_with(":dep"));
+    let deps: Duration = deps.iter().map(|(_, t)| *t).sum();
+    rest.sort_by_key(|(_, t)| *t);
+    let median = rest.get(rest.len() / 2).map(|(_, t)| *t).unwrap_or_default();
+    let (slowest, slowest_took) = rest.last().map(|(i, t)| (i.as_str(), *t)).unwrap_or_default();
     format!(
-        "evcxr: slowest input {:.1} s (`{}`: it builds the :dep crates on first use); the other {} inputs: median {} ms, slowest {} ms",
-        first_took.as_secs_f64(),
-        first.chars().take(40).collect::<String>(),
+        "evcxr: :dep {:.1} s; the other {} inputs: median {} ms, slowest {} ms (`{}`)",
+        deps.as_secs_f64(),
         rest.len(),
         median.as_millis(),
-        max.as_millis()
+        slowest_took.as_millis(),
+        slowest.chars().take(50).collect::<String>()
     )
 }
