@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Every test: unit tests, doc tests, every chapter verified cell by cell by the notebook
-# runner, the restart tests, the rendered book checked in headless Chromium (installed here
-# if missing), the REPL chapter in evcxr (with BROOKLET_EVCXR=1, which installs evcxr), then
-# the book build (which fails if a page shows a cell whose output is missing
-# or stale, or links to an output no page shows).
+# runner, the restart tests, the Kafka tests against a real Kafka-protocol broker (installed
+# and started here on 127.0.0.1, stopped afterwards), the rendered book checked in headless
+# Chromium (installed here if missing), the REPL chapter in evcxr (with BROOKLET_EVCXR=1,
+# which installs evcxr), then the book build (which fails if a page shows a cell whose output
+# is missing or stale, or links to an output no page shows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-scripts/ensure-chromium.sh
+# The broker: yours if BROOKLET_KAFKA_BOOTSTRAP names one, else ours, started and stopped here.
+if [ -z "${BROOKLET_KAFKA_BOOTSTRAP:-}" ]; then
+    scripts/kafka.sh start > /dev/null
+    trap 'rm -f "$log"; scripts/kafka.sh stop' EXIT
+else
+    trap 'rm -f "$log"' EXIT
+fi
+export BROOKLET_REQUIRE_KAFKA=1
+scripts/ensure-packages.sh chromium
 export BROOKLET_REQUIRE_BROWSER=1
 # The REPL chapter is verified in evcxr only when asked: installing evcxr takes minutes.
 if [ "${BROOKLET_EVCXR:-0}" = 1 ]; then

@@ -20,6 +20,7 @@
 
 pub mod bench;
 pub mod events;
+pub mod kafka;
 pub mod notebook;
 
 use std::collections::BTreeMap;

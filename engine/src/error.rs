@@ -83,6 +83,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A Kafka client or broker error, saying what was being done and with which brokers.
+    /// Secret option values never appear in it.
+    #[error("kafka: {0}")]
+    Kafka(String),
+
     /// An error from DataFusion: planning, expressions, SQL or execution.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),

@@ -29,6 +29,7 @@
 //!                the aggregation cut out), Spark's rules for what a stream may do
 //! execution/     the micro-batch loop; query handle, manager, listeners, progress, triggers
 //! source/        Source trait + files, rate, rate-micro-batch, MemoryStream
+//! kafka/         Kafka source, batch reader and sink (feature `kafka`), exactly-once sink
 //! format/        json, csv, text, parquet readers with Spark's bad-record modes
 //! operator/      stateful operators (aggregation, deduplication) and the late-rows output
 //! state/         versioned state of an operator (groups, sessions, keys), checkpointed as
@@ -67,6 +68,8 @@ pub mod error;
 pub mod execution;
 pub mod format;
 pub mod functions;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod operator;
 pub mod options;
 mod parallel;

@@ -6,8 +6,26 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
+/// What Spark prints in place of a secret.
+pub const REDACTED: &str = "*********(redacted)";
+
+/// Whether an option's value must be hidden: Spark's `spark.redaction.regex`
+/// (`secret|password|token|access.key`) plus the JAAS and key-material settings.
+pub fn is_secret(key: &str) -> bool {
+    let key = key.to_lowercase();
+    ["secret", "password", "token", "access.key", "sasl.jaas.config", "ssl.key.pem", "ssl.keystore", "sasl.oauthbearer"]
+        .iter()
+        .any(|s| key.contains(s))
+}
+
+/// `value`, or [`REDACTED`] when `key` names a secret.
+pub fn redact<'a>(key: &str, value: &'a str) -> &'a str {
+    if is_secret(key) { REDACTED } else { value }
+}
+
 /// Options given with `.option(key, value)`. Keys compare case-insensitively, as in Spark.
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows secret values as [`REDACTED`].
+#[derive(Clone, Default)]
 pub struct Options {
     /// Lower-cased key -> (key as written, value).
     entries: BTreeMap<String, (String, String)>,
@@ -62,11 +80,16 @@ impl Options {
         }
     }
 
-    /// Fails naming the first option not in `known`: a misspelt option is an error, not a
+    /// Fails naming the first option not in `known` (where `prefix.*` accepts every key
+    /// starting with `prefix.`): a misspelt option is an error, not a
     /// silently ignored setting.
     pub fn check_known(&self, what: &str, known: &[&str]) -> Result<()> {
         for (lower, (key, _)) in &self.entries {
-            if !known.iter().any(|k| k.to_lowercase() == *lower) {
+            let matches = |k: &&str| match k.strip_suffix('*') {
+                Some(prefix) => lower.starts_with(&prefix.to_lowercase()),
+                None => k.to_lowercase() == *lower,
+            };
+            if !known.iter().any(matches) {
                 return Err(Error::option(
                     key.clone(),
                     format!("unknown option for {what}; known options: {}", known.join(", ")),
@@ -79,6 +102,12 @@ impl Options {
     /// Iterates over `(key as written, value)`.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.values().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter().map(|(k, v)| (k, redact(k, v)))).finish()
     }
 }
 
@@ -130,6 +159,17 @@ mod tests {
         assert_eq!(err, "option 'header': expected true or false, got 'yes'");
         let err = o.check_known("csv", &["header"]).unwrap_err().to_string();
         assert!(err.starts_with("option 'maxFilesPerTrigger': unknown option for csv"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let mut o = Options::default();
+        o.set("kafka.sasl.jaas.config", "password=\"hunter2\"");
+        o.set("kafka.ssl.key.password", "hunter3");
+        o.set("subscribe", "events");
+        let shown = format!("{o:?}");
+        assert!(!shown.contains("hunter"), "{shown}");
+        assert!(shown.contains("events") && shown.contains(REDACTED), "{shown}");
     }
 
     #[test]

@@ -142,12 +142,25 @@ impl DataStreamReader {
         DataStreamReader { spec: ReaderSpec { session, format: None, schema: None, options: Options::default() } }
     }
 
-    /// A streaming DataFrame over a source that needs no path (`rate`, `rate-micro-batch`).
+    /// A streaming DataFrame over a source that needs no path (`rate`, `rate-micro-batch`,
+    /// `kafka`).
     pub fn load_source(mut self) -> Result<DataFrame> {
         let format = self.spec.format()?.to_string();
+        let mut schema = rate_schema();
         let (kind, known) = match format.as_str() {
             "rate" => (SourceKind::Rate, RATE_OPTIONS),
             "rate-micro-batch" => (SourceKind::RateMicroBatch, RATE_MICRO_BATCH_OPTIONS),
+            #[cfg(feature = "kafka")]
+            "kafka" => {
+                if let Some(key) = ["endingOffsets", "endingOffsetsByTimestamp", "endingTimestamp"]
+                    .into_iter()
+                    .find(|k| self.spec.options.get(k).is_some())
+                {
+                    return Err(Error::option(key, "ending offsets are not valid in streaming queries"));
+                }
+                schema = crate::kafka::kafka_schema(self.spec.options.flag("includeHeaders", false)?);
+                (SourceKind::Kafka, crate::kafka::source::STREAM_OPTIONS)
+            }
             "json" | "csv" | "text" | "parquet" => {
                 return Err(Error::option("path", format!("format '{format}' reads files: call .load(path)")));
             }
@@ -159,7 +172,7 @@ impl DataStreamReader {
             )));
         }
         self.spec.options.check_known(&format!("format '{format}'"), known)?;
-        let spec = SourceSpec { kind, schema: rate_schema(), options: self.spec.options };
+        let spec = SourceSpec { kind, schema, options: self.spec.options };
         DataFrame::from_table(&self.spec.session, &format.replace('-', "_"), Arc::new(StreamingTable::new(spec)))
     }
 
@@ -204,6 +217,30 @@ impl DataStreamReader {
 impl DataFrameReader {
     pub(crate) fn new(session: Session) -> Self {
         DataFrameReader { spec: ReaderSpec { session, format: None, schema: None, options: Options::default() } }
+    }
+
+    /// A static DataFrame over a source that needs no path: `kafka`, for an offset range
+    /// (`startingOffsets` .. `endingOffsets`), read when this is called.
+    pub fn load_source(mut self) -> Result<DataFrame> {
+        let format = self.spec.format()?.to_string();
+        if self.spec.schema()?.is_some() {
+            return Err(Error::Analysis(format!(
+                "the {format} source has a fixed schema and does not take .schema(..)"
+            )));
+        }
+        match format.as_str() {
+            #[cfg(feature = "kafka")]
+            "kafka" => {
+                self.spec.options.check_known("format 'kafka'", crate::kafka::batch::BATCH_OPTIONS)?;
+                let (schema, batches) = crate::kafka::batch::read(&self.spec.options)?;
+                let table = MemTable::try_new(schema, vec![batches])?;
+                DataFrame::from_table(&self.spec.session, "kafka", Arc::new(table))
+            }
+            "json" | "csv" | "text" | "parquet" => {
+                Err(Error::option("path", format!("format '{format}' reads files: call .load(path)")))
+            }
+            other => Err(unknown_format(other)),
+        }
     }
 
     /// A static DataFrame over a file or a directory of files.
@@ -313,10 +350,15 @@ fn table_name(path: &Path) -> String {
     if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) { format!("t_{name}") } else { name }
 }
 
+#[cfg(feature = "kafka")]
+const KAFKA_NOTE: &str = ", kafka";
+#[cfg(not(feature = "kafka"))]
+const KAFKA_NOTE: &str = " (kafka needs the crate feature `kafka`)";
+
 fn unknown_format(name: &str) -> Error {
     Error::option(
         "format",
-        format!("unknown format '{name}'; sources are json, csv, text, parquet, rate, rate-micro-batch"),
+        format!("unknown format '{name}'; sources are json, csv, text, parquet, rate, rate-micro-batch{}", KAFKA_NOTE),
     )
 }
 

@@ -178,12 +178,9 @@ impl DataStreamWriter {
         let partitions = session.inner.ctx.state().config().target_partitions();
         let plan = plan_stream(self.df.df.logical_plan().clone(), partitions)?;
         check_output_mode(plan.facts, mode)?;
-        const SINKS: [&str; 6] = ["console", "memory", "parquet", "json", "csv", "foreachbatch"];
+        const SINKS: [&str; 7] = ["console", "memory", "parquet", "json", "csv", "foreachbatch", "kafka"];
         if !SINKS.contains(&self.format.as_str()) {
-            return Err(Error::option(
-                "format",
-                format!("unknown sink '{}'; sinks are console, memory, parquet, json, csv, foreach_batch", self.format),
-            ));
+            return Err(unknown_sink(&self.format));
         }
         if !supported_modes(&self.format).contains(&mode) {
             return Err(Error::Analysis(format!("Data source {} does not support {mode} output mode", self.format)));
@@ -247,7 +244,7 @@ impl DataStreamWriter {
         };
         let output = session.inner.ctx.state().optimize(&plan.output)?;
         let schema = Arc::new(output.schema().as_arrow().clone());
-        let sink = self.sink(mode, schema)?;
+        let sink = self.sink(mode, schema, id, checkpoint.sink_dir())?;
 
         // Resume from the checkpoint: continue after the last commit, re-running a batch that
         // was planned but not committed with exactly its recorded offsets.
@@ -360,12 +357,21 @@ impl DataStreamWriter {
         ))
     }
 
-    fn sink(&mut self, mode: OutputMode, schema: arrow::datatypes::SchemaRef) -> Result<Box<dyn Sink>> {
+    #[cfg_attr(not(feature = "kafka"), allow(unused_variables))]
+    fn sink(
+        &mut self,
+        mode: OutputMode,
+        schema: arrow::datatypes::SchemaRef,
+        query_id: uuid::Uuid,
+        sink_dir: PathBuf,
+    ) -> Result<Box<dyn Sink>> {
         let session = &self.df.session;
         let format = self.format.as_str();
         let known: &[&str] = match format {
             "console" => console::OPTIONS,
             "parquet" | "json" | "csv" => &["path", "checkpointLocation"],
+            #[cfg(feature = "kafka")]
+            "kafka" => crate::kafka::sink::SINK_OPTIONS,
             _ => &["checkpointLocation"],
         };
         self.options.check_known(&format!("sink '{format}'"), known)?;
@@ -378,6 +384,8 @@ impl DataStreamWriter {
                     .ok_or_else(|| Error::Analysis("queryName must be specified for memory sink".into()))?;
                 Box::new(memory::MemorySink::try_new(session, name, mode, schema)?)
             }
+            #[cfg(feature = "kafka")]
+            "kafka" => Box::new(crate::kafka::sink::KafkaSink::try_new(&self.options, query_id, sink_dir)?),
             "foreachbatch" => {
                 let f = self
                     .foreach_batch
@@ -392,15 +400,18 @@ impl DataStreamWriter {
                     })?;
                     Box::new(FileSink::try_new(PathBuf::from(path), write_format, self.partition_by.clone(), &schema)?)
                 }
-                None => {
-                    return Err(Error::option(
-                        "format",
-                        format!("unknown sink '{name}'; sinks are console, memory, parquet, json, csv, foreach_batch"),
-                    ));
-                }
+                None => return Err(unknown_sink(name)),
             },
         })
     }
+}
+
+fn unknown_sink(name: &str) -> Error {
+    let kafka = if cfg!(feature = "kafka") { ", kafka" } else { " (kafka needs the crate feature `kafka`)" };
+    Error::option(
+        "format",
+        format!("unknown sink '{name}'; sinks are console, memory, parquet, json, csv, foreach_batch{kafka}"),
+    )
 }
 
 fn check_output_mode(facts: PlanFacts, mode: OutputMode) -> Result<()> {

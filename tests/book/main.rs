@@ -9,4 +9,5 @@
 mod browser;
 mod chapters;
 mod examples;
+mod kafka;
 mod restart;

@@ -191,6 +191,11 @@ impl Checkpoint {
         self.dir.join("sources").join(i.to_string())
     }
 
+    /// The sink's own files (the exactly-once Kafka sink's topic list).
+    pub fn sink_dir(&self) -> PathBuf {
+        self.dir.join("sinks")
+    }
+
     /// The directory of stateful operator `op`'s state versions.
     pub fn state_dir(&self, op: usize) -> PathBuf {
         self.dir.join("state").join(op.to_string())

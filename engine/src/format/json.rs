@@ -35,10 +35,12 @@ pub struct JsonOptions {
 }
 
 impl JsonOptions {
-    pub(super) fn try_new(options: &Options) -> Result<Self> {
+    pub(crate) fn try_new(options: &Options) -> Result<Self> {
         Ok(JsonOptions {
             mode: parse_mode(options)?,
-            corrupt_column: options.get("columnNameOfCorruptRecord").map(String::from),
+            // Spark's default (spark.sql.columnNameOfCorruptRecord): a schema field of this
+            // name receives malformed records without the option being set.
+            corrupt_column: Some(options.get("columnNameOfCorruptRecord").unwrap_or("_corrupt_record").to_string()),
             timestamp_format: options.get("timestampFormat").map(TimestampFormat::try_new).transpose()?,
         })
     }
@@ -70,6 +72,92 @@ pub(super) fn read(path: &Path, schema: &SchemaRef, o: &JsonOptions) -> Result<V
     Ok(vec![RecordBatch::try_new(schema.clone(), columns)?])
 }
 
+/// Spark's `from_json`: one JSON document per value. Returns the rows of `schema` and, per
+/// value, whether it gave a row at all (a null or blank value gives a null struct, as in
+/// Spark). `what` names the caller for FAILFAST errors.
+///
+/// All values go through one decoder when each is exactly one well-typed object; otherwise
+/// each is decoded alone with the `mode` rules (PERMISSIVE keeps the fields that fit).
+pub(crate) fn decode_documents(
+    values: &[Option<&[u8]>],
+    schema: &SchemaRef,
+    o: &JsonOptions,
+    what: &str,
+) -> Result<(RecordBatch, Vec<bool>)> {
+    let (data_schema, corrupt_idx) = split_corrupt_column(schema, o.corrupt_column.as_deref())?;
+    let ts = o.timestamp_format.as_ref();
+    let present: Vec<bool> = values.iter().map(|v| v.is_some_and(|v| !v.iter().all(u8::is_ascii_whitespace))).collect();
+    let fast = || -> Result<Option<RecordBatch>> {
+        let mut decoder = decoder_with_batch(&data_schema, ts, values.len().max(1))?;
+        for (value, _) in values.iter().zip(&present).filter(|(_, p)| **p) {
+            let before = decoder.inner.len();
+            decoder.decode(value.unwrap_or_default())?;
+            if decoder.inner.has_partial_record() || decoder.inner.len() != before + 1 {
+                return Ok(None);
+            }
+        }
+        decoder.flush()
+    };
+    let mut corrupt: Vec<Option<String>> = vec![None; values.len()];
+    let batch = match fast() {
+        Ok(Some(batch)) if batch.num_rows() == values.len() => batch,
+        Ok(Some(batch)) => {
+            // Spread the decoded rows over the values, with null rows for absent ones.
+            let mut next = 0u32;
+            let indices: arrow::array::UInt32Array = present
+                .iter()
+                .map(|p| {
+                    p.then(|| {
+                        next += 1;
+                        next - 1
+                    })
+                })
+                .collect();
+            arrow::compute::take_record_batch(&batch, &indices)?
+        }
+        Ok(None) if !present.contains(&true) => RecordBatch::try_new(
+            data_schema.clone(),
+            data_schema.fields().iter().map(|f| new_null_array(f.data_type(), values.len())).collect(),
+        )?,
+        Ok(None) | Err(_) => {
+            let mut rows = Vec::with_capacity(values.len());
+            for (i, (value, p)) in values.iter().zip(&present).enumerate() {
+                let Some(value) = value.filter(|_| *p) else {
+                    let nulls = data_schema.fields().iter().map(|f| new_null_array(f.data_type(), 1)).collect();
+                    rows.push(RecordBatch::try_new(data_schema.clone(), nulls)?);
+                    continue;
+                };
+                let mut d = decoder(&data_schema, ts)?;
+                let one = d.decode(value).and_then(|_| {
+                    if d.inner.has_partial_record() || d.inner.len() != 1 {
+                        return Err(Error::Internal("not exactly one JSON object".into()));
+                    }
+                    d.flush()?.ok_or_else(|| Error::Internal("a JSON value decoded to no row".into()))
+                });
+                match (one, o.mode) {
+                    (Ok(row), _) => rows.push(row),
+                    (Err(e), ParseMode::FailFast) => {
+                        let text = String::from_utf8_lossy(value);
+                        let shown: String = text.chars().take(200).collect();
+                        return Err(Error::Analysis(format!(
+                            "{what}: malformed record (mode FAILFAST) in row {i}: {e}: {shown}"
+                        )));
+                    }
+                    (Err(_), _) => {
+                        rows.push(partial_row(value, &data_schema, ts)?);
+                        corrupt[i] = Some(String::from_utf8_lossy(value).into_owned());
+                    }
+                }
+            }
+            concat_batches(&data_schema, &rows)?
+        }
+    };
+    let Some(idx) = corrupt_idx else { return Ok((batch, present)) };
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    columns.insert(idx, Arc::new(StringArray::from(corrupt)));
+    Ok((RecordBatch::try_new(schema.clone(), columns)?, present))
+}
+
 enum CorruptColumn {
     AllNull(usize),
     Values(Vec<Option<String>>),
@@ -93,6 +181,10 @@ impl JsonDecoder {
 }
 
 fn decoder(schema: &SchemaRef, timestamps: Option<&TimestampFormat>) -> Result<JsonDecoder> {
+    decoder_with_batch(schema, timestamps, BATCH_ROWS)
+}
+
+fn decoder_with_batch(schema: &SchemaRef, timestamps: Option<&TimestampFormat>, rows: usize) -> Result<JsonDecoder> {
     let raw_fields: Vec<Field> = schema
         .fields()
         .iter()
@@ -102,7 +194,7 @@ fn decoder(schema: &SchemaRef, timestamps: Option<&TimestampFormat>) -> Result<J
         })
         .collect();
     let inner = ReaderBuilder::new(Arc::new(Schema::new(raw_fields)))
-        .with_batch_size(BATCH_ROWS)
+        .with_batch_size(rows)
         .with_coerce_primitive(true)
         .build_decoder()?;
     Ok(JsonDecoder { inner, target: schema.clone(), timestamps: timestamps.cloned() })

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::options::Options;
 
 pub use self::parquet::write_parquet;
+pub(crate) use json::{JsonOptions, decode_documents};
 
 /// What to do with a record that does not fit the schema (Spark's `mode` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,12 +1,14 @@
 //! Column functions for building expressions in Rust rather than SQL strings: DataFusion's
 //! (`col`, `lit`, `sum`, `avg`, `count`, `split_part`, ...) and Spark's event-time functions
-//! (`window`, `sliding_window`, `window_time`, `session_window`).
+//! (`window`, `sliding_window`, `window_time`, `session_window`) and JSON functions
+//! (`from_json`, `to_json`, `schema_of_json`, `get_json_object`, `json_tuple`).
 //!
 //! ```
 //! use brooklet::functions::{col, window};
 //! let five_minutes = window(col("timestamp"), "5 minutes");
 //! ```
 
+pub(crate) mod json;
 pub(crate) mod session;
 pub(crate) mod window;
 
@@ -47,6 +49,46 @@ pub fn session_window(time: Expr, gap: impl SessionGap) -> Expr {
     Arc::new(session::SessionWindowFunc::udf()).call(vec![time, gap.into_gap()])
 }
 
+/// Spark's `from_json(col, schema)`: parses each JSON text (string or binary) into a struct
+/// of `schema`, a DDL string such as `"event_id STRING, timestamp TIMESTAMP"`. Malformed
+/// values keep the fields that parse (PERMISSIVE); see [`from_json_with`] for options.
+pub fn from_json(json: Expr, schema: &str) -> Expr {
+    Arc::new(json::FromJson::udf()).call(vec![json, lit(schema)])
+}
+
+/// `from_json` with reader options: `mode` (`PERMISSIVE` or `FAILFAST`),
+/// `columnNameOfCorruptRecord` (a STRING field of `schema` that receives malformed text),
+/// `timestampFormat`.
+pub fn from_json_with(json: Expr, schema: &str, options: &[(&str, &str)]) -> Expr {
+    let keys = options.iter().map(|(k, _)| lit(*k)).collect();
+    let values = options.iter().map(|(_, v)| lit(*v)).collect();
+    let options = datafusion::functions_nested::map::map(keys, values);
+    Arc::new(json::FromJson::udf()).call(vec![json, lit(schema), options])
+}
+
+/// Spark's `to_json(struct)`: one JSON object per row (null fields left out).
+pub fn to_json(value: Expr) -> Expr {
+    Arc::new(json::ToJson::udf()).call(vec![value])
+}
+
+/// Spark's `schema_of_json(json)`: the DDL of the schema inferred from one JSON document.
+pub fn schema_of_json(json: &str) -> Expr {
+    Arc::new(json::SchemaOfJson::udf()).call(vec![lit(json)])
+}
+
+/// Spark's `get_json_object(json, path)`: the value at a JSON path (`$.a.b[0]`) as text.
+pub fn get_json_object(json: Expr, path: &str) -> Expr {
+    Arc::new(json::GetJsonObject::udf()).call(vec![json, lit(path)])
+}
+
+/// Spark's `json_tuple(json, fields...)`: the named top-level fields as text, here as a struct
+/// with fields `c0`, `c1`, ... (Spark makes them columns).
+pub fn json_tuple(json: Expr, fields: &[&str]) -> Expr {
+    let mut args = vec![json];
+    args.extend(fields.iter().map(|f| lit(*f)));
+    Arc::new(json::JsonTuple::udf()).call(args)
+}
+
 /// A session window's gap: a duration string, or an expression of them.
 pub trait SessionGap {
     /// The gap as an expression.
@@ -72,6 +114,11 @@ pub(crate) fn udfs() -> Vec<datafusion::logical_expr::ScalarUDF> {
         window::WindowsFunc::udf(),
         window::WindowTimeFunc::udf(),
         session::SessionWindowFunc::udf(),
+        json::FromJson::udf(),
+        json::ToJson::udf(),
+        json::SchemaOfJson::udf(),
+        json::GetJsonObject::udf(),
+        json::JsonTuple::udf(),
     ]
 }
 

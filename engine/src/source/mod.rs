@@ -75,10 +75,15 @@ pub(crate) struct SourceSpec {
 
 #[derive(Debug)]
 pub(crate) enum SourceKind {
-    Files { dir: PathBuf, format: FileFormat },
+    Files {
+        dir: PathBuf,
+        format: FileFormat,
+    },
     Rate,
     RateMicroBatch,
     Memory(Arc<memory::MemoryData>),
+    #[cfg(feature = "kafka")]
+    Kafka,
 }
 
 impl SourceSpec {
@@ -95,6 +100,8 @@ impl SourceSpec {
             SourceKind::Rate => Box::new(rate::RateSource::try_new(&self.options, ctx)?),
             SourceKind::RateMicroBatch => Box::new(rate::RatePerMicroBatchSource::try_new(&self.options)?),
             SourceKind::Memory(data) => Box::new(memory::MemorySource::new(data.clone())),
+            #[cfg(feature = "kafka")]
+            SourceKind::Kafka => Box::new(crate::kafka::source::KafkaSource::try_new(&self.options, ctx)?),
         })
     }
 }

@@ -1,0 +1,88 @@
+//! `session.read().format("kafka")`: a fixed offset range as a static DataFrame, for
+//! backfills, reprocessing and data-quality checks.
+//!
+//! `startingOffsets` defaults to earliest and `endingOffsets` to latest, both resolved once
+//! when the DataFrame is made (Spark's rules: a batch read cannot start at latest or end at
+//! earliest). The partitions are read in parallel, one consumer per core.
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+use super::client::{Broker, KafkaConfig};
+use super::offsets::{End, OffsetSpec};
+use super::read::{OffsetRange, RangeReader};
+use super::source::{Subscription, group_id};
+use crate::error::{Error, Result};
+use crate::options::Options;
+
+/// The options of a batch Kafka read (besides every `kafka.*` client option).
+pub(crate) const BATCH_OPTIONS: &[&str] = &[
+    "kafka.*",
+    "subscribe",
+    "subscribePattern",
+    "assign",
+    "startingOffsets",
+    "startingOffsetsByTimestamp",
+    "startingTimestamp",
+    "startingOffsetsByTimestampStrategy",
+    "endingOffsets",
+    "endingOffsetsByTimestamp",
+    "endingTimestamp",
+    "failOnDataLoss",
+    "includeHeaders",
+    "groupIdPrefix",
+    "kafkaConsumer.pollTimeoutMs",
+];
+
+/// Reads the range the options describe.
+pub(crate) fn read(options: &Options) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let config = KafkaConfig::try_new(options)?;
+    let subscription = Subscription::from_options(options)?;
+    let starting = OffsetSpec::from_options(options, End::Starting, OffsetSpec::Earliest)?;
+    let ending = OffsetSpec::from_options(options, End::Ending, OffsetSpec::Latest)?;
+    if starting == OffsetSpec::Latest {
+        return Err(Error::option("startingOffsets", "starting offset can't be latest for batch queries on Kafka"));
+    }
+    if ending == OffsetSpec::Earliest {
+        return Err(Error::option("endingOffsets", "ending offset can't be earliest for batch queries on Kafka"));
+    }
+    let group = group_id(options, "spark-kafka-relation");
+    let broker = Broker::connect(config.clone(), &group)?;
+    let partitions = subscription.partitions(&broker)?;
+    if partitions.is_empty() {
+        return Err(Error::Kafka(format!(
+            "{} matches no partition on {}: does the topic exist?",
+            subscription.description(),
+            config.bootstrap
+        )));
+    }
+    let starts = starting.resolve(&broker, &partitions, options)?;
+    let ends = ending.resolve(&broker, &partitions, options)?;
+    let fail_on_data_loss = options.flag("failOnDataLoss", true)?;
+    let earliest = broker.earliest(&partitions)?;
+    let mut ranges = Vec::with_capacity(partitions.len());
+    for tp in partitions {
+        let low = earliest.get(&tp).unwrap_or_default();
+        let (mut from, until) = (starts.get(&tp).unwrap_or(low), ends.get(&tp).unwrap_or(low));
+        if from < low {
+            if fail_on_data_loss {
+                return Err(Error::Kafka(format!(
+                    "cannot read {}-{} from offset {from}: its earliest available offset is {low}; set \
+                     failOnDataLoss=false to read from there",
+                    tp.0, tp.1
+                )));
+            }
+            from = low;
+        }
+        if until < from {
+            return Err(Error::Kafka(format!(
+                "{}-{}: the ending offset {until} is before the starting offset {from}",
+                tp.0, tp.1
+            )));
+        }
+        ranges.push(OffsetRange { partition: tp, from, until });
+    }
+    let mut reader = RangeReader::try_new(config, group, options)?;
+    let batches = reader.read(&ranges)?;
+    Ok((reader.schema(), batches))
+}

@@ -1,0 +1,313 @@
+//! The Kafka source, batch reader and sink against a real Kafka-protocol broker on 127.0.0.1
+//! (`scripts/kafka.sh start`; skipped without one unless `BROOKLET_REQUIRE_KAFKA` is set).
+//! Every test uses its own topics, so the tests can share one broker.
+
+use std::time::Duration;
+
+use brooklet::functions::{col, from_json};
+use brooklet::{Session, Trigger};
+use brooklet_book::kafka::{Record, broker_for_test, produce, producer, read_all, recreate_topic};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+/// A topic name no other test run uses.
+fn topic(name: &str) -> String {
+    format!("{name}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// `n` records `{"id": i, "kind": ...}` spread over `partitions` by key, one second apart.
+fn records(n: usize, partitions: i32) -> Vec<Record> {
+    (0..n)
+        .map(|i| Record {
+            key: Some(format!("k{i}")),
+            value: format!(r#"{{"id": {i}, "kind": "{}"}}"#, ["click", "view", "buy"][i % 3]),
+            partition: Some(i as i32 % partitions),
+            timestamp_ms: 1_704_067_200_000 + i as i64 * 1000,
+        })
+        .collect()
+}
+
+fn rows(session: &Session, sql: &str) -> String {
+    session.sql(sql).expect("sql").to_string_table(100).expect("table")
+}
+
+#[test]
+fn source_reads_sparks_columns_in_rate_limited_batches_and_resumes_from_its_checkpoint() {
+    let Some(bootstrap) = broker_for_test("kafka source") else { return };
+    let t = topic("events");
+    recreate_topic(&bootstrap, &t, 3).expect("topic");
+    let p = producer(&bootstrap).expect("producer");
+    produce(&p, &t, records(12, 3), || {}).expect("produce");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = |session: &Session| {
+        session
+            .read_stream()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", &bootstrap)
+            .option("subscribe", &t)
+            .option("startingOffsets", "earliest")
+            .option("maxOffsetsPerTrigger", 6)
+            .load_source()
+            .expect("source")
+            .select_expr(&[
+                "CAST(key AS STRING) AS key",
+                "CAST(value AS STRING) AS value",
+                "partition",
+                "\"offset\"",
+                "timestamp",
+            ])
+            .expect("select")
+            .write_stream()
+            .format("memory")
+            .query_name("events")
+            .option("checkpointLocation", dir.path().display())
+            .trigger(Trigger::AvailableNow)
+            .start()
+            .expect("start")
+    };
+    let session = Session::new();
+    let query = start(&session);
+    query.await_termination().expect("query");
+    let progress = query.recent_progress();
+    assert_eq!(progress.iter().map(|p| p.num_input_rows).collect::<Vec<_>>(), [6, 6], "two batches of 6");
+    assert_eq!(progress[0].sources[0].description, format!("KafkaV2[Subscribe[{t}]]"));
+    let end = progress[1].sources[0].end_offset.clone().expect("end offset");
+    assert_eq!(end, serde_json::json!({ &t: {"0": 4, "1": 4, "2": 4} }));
+    assert_eq!(
+        rows(
+            &session,
+            "SELECT key, get_json_object(value, '$.kind') AS kind, partition, \"offset\", timestamp FROM events ORDER BY partition, \"offset\" LIMIT 2"
+        ),
+        "\
++---+-----+---------+------+-------------------+
+|key| kind|partition|offset|          timestamp|
++---+-----+---------+------+-------------------+
+| k0|click|        0|     0|2024-01-01 00:00:00|
+| k3|click|        0|     1|2024-01-01 00:00:03|
++---+-----+---------+------+-------------------+
+"
+    );
+    // New records, a new session: the query goes on from its checkpoint, reading each once.
+    produce(&p, &t, records(15, 3).into_iter().skip(12), || {}).expect("produce more");
+    let session = Session::new();
+    let query = start(&session);
+    query.await_termination().expect("restarted query");
+    assert_eq!(query.last_progress().expect("progress").batch_id, 2);
+    assert_eq!(
+        rows(&session, "SELECT count(*) AS n, min(\"offset\") AS first FROM events"),
+        "\
++---+-----+
+|  n|first|
++---+-----+
+|  3|    4|
++---+-----+
+"
+    );
+}
+
+#[test]
+fn batch_reads_an_offset_range_per_partition_and_refuses_a_latest_start() {
+    let Some(bootstrap) = broker_for_test("kafka batch read") else { return };
+    let t = topic("range");
+    recreate_topic(&bootstrap, &t, 2).expect("topic");
+    produce(&producer(&bootstrap).expect("producer"), &t, records(10, 2), || {}).expect("produce");
+    let session = Session::new();
+    let read = |start: &str, end: &str| {
+        session
+            .read()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", &bootstrap)
+            .option("subscribe", &t)
+            .option("startingOffsets", start)
+            .option("endingOffsets", end)
+            .load_source()
+    };
+    let range =
+        read(&format!(r#"{{"{t}":{{"0":1,"1":-2}}}}"#), &format!(r#"{{"{t}":{{"0":3,"1":-1}}}}"#)).expect("read");
+    range.create_or_replace_temp_view("range").expect("view");
+    assert_eq!(
+        rows(
+            &session,
+            "SELECT partition, count(*) AS n, min(\"offset\") AS first, max(\"offset\") AS last FROM range GROUP BY partition ORDER BY partition"
+        ),
+        "\
++---------+---+-----+----+
+|partition|  n|first|last|
++---------+---+-----+----+
+|        0|  2|    1|   2|
+|        1|  5|    0|   4|
++---------+---+-----+----+
+"
+    );
+    let e = read("latest", "latest").expect_err("latest start").to_string();
+    assert!(e.contains("starting offset can't be latest for batch queries"), "{e}");
+}
+
+/// Writes `n` committed records and one aborted transaction of 3 into partition 0.
+fn write_with_transactions(bootstrap: &str, topic: &str) {
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("transactional.id", format!("test-{topic}"))
+        .create()
+        .expect("producer");
+    p.init_transactions(Duration::from_secs(10)).expect("init");
+    for (value, commit) in [("a", true), ("aborted", false), ("b", true)] {
+        p.begin_transaction().expect("begin");
+        let n = if commit { 2 } else { 3 };
+        for i in 0..n {
+            p.send(BaseRecord::<str, str>::to(topic).payload(&format!("{value}{i}")).partition(0)).expect("send");
+        }
+        p.flush(Duration::from_secs(10)).expect("flush");
+        if commit {
+            p.commit_transaction(Duration::from_secs(10)).expect("commit");
+        } else {
+            p.abort_transaction(Duration::from_secs(10)).expect("abort");
+        }
+    }
+}
+
+#[test]
+fn transaction_markers_take_offsets_and_read_committed_hides_aborted_records() {
+    let Some(bootstrap) = broker_for_test("kafka transactions") else { return };
+    let t = topic("txn");
+    recreate_topic(&bootstrap, &t, 1).expect("topic");
+    write_with_transactions(&bootstrap, &t);
+    let session = Session::new();
+    for isolation in ["read_committed", "read_uncommitted"] {
+        let df = session
+            .read()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", &bootstrap)
+            .option("kafka.isolation.level", isolation)
+            .option("subscribe", &t)
+            .option("kafkaConsumer.pollTimeoutMs", 5000)
+            .load_source()
+            .expect("read");
+        df.create_or_replace_temp_view("txn").expect("view");
+        let expected =
+            if isolation == "read_committed" { "a0,a1,b0,b1" } else { "a0,a1,aborted0,aborted1,aborted2,b0,b1" };
+        let sql =
+            format!("SELECT string_agg(CAST(value AS STRING), ',' ORDER BY \"offset\") = '{expected}' AS ok FROM txn");
+        assert!(rows(&session, &sql).contains("true"), "{isolation}: {}", rows(&session, "SELECT * FROM txn"));
+    }
+}
+
+#[test]
+fn from_json_parses_kafka_values_and_permissive_mode_survives_bad_messages() {
+    let Some(bootstrap) = broker_for_test("kafka from_json") else { return };
+    let t = topic("json");
+    recreate_topic(&bootstrap, &t, 1).expect("topic");
+    let mut input = records(3, 1);
+    input[1].value = "{not json".into();
+    input[2].value = r#"{"id": "seven", "kind": "buy"}"#.into();
+    produce(&producer(&bootstrap).expect("producer"), &t, input, || {}).expect("produce");
+    let session = Session::new();
+    let raw = session
+        .read()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &bootstrap)
+        .option("subscribe", &t)
+        .load_source()
+        .expect("read");
+    raw.create_or_replace_temp_view("raw").expect("view");
+    let parsed = raw
+        .select(vec![from_json(col("value"), "id INT, kind STRING, _corrupt_record STRING").alias("e")])
+        .expect("from_json");
+    parsed.create_or_replace_temp_view("parsed").expect("view");
+    // As in Spark, a field of the wrong type makes the record corrupt, and the fields that
+    // parse are kept.
+    assert_eq!(
+        rows(&session, "SELECT e.id AS id, e.kind AS kind, length(e._corrupt_record) AS bad_length FROM parsed"),
+        "\
++----+-----+----------+
+|  id| kind|bad_length|
++----+-----+----------+
+|   0|click|      NULL|
+|NULL| NULL|         9|
+|NULL|  buy|        30|
++----+-----+----------+
+"
+    );
+    let e = session
+        .sql("SELECT from_json(CAST(value AS STRING), 'id INT, kind STRING', map('mode', 'FAILFAST')) AS e FROM raw")
+        .and_then(|df| df.collect())
+        .expect_err("FAILFAST stops at the bad message")
+        .to_string();
+    assert!(e.contains("FAILFAST") && e.contains("{not json"), "{e}");
+}
+
+#[test]
+fn an_unreachable_broker_fails_after_the_configured_timeout_naming_the_servers() {
+    let session = Session::new();
+    let started = std::time::Instant::now();
+    let e = session
+        .read()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", "127.0.0.1:1")
+        .option("kafka.default.api.timeout.ms", 1500)
+        .option(
+            "kafka.sasl.jaas.config",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"hunter2\";",
+        )
+        .option("subscribe", "events")
+        .load_source()
+        .expect_err("no broker")
+        .to_string();
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(e.contains("127.0.0.1:1") && e.contains("kafka.default.api.timeout.ms"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
+}
+
+/// Copies `input` to `output` through a query with `guarantee`, "crashing" after batch 1
+/// (its commit removed, as if the process died between the sink and `commits/1`), then
+/// restarting; returns what a `read_committed` consumer sees in `output`.
+fn copy_with_a_crash(bootstrap: &str, input: &str, output: &str, guarantee: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = || {
+        let session = Session::new();
+        let query = session
+            .read_stream()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", bootstrap)
+            .option("subscribe", input)
+            .option("startingOffsets", "earliest")
+            .option("maxOffsetsPerTrigger", 5)
+            .load_source()
+            .expect("source")
+            .select_expr(&["key", "value"])
+            .expect("select")
+            .write_stream()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", bootstrap)
+            .option("topic", output)
+            .option("deliveryGuarantee", guarantee)
+            .option("checkpointLocation", dir.path().display())
+            .trigger(Trigger::AvailableNow)
+            .start()
+            .expect("start");
+        query.await_termination().expect("query");
+        query.recent_progress().len()
+    };
+    assert_eq!(run(), 2, "{guarantee}: two batches of 5");
+    std::fs::remove_file(dir.path().join("commits").join("1")).expect("remove commits/1");
+    assert_eq!(run(), 1, "{guarantee}: batch 1 runs again");
+    read_all(bootstrap, output, "read_committed").expect("read back").into_iter().map(|r| r.value).collect()
+}
+
+#[test]
+fn exactly_once_sink_writes_a_rerun_batch_once_where_at_least_once_writes_it_twice() {
+    let Some(bootstrap) = broker_for_test("kafka exactly-once sink") else { return };
+    let input = topic("copy-in");
+    recreate_topic(&bootstrap, &input, 1).expect("topic");
+    produce(&producer(&bootstrap).expect("producer"), &input, records(10, 1), || {}).expect("produce");
+    for (guarantee, expected) in [("exactly-once", 10), ("at-least-once", 15)] {
+        let output = topic("copy-out");
+        recreate_topic(&bootstrap, &output, 2).expect("topic");
+        let values = copy_with_a_crash(&bootstrap, &input, &output, guarantee);
+        assert_eq!(values.len(), expected, "{guarantee}: {values:?}");
+        let mut distinct = values.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 10, "{guarantee}: every input record arrived");
+    }
+}
