@@ -193,3 +193,41 @@ pub fn read_all(bootstrap: &str, topic: &str, isolation: &str) -> anyhow::Result
     out.sort();
     Ok(out)
 }
+
+/// The book's events as Kafka records: key `user_id` (so a user's events share a partition
+/// and stay in order), value the JSON line, CreateTime the event's own timestamp.
+pub fn event_records(events: impl IntoIterator<Item = crate::events::Event>) -> impl Iterator<Item = Record> {
+    events.into_iter().map(|e| Record {
+        key: Some(e.user_id.clone()),
+        value: e.to_json(),
+        partition: None,
+        timestamp_ms: e.timestamp_ms,
+    })
+}
+
+/// Paces a producer at `per_second` records per second (`0`: as fast as the broker takes
+/// them).
+pub struct Pacer {
+    per_second: u64,
+    started: std::time::Instant,
+    sent: u64,
+}
+
+impl Pacer {
+    /// A pacer starting now.
+    pub fn new(per_second: u64) -> Self {
+        Pacer { per_second, started: std::time::Instant::now(), sent: 0 }
+    }
+
+    /// Counts one record, sleeping first if it would be ahead of the rate.
+    pub fn tick(&mut self) {
+        self.sent += 1;
+        if self.per_second == 0 {
+            return;
+        }
+        let due = Duration::from_secs_f64(self.sent as f64 / self.per_second as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The Kafka benchmark: 1,000,000 generated JSON events (~150 B each) in a 4-partition topic
+//! on the local broker (`scripts/kafka.sh start`).
+//!
+//! ```text
+//! cargo run --release --example bench_kafka                  # produce once, then every scenario
+//! cargo run --release --example bench_kafka -- --events 200000
+//! ```
+//!
+//! Scenarios, each timed from start to the last record handled:
+//! - `raw`: rdkafka consumers with no parsing, one per core with the partitions split between
+//!   them as Brooklet splits them: the limit for Brooklet's source.
+//! - `source`: Brooklet's Kafka source -> `from_json` -> count per event_type (complete mode,
+//!   memory sink), all available records in one batch (`Trigger::AvailableNow`).
+//! - `exactly-once`: Brooklet's Kafka source -> the exactly-once Kafka sink (one transaction).
+//!
+//! The input topic is reused when it already holds `--events` records.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use brooklet::functions::{col, from_json};
+use brooklet::prelude::*;
+use brooklet::{Session, Trigger};
+use brooklet_book::events::{EVENT_SCHEMA, EventGenerator};
+use brooklet_book::kafka::{DEFAULT_BOOTSTRAP, event_records, produce, producer, recreate_topic};
+use clap::Parser;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Events in the input topic.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Its partitions.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Bootstrap servers.
+    #[arg(long, env = "BROOKLET_KAFKA_BOOTSTRAP", default_value = DEFAULT_BOOTSTRAP)]
+    bootstrap: String,
+    /// How many times each scenario runs (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+const INPUT: &str = "bench-events";
+
+fn consumer(bootstrap: &str) -> anyhow::Result<BaseConsumer> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "bench-raw")
+        .set("enable.auto.commit", "false")
+        .set("receive.message.max.bytes", "1000000000")
+        .create()?)
+}
+
+/// The end offset of each partition (`None` if the topic does not exist).
+fn ends(bootstrap: &str, partitions: i32) -> anyhow::Result<Vec<i64>> {
+    let c = consumer(bootstrap)?;
+    (0..partitions).map(|p| Ok(c.fetch_watermarks(INPUT, p, Duration::from_secs(10))?.1)).collect()
+}
+
+fn prepare_input(args: &Args) -> anyhow::Result<()> {
+    if let Ok(ends) = ends(&args.bootstrap, args.partitions)
+        && ends.iter().sum::<i64>() == args.events as i64
+    {
+        println!("input: {INPUT} already holds {} events", args.events);
+        return Ok(());
+    }
+    recreate_topic(&args.bootstrap, INPUT, args.partitions)?;
+    let mut generator = EventGenerator::new(1, "2024-01-01T00:00:00Z", 1000);
+    let events = (0..args.events).map(|_| generator.next_event());
+    let started = Instant::now();
+    let mut bytes = 0usize;
+    let records = event_records(events).inspect(|r| bytes += r.value.len());
+    produce(&producer(&args.bootstrap)?, INPUT, records, || {})?;
+    let s = started.elapsed().as_secs_f64();
+    println!(
+        "input: produced {} events ({:.0} B each on average) in {s:.2} s ({:.0} events/s)",
+        args.events,
+        bytes as f64 / args.events as f64,
+        args.events as f64 / s
+    );
+    Ok(())
+}
+
+/// Raw rdkafka: the partitions split over one consumer per core, values only touched.
+fn raw(args: &Args) -> anyhow::Result<usize> {
+    let ends = ends(&args.bootstrap, args.partitions)?;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(ends.len());
+    let counts = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let mine: Vec<(i32, i64)> =
+                    ends.iter().enumerate().skip(t).step_by(threads).map(|(p, e)| (p as i32, *e)).collect();
+                let bootstrap = args.bootstrap.clone();
+                scope.spawn(move || -> anyhow::Result<usize> {
+                    let c = consumer(&bootstrap)?;
+                    let mut tpl = TopicPartitionList::new();
+                    for (p, _) in &mine {
+                        tpl.add_partition_offset(INPUT, *p, Offset::Offset(0))?;
+                    }
+                    c.assign(&tpl)?;
+                    let (mut n, mut bytes) = (0usize, 0usize);
+                    let mut done = vec![false; mine.len()];
+                    while done.iter().any(|d| !d) {
+                        let Some(m) = c.poll(Duration::from_secs(10)) else { bail!("raw consumer timed out") };
+                        let m = m?;
+                        n += 1;
+                        bytes += m.payload().map_or(0, <[u8]>::len);
+                        if let Some(i) = mine.iter().position(|(p, _)| *p == m.partition())
+                            && m.offset() + 1 >= mine[i].1
+                        {
+                            done[i] = true;
+                        }
+                    }
+                    std::hint::black_box(bytes);
+                    Ok(n)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("raw consumer thread")).collect::<anyhow::Result<Vec<_>>>()
+    })?;
+    Ok(counts.iter().sum())
+}
+
+fn source(args: &Args, session: &Session) -> anyhow::Result<DataFrame> {
+    Ok(session
+        .read_stream()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &args.bootstrap)
+        .option("subscribe", INPUT)
+        .option("startingOffsets", "earliest")
+        .load_source()?)
+}
+
+/// Brooklet: from_json, then count per event_type.
+fn brooklet_count(args: &Args) -> anyhow::Result<usize> {
+    let session = Session::new();
+    let counts = source(args, &session)?
+        .select(vec![from_json(col("value"), EVENT_SCHEMA).alias("e")])?
+        .select_expr(&["e.event_type AS event_type"])?
+        .group_by(["event_type"])?
+        .count()?;
+    let query = counts
+        .write_stream()
+        .format("memory")
+        .query_name("counts")
+        .output_mode("complete")
+        .trigger(Trigger::AvailableNow)
+        .start()?;
+    query.await_termination()?;
+    let total = session.sql("SELECT CAST(sum(count) AS BIGINT) AS n FROM counts")?.collect()?;
+    let n = total[0].column(0).as_any().downcast_ref::<arrow::array::Int64Array>().context("sum")?.value(0);
+    Ok(n as usize)
+}
+
+/// Brooklet: copy to another topic with the exactly-once sink.
+fn brooklet_exactly_once(args: &Args, run: usize) -> anyhow::Result<usize> {
+    let output = format!("bench-out-{run}");
+    recreate_topic(&args.bootstrap, &output, args.partitions)?;
+    let session = Session::new();
+    let dir = tempfile::tempdir()?;
+    let query = source(args, &session)?
+        .select_expr(&["key", "value"])?
+        .write_stream()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &args.bootstrap)
+        .option("topic", &output)
+        .option("deliveryGuarantee", "exactly-once")
+        .option("checkpointLocation", dir.path().display())
+        .trigger(Trigger::AvailableNow)
+        .start()?;
+    query.await_termination()?;
+    let rows = query.recent_progress().iter().map(|p| p.num_input_rows as usize).sum();
+    Ok(rows)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    prepare_input(&args)?;
+    let mut rates = Vec::new();
+    let scenarios: [(&str, &dyn Fn(usize) -> anyhow::Result<usize>); 3] =
+        [("raw", &|_| raw(&args)), ("source", &|_| brooklet_count(&args)), ("exactly-once", &|r| {
+            brooklet_exactly_once(&args, r)
+        })];
+    for (name, f) in scenarios {
+        let mut per_run = Vec::new();
+        for run in 0..args.runs {
+            let started = Instant::now();
+            let n = f(run)?;
+            let s = started.elapsed().as_secs_f64();
+            if n != args.events {
+                bail!("{name}: handled {n} records, expected {}", args.events);
+            }
+            per_run.push(n as f64 / s);
+            println!("{name:>13} run {run}: {n} records in {s:.2} s = {:.0} msgs/s", n as f64 / s);
+        }
+        let m = median(per_run);
+        println!("{name:>13} median: {m:.0} msgs/s");
+        rates.push(m);
+    }
+    println!("(b)/(a) = source/raw = {:.2}", rates[1] / rates[0]);
+    println!("(c)/(a) = exactly-once/raw = {:.2}", rates[2] / rates[0]);
+    Ok(())
+}
