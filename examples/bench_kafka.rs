@@ -187,10 +187,11 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     prepare_input(&args)?;
     let mut rates = Vec::new();
-    let scenarios: [(&str, &dyn Fn(usize) -> anyhow::Result<usize>); 3] =
-        [("raw", &|_| raw(&args)), ("source", &|_| brooklet_count(&args)), ("exactly-once", &|r| {
-            brooklet_exactly_once(&args, r)
-        })];
+    let scenarios: [(&str, &dyn Fn(usize) -> anyhow::Result<usize>); 3] = [
+        ("raw", &|_| raw(&args)),
+        ("source", &|_| brooklet_count(&args)),
+        ("exactly-once", &|r| brooklet_exactly_once(&args, r)),
+    ];
     for (name, f) in scenarios {
         let mut per_run = Vec::new();
         for run in 0..args.runs {

@@ -21,6 +21,10 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 /// Where `scripts/kafka.sh` starts the broker.
 pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:39092";
 
+/// Why a chapter or test that needs Kafka did not run.
+pub const NO_BROKER: &str =
+    "no Kafka broker answers (start one with scripts/kafka.sh start, or set BROOKLET_KAFKA_BOOTSTRAP)";
+
 /// The bootstrap servers to use, if a broker answers there.
 pub fn bootstrap() -> Option<String> {
     let servers = std::env::var("BROOKLET_KAFKA_BOOTSTRAP").unwrap_or_else(|_| DEFAULT_BOOTSTRAP.to_string());
@@ -35,9 +39,9 @@ pub fn broker_for_test(test: &str) -> Option<String> {
     let found = bootstrap();
     if found.is_none() {
         if std::env::var_os("BROOKLET_REQUIRE_KAFKA").is_some() {
-            panic!("{test}: no Kafka broker answers at {DEFAULT_BOOTSTRAP}: run scripts/kafka.sh start");
+            panic!("{test}: {NO_BROKER}");
         }
-        eprintln!("skipped {test}: no Kafka broker (scripts/kafka.sh start, or set BROOKLET_KAFKA_BOOTSTRAP)");
+        eprintln!("skipped {test}: {NO_BROKER}");
     }
     found
 }

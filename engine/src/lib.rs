@@ -102,7 +102,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod prelude {
     pub use crate::clock::VirtualClock;
     pub use crate::functions::{
-        avg, col, count, lit, max, min, session_window, sliding_window, sum, window, window_time,
+        avg, col, count, from_json, lit, max, min, session_window, sliding_window, sum, to_json, window, window_time,
     };
     pub use crate::{DataFrame, MemoryStream, OutputMode, Session, StreamingQuery, StreamingQueryProgress, Trigger};
 }

@@ -50,7 +50,8 @@ pub fn redact(text: &str, scratch: &Path) -> String {
     let patterns = PATTERNS.get_or_init(|| {
         [
             (r"\b\d+(\.\d+)? ?(ms|µs|s)\b", "[duration]"),
-            (r#""(id|runId)": "[0-9a-f-]{36}""#, r#""$1": "[id]""#),
+            // Query and run ids, alone or in names (the exactly-once sink's transactional id).
+            (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "[id]"),
             (
                 r#""(batchDuration|addBatch|commitOffsets|getBatch|latestOffset|queryPlanning|triggerExecution|walCommit|allUpdatesTimeMs|allRemovalsTimeMs|commitTimeMs|processedRowsPerSecond)": [0-9.e+-]+"#,
                 r#""$1": "[duration]""#,

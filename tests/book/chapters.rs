@@ -66,18 +66,29 @@ fn ch08_state() {
     verify("ch08_state");
 }
 
-/// The REPL chapter runs in evcxr: verified where evcxr is installed, skipped (with a note)
-/// where it is not, unless `BROOKLET_REQUIRE_EVCXR` is set (`BROOKLET_EVCXR=1 scripts/test.sh`
-/// installs evcxr and sets it).
-#[test]
-fn ch09_repl() {
-    let out = notebook(&["verify", "--chapter", "ch09_repl"], Path::new(env!("CARGO_MANIFEST_DIR")));
+/// A chapter that needs something outside the project: verified where it is there,
+/// skipped (with a note) where it is not, unless the environment variable `required` is set.
+fn verify_or_skip(chapter: &str, required: &str) {
+    let out = notebook(&["verify", "--chapter", chapter], Path::new(env!("CARGO_MANIFEST_DIR")));
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ch09_repl drifted from its recorded outputs:\n{text}");
-    if text.contains("skipped ch09_repl") {
-        assert!(std::env::var_os("BROOKLET_REQUIRE_EVCXR").is_none(), "BROOKLET_REQUIRE_EVCXR is set:\n{text}");
+    assert!(out.status.success(), "{chapter} drifted from its recorded outputs:\n{text}");
+    if text.contains(&format!("skipped {chapter}")) {
+        assert!(std::env::var_os(required).is_none(), "{required} is set:\n{text}");
         eprintln!("{text}");
     }
+}
+
+/// The REPL chapter runs in evcxr (`BROOKLET_EVCXR=1 scripts/test.sh` installs evcxr and
+/// requires it).
+#[test]
+fn ch09_repl() {
+    verify_or_skip("ch09_repl", "BROOKLET_REQUIRE_EVCXR");
+}
+
+/// The Kafka chapter runs against the broker (`scripts/test.sh` starts it and requires it).
+#[test]
+fn ch10_kafka_json() {
+    verify_or_skip("ch10_kafka_json", "BROOKLET_REQUIRE_KAFKA");
 }
 
 /// Copies what the notebook reads (the book, the examples, every recording) so a test can

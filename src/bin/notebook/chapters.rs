@@ -15,6 +15,9 @@ pub enum Kind {
     CodeOnly,
     /// An evcxr session (`examples/<name>.evcxr`), run by the `evcxr` REPL.
     Repl,
+    /// An example program that needs a Kafka broker; skipped (the book shows its recording)
+    /// when none answers.
+    Kafka(Run),
 }
 
 #[path = "../../../examples/ch01_streams_are_tables.rs"]
@@ -41,6 +44,9 @@ mod ch07_sessions;
 #[path = "../../../examples/ch08_state.rs"]
 #[allow(dead_code)]
 mod ch08_state;
+#[path = "../../../examples/ch10_kafka_json.rs"]
+#[allow(dead_code)]
+mod ch10_kafka_json;
 
 /// Every chapter, in book order.
 pub const CHAPTERS: &[(&str, Kind)] = &[
@@ -54,4 +60,5 @@ pub const CHAPTERS: &[(&str, Kind)] = &[
     ("ch07_sessions", Kind::Program(ch07_sessions::run)),
     ("ch08_state", Kind::Program(ch08_state::run)),
     ("ch09_repl", Kind::Repl),
+    ("ch10_kafka_json", Kind::Kafka(ch10_kafka_json::run)),
 ];

@@ -129,7 +129,8 @@ struct Execution {
     context: Chapter,
     /// Why the chapter stopped early, if it did.
     failure: Option<String>,
-    /// Why it was not run at all (a REPL chapter without evcxr).
+    /// Why it was not run at all (a REPL chapter without evcxr, a Kafka chapter without a
+    /// broker).
     skipped: Option<String>,
     /// Anything else to report (a REPL chapter's timings).
     note: Option<String>,
@@ -152,6 +153,10 @@ fn execute(root: &Path, chapter: &str, params: BTreeMap<String, String>, echo: b
     let (mut failure, mut skipped, mut note) = (None, None, None);
     match kind {
         Kind::Program(run) => failure = run(&context).err().map(|e| format!("{e:#}")),
+        Kind::Kafka(run) => match brooklet_book::kafka::bootstrap() {
+            None => skipped = Some(format!("{}; the book shows its recording", brooklet_book::kafka::NO_BROKER)),
+            Some(_) => failure = run(&context).err().map(|e| format!("{e:#}")),
+        },
         Kind::CodeOnly => {}
         Kind::Repl => match repl::evcxr() {
             None => skipped = Some(format!("evcxr is not installed ({}); the book shows its recording", repl::INSTALL)),
