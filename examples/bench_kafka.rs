@@ -178,6 +178,9 @@ fn brooklet_exactly_once(args: &Args, run: usize) -> anyhow::Result<usize> {
     Ok(rows)
 }
 
+/// A scenario: given the run number, how many records it handled.
+type Scenario<'a> = &'a dyn Fn(usize) -> anyhow::Result<usize>;
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
@@ -187,7 +190,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     prepare_input(&args)?;
     let mut rates = Vec::new();
-    let scenarios: [(&str, &dyn Fn(usize) -> anyhow::Result<usize>); 3] = [
+    let scenarios: [(&str, Scenario<'_>); 3] = [
         ("raw", &|_| raw(&args)),
         ("source", &|_| brooklet_count(&args)),
         ("exactly-once", &|r| brooklet_exactly_once(&args, r)),
