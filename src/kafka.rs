@@ -80,6 +80,17 @@ pub fn recreate_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::
     Ok(())
 }
 
+/// Deletes the records of `topic`'s `partition` before `offset`, as retention would.
+pub fn delete_records_before(bootstrap: &str, topic: &str, partition: i32, offset: i64) -> anyhow::Result<()> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+    let done = futures::executor::block_on(admin(bootstrap)?.delete_records(&tpl, &AdminOptions::new()))?;
+    for e in done.elements() {
+        e.error().with_context(|| format!("cannot delete records of {topic}-{partition}"))?;
+    }
+    Ok(())
+}
+
 /// One record to produce.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {

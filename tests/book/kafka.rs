@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use brooklet::functions::{col, from_json};
 use brooklet::{Session, Trigger};
-use brooklet_book::kafka::{Record, broker_for_test, produce, producer, read_all, recreate_topic};
+use brooklet_book::kafka::{
+    Record, broker_for_test, delete_records_before, produce, producer, read_all, recreate_topic,
+};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
@@ -310,4 +312,77 @@ fn exactly_once_sink_writes_a_rerun_batch_once_where_at_least_once_writes_it_twi
         distinct.dedup();
         assert_eq!(distinct.len(), 10, "{guarantee}: every input record arrived");
     }
+}
+
+#[test]
+fn deleted_records_fail_the_query_unless_fail_on_data_loss_is_false() {
+    let Some(bootstrap) = broker_for_test("kafka data loss") else { return };
+    let t = topic("loss");
+    recreate_topic(&bootstrap, &t, 1).expect("topic");
+    let p = producer(&bootstrap).expect("producer");
+    let all = records(10, 1);
+    produce(&p, &t, all[..5].to_vec(), || {}).expect("produce");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |fail_on_data_loss: bool| {
+        let session = Session::new();
+        let query = session
+            .read_stream()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", &bootstrap)
+            .option("subscribe", &t)
+            .option("startingOffsets", "earliest")
+            .option("failOnDataLoss", fail_on_data_loss)
+            .load_source()
+            .expect("source")
+            .write_stream()
+            .format("memory")
+            .query_name("loss")
+            .option("checkpointLocation", dir.path().display())
+            .trigger(Trigger::AvailableNow)
+            .start()
+            .expect("start");
+        let result = query.await_termination();
+        (result, query.recent_progress().iter().map(|p| p.num_input_rows).collect::<Vec<_>>())
+    };
+    assert_eq!(run(true).1, [5]);
+    // Five more records; retention deletes up to offset 8 before the query comes back.
+    produce(&p, &t, all[5..].to_vec(), || {}).expect("produce more");
+    delete_records_before(&bootstrap, &t, 0, 8).expect("delete records");
+    let (result, _) = run(true);
+    let e = result.expect_err("data loss").to_string();
+    assert!(e.contains("from offset 5: its earliest available offset is 8") && e.contains("failOnDataLoss"), "{e}");
+    let (result, rows) = run(false);
+    result.expect("goes on");
+    assert_eq!(rows, [2], "reads what is left, offsets 8 and 9");
+}
+
+#[test]
+fn a_topic_that_does_not_exist_is_waited_for_by_a_stream_and_refused_by_a_batch_read() {
+    let Some(bootstrap) = broker_for_test("kafka missing topic") else { return };
+    let t = topic("missing");
+    let session = Session::new();
+    let query = session
+        .read_stream()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &bootstrap)
+        .option("subscribe", &t)
+        .load_source()
+        .expect("source")
+        .write_stream()
+        .format("memory")
+        .query_name("missing")
+        .trigger(Trigger::AvailableNow)
+        .start()
+        .expect("start");
+    query.await_termination().expect("no data, no error");
+    assert!(query.recent_progress().is_empty(), "no batch ran");
+    let e = session
+        .read()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &bootstrap)
+        .option("subscribe", &t)
+        .load_source()
+        .expect_err("no such topic")
+        .to_string();
+    assert!(e.contains(&format!("KafkaV2[Subscribe[{t}]] matches no partition")), "{e}");
 }

@@ -204,6 +204,9 @@ impl Broker {
     /// One ListOffsets request for all partitions (librdkafka's watermark query would make
     /// two per partition).
     fn list_offsets(&self, partitions: &[TopicPartition], at: KafkaOffset, what: &str) -> Result<PartitionOffsets> {
+        if partitions.is_empty() {
+            return Ok(PartitionOffsets::default());
+        }
         let mut tpl = TopicPartitionList::new();
         for (topic, partition) in partitions {
             tpl.add_partition_offset(topic, *partition, at).map_err(|e| self.config.error("bad offset", e))?;
