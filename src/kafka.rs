@@ -162,6 +162,21 @@ pub struct ReadRecord {
     pub value: String,
 }
 
+/// Produces `records` to `topic` in one committed transaction (its commit marker takes one
+/// offset in each partition it wrote to).
+pub fn produce_in_transaction(bootstrap: &str, topic: &str, records: Vec<Record>) -> anyhow::Result<()> {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("transactional.id", format!("brooklet-book-{topic}"))
+        .create()?;
+    let timeout = Duration::from_secs(30);
+    producer.init_transactions(timeout)?;
+    producer.begin_transaction()?;
+    produce(&producer, topic, records, || {})?;
+    producer.commit_transaction(timeout)?;
+    Ok(())
+}
+
 /// Every record of `topic` now, in partition and offset order, read with `isolation`
 /// (`read_committed` or `read_uncommitted`).
 pub fn read_all(bootstrap: &str, topic: &str, isolation: &str) -> anyhow::Result<Vec<ReadRecord>> {

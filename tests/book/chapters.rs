@@ -91,6 +91,11 @@ fn ch10_kafka_json() {
     verify_or_skip("ch10_kafka_json", "BROOKLET_REQUIRE_KAFKA");
 }
 
+#[test]
+fn ch11_kafka_batch() {
+    verify_or_skip("ch11_kafka_batch", "BROOKLET_REQUIRE_KAFKA");
+}
+
 /// Copies what the notebook reads (the book, the examples, every recording) so a test can
 /// change it or render it without touching the project.
 pub fn project_copy() -> tempfile::TempDir {

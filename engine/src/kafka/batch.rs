@@ -56,10 +56,10 @@ pub(crate) fn read(options: &Options) -> Result<(SchemaRef, Vec<RecordBatch>)> {
             config.bootstrap
         )));
     }
-    let starts = starting.resolve(&broker, &partitions, options)?;
-    let ends = ending.resolve(&broker, &partitions, options)?;
+    let starts = starting.resolve(&broker, &partitions, options, End::Starting)?;
+    let ends = ending.resolve(&broker, &partitions, options, End::Ending)?;
     let fail_on_data_loss = options.flag("failOnDataLoss", true)?;
-    let earliest = broker.earliest(&partitions)?;
+    let (earliest, latest) = (broker.earliest(&partitions)?, broker.latest(&partitions)?);
     let mut ranges = Vec::with_capacity(partitions.len());
     for tp in partitions {
         let low = earliest.get(&tp).unwrap_or_default();
@@ -73,6 +73,13 @@ pub(crate) fn read(options: &Options) -> Result<(SchemaRef, Vec<RecordBatch>)> {
                 )));
             }
             from = low;
+        }
+        let high = latest.get(&tp).unwrap_or_default();
+        if until > high {
+            return Err(Error::Kafka(format!(
+                "{}-{}: the ending offset {until} is after the partition's latest offset {high}",
+                tp.0, tp.1
+            )));
         }
         if until < from {
             return Err(Error::Kafka(format!(

@@ -100,12 +100,16 @@ impl OffsetSpec {
         })
     }
 
-    /// The offsets this specification means for `partitions`, asked of the broker.
+    /// The offsets this specification means for `partitions`, asked of the broker. A
+    /// timestamp no record reaches is the partition's latest offset when it ends a read (as in
+    /// Spark), and when it starts one per `startingOffsetsByTimestampStrategy` (`error`, the
+    /// default, or `latest`).
     pub fn resolve(
         &self,
         broker: &Broker,
         partitions: &[TopicPartition],
         options: &Options,
+        end: End,
     ) -> Result<PartitionOffsets> {
         let mut out = PartitionOffsets::default();
         match self {
@@ -133,7 +137,12 @@ impl OffsetSpec {
                         _ => unreachable!("matched above"),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                let strategy = options.get("startingOffsetsByTimestampStrategy").unwrap_or("error").to_lowercase();
+                let strategy = match end {
+                    End::Starting => {
+                        options.get("startingOffsetsByTimestampStrategy").unwrap_or("error").to_lowercase()
+                    }
+                    End::Ending => "latest".to_string(),
+                };
                 let latest = broker.latest(partitions)?;
                 for ((tp, ts), found) in wanted.iter().zip(broker.offsets_for_times(&wanted)?) {
                     let offset = match (found, strategy.as_str()) {

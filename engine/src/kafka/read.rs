@@ -221,7 +221,17 @@ fn read_ranges(
                     remaining -= 1;
                 }
             }
-            Some(Err(e)) => return Err(config.error("cannot read from Kafka", e)),
+            Some(Err(e)) => {
+                let reading: Vec<String> = rows
+                    .iter()
+                    .filter(|r| !r.done)
+                    .map(|r| {
+                        format!("{}-{} [{}, {})", r.range.partition.0, r.range.partition.1, r.range.from, r.range.until)
+                    })
+                    .collect();
+                consumer.unassign().ok();
+                return Err(config.error(format!("cannot read {}", reading.join(", ")), e));
+            }
             None => {
                 // Nothing more arrived: a range may end in records no reader gets (transaction
                 // markers, aborted records under read_committed). The position says so.

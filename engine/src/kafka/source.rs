@@ -183,7 +183,7 @@ impl KafkaSource {
                 PartitionOffsets::from_json(&json, &self.initial_path.display().to_string())?
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let initial = self.starting.resolve(&self.broker, partitions, &self.options)?;
+                let initial = self.starting.resolve(&self.broker, partitions, &self.options, End::Starting)?;
                 write_atomically(&self.initial_path, initial.to_json().to_string().as_bytes())?;
                 initial
             }

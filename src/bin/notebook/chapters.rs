@@ -47,6 +47,9 @@ mod ch08_state;
 #[path = "../../../examples/ch10_kafka_json.rs"]
 #[allow(dead_code)]
 mod ch10_kafka_json;
+#[path = "../../../examples/ch11_kafka_batch.rs"]
+#[allow(dead_code)]
+mod ch11_kafka_batch;
 
 /// Every chapter, in book order.
 pub const CHAPTERS: &[(&str, Kind)] = &[
@@ -61,4 +64,5 @@ pub const CHAPTERS: &[(&str, Kind)] = &[
     ("ch08_state", Kind::Program(ch08_state::run)),
     ("ch09_repl", Kind::Repl),
     ("ch10_kafka_json", Kind::Kafka(ch10_kafka_json::run)),
+    ("ch11_kafka_batch", Kind::Kafka(ch11_kafka_batch::run)),
 ];
