@@ -4,6 +4,7 @@
 #   scripts/kafka.sh start    install (once) and start it; prints the bootstrap servers
 #   scripts/kafka.sh stop     stop it and delete its data
 #   scripts/kafka.sh status   say whether it runs
+#   scripts/kafka.sh pid      print its process id
 #
 # Genuine Apache Kafka is not installable from this project's registries, so the broker is
 # noida-db (PyPI, MIT): a Kafka 3.8 protocol implementation with transactions, consumer groups
@@ -18,9 +19,10 @@ NOIDA_VERSION=0.2.3
 PORT=${BROOKLET_KAFKA_PORT:-39092}
 HOME_DIR=${BROOKLET_KAFKA_HOME:-$HOME/.cache/brooklet-kafka}
 VENV=$HOME_DIR/venv-$NOIDA_VERSION
-PID_FILE=$HOME_DIR/broker.pid
-DATA_FILE=$HOME_DIR/broker.data-dir
-LOG=$HOME_DIR/broker.log
+# One broker per port: a test can start a second one (BROOKLET_KAFKA_PORT=...) and stop it.
+PID_FILE=$HOME_DIR/broker-$PORT.pid
+DATA_FILE=$HOME_DIR/broker-$PORT.data-dir
+LOG=$HOME_DIR/broker-$PORT.log
 
 listening() {
     (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null
@@ -88,6 +90,7 @@ stop() {
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
+    pid) cat "$PID_FILE" ;;
     status) if running && listening; then echo "running on 127.0.0.1:$PORT"; else echo "stopped"; exit 1; fi ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|status|pid" >&2; exit 2 ;;
 esac

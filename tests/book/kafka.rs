@@ -386,3 +386,112 @@ fn a_topic_that_does_not_exist_is_waited_for_by_a_stream_and_refused_by_a_batch_
         .to_string();
     assert!(e.contains(&format!("KafkaV2[Subscribe[{t}]] matches no partition")), "{e}");
 }
+
+/// A broker of this test's own on `port`, started by `scripts/kafka.sh` (so it can be paused
+/// without disturbing the other tests), stopped when dropped.
+struct OwnBroker {
+    port: u16,
+}
+
+impl OwnBroker {
+    fn script(&self, command: &str) -> String {
+        let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"))
+            .arg(command)
+            .env("BROOKLET_KAFKA_PORT", self.port.to_string())
+            .output()
+            .expect("scripts/kafka.sh runs");
+        assert!(out.status.success(), "kafka.sh {command}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn start(port: u16) -> (Self, String) {
+        let broker = OwnBroker { port };
+        let bootstrap = broker.script("start");
+        (broker, bootstrap)
+    }
+
+    /// Freezes (`STOP`) or thaws (`CONT`) the broker process: connections stay open, nothing
+    /// answers, as with a broker that hangs or a network that drops everything.
+    fn signal(&self, signal: &str) {
+        let pid = self.script("pid");
+        let status = std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.signal("CONT");
+        self.script("stop");
+    }
+}
+
+/// Freezes the broker once batch 0 has committed.
+struct FreezeAfterFirstBatch(std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>);
+
+impl brooklet::StreamingQueryListener for FreezeAfterFirstBatch {
+    fn on_query_progress(&self, _progress: &brooklet::StreamingQueryProgress) {
+        if let Some(freeze) = self.0.lock().expect("lock").take() {
+            freeze();
+        }
+    }
+}
+
+#[test]
+fn a_query_fails_while_its_broker_hangs_and_a_restart_loses_and_duplicates_nothing() {
+    if broker_for_test("kafka broker failure").is_none() {
+        return; // the same condition as the other tests: the broker software is installed
+    }
+    let (broker, bootstrap) = OwnBroker::start(39094);
+    let broker = std::sync::Arc::new(broker);
+    let (input, output) = (topic("hang-in"), topic("hang-out"));
+    recreate_topic(&bootstrap, &input, 1).expect("topic");
+    recreate_topic(&bootstrap, &output, 1).expect("topic");
+    produce(&producer(&bootstrap).expect("producer"), &input, records(10, 1), || {}).expect("produce");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = |session: &Session| {
+        session
+            .read_stream()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", &bootstrap)
+            .option("kafka.default.api.timeout.ms", 3000)
+            .option("kafkaConsumer.pollTimeoutMs", 3000)
+            .option("subscribe", &input)
+            .option("startingOffsets", "earliest")
+            .option("maxOffsetsPerTrigger", 5)
+            .load_source()
+            .expect("source")
+            .select_expr(&["value"])
+            .expect("select")
+            .write_stream()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", &bootstrap)
+            .option("kafka.default.api.timeout.ms", 3000)
+            .option("kafka.message.timeout.ms", 3000)
+            .option("topic", &output)
+            .option("deliveryGuarantee", "exactly-once")
+            .option("checkpointLocation", dir.path().display())
+            .trigger(Trigger::AvailableNow)
+            .start()
+            .expect("start")
+    };
+    let session = Session::new();
+    let frozen = broker.clone();
+    session.streams().add_listener(std::sync::Arc::new(FreezeAfterFirstBatch(std::sync::Mutex::new(Some(Box::new(
+        move || frozen.signal("STOP"),
+    ))))));
+    let started = std::time::Instant::now();
+    let e = start(&session).await_termination().expect_err("the broker hangs").to_string();
+    assert!(started.elapsed() < Duration::from_secs(60), "failed after {:?}", started.elapsed());
+    assert!(e.contains("kafka") && e.contains(&bootstrap), "{e}");
+    assert!(dir.path().join("commits/0").exists() && !dir.path().join("commits/1").exists(), "only batch 0 committed");
+    broker.signal("CONT");
+    let query = start(&Session::new());
+    query.await_termination().expect("after the broker is back");
+    let values: Vec<String> =
+        read_all(&bootstrap, &output, "read_committed").expect("read back").into_iter().map(|r| r.value).collect();
+    let mut distinct = values.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!((values.len(), distinct.len()), (10, 10), "{values:?}");
+}
