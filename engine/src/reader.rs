@@ -159,7 +159,10 @@ impl DataStreamReader {
                     return Err(Error::option(key, "ending offsets are not valid in streaming queries"));
                 }
                 schema = crate::kafka::kafka_schema(self.spec.options.flag("includeHeaders", false)?);
-                (SourceKind::Kafka, crate::kafka::source::STREAM_OPTIONS)
+                (
+                    SourceKind::Kafka,
+                    &[crate::kafka::source::READ_OPTIONS, crate::kafka::source::STREAM_OPTIONS].concat()[..],
+                )
             }
             "json" | "csv" | "text" | "parquet" => {
                 return Err(Error::option("path", format!("format '{format}' reads files: call .load(path)")));
@@ -231,7 +234,8 @@ impl DataFrameReader {
         match format.as_str() {
             #[cfg(feature = "kafka")]
             "kafka" => {
-                self.spec.options.check_known("format 'kafka'", crate::kafka::batch::BATCH_OPTIONS)?;
+                let known = [crate::kafka::source::READ_OPTIONS, crate::kafka::batch::BATCH_OPTIONS].concat();
+                self.spec.options.check_known("format 'kafka'", &known)?;
                 let (schema, batches) = crate::kafka::batch::read(&self.spec.options)?;
                 let table = MemTable::try_new(schema, vec![batches])?;
                 DataFrame::from_table(&self.spec.session, "kafka", Arc::new(table))

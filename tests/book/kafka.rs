@@ -29,6 +29,16 @@ fn records(n: usize, partitions: i32) -> Vec<Record> {
         .collect()
 }
 
+/// `read_stream().format("kafka")` of `topic`.
+fn kafka_stream(session: &Session, bootstrap: &str, topic: &str) -> brooklet::reader::DataStreamReader {
+    session.read_stream().format("kafka").option("kafka.bootstrap.servers", bootstrap).option("subscribe", topic)
+}
+
+/// `read().format("kafka")` of `topic`.
+fn kafka_read(session: &Session, bootstrap: &str, topic: &str) -> brooklet::reader::DataFrameReader {
+    session.read().format("kafka").option("kafka.bootstrap.servers", bootstrap).option("subscribe", topic)
+}
+
 fn rows(session: &Session, sql: &str) -> String {
     session.sql(sql).expect("sql").to_string_table(100).expect("table")
 }
@@ -42,11 +52,7 @@ fn source_reads_sparks_columns_in_rate_limited_batches_and_resumes_from_its_chec
     produce(&p, &t, records(12, 3), || {}).expect("produce");
     let dir = tempfile::tempdir().expect("tempdir");
     let start = |session: &Session| {
-        session
-            .read_stream()
-            .format("kafka")
-            .option("kafka.bootstrap.servers", &bootstrap)
-            .option("subscribe", &t)
+        kafka_stream(&session, &bootstrap, &t)
             .option("startingOffsets", "earliest")
             .option("maxOffsetsPerTrigger", 6)
             .load_source()
@@ -115,14 +121,7 @@ fn batch_reads_an_offset_range_per_partition_and_refuses_a_latest_start() {
     produce(&producer(&bootstrap).expect("producer"), &t, records(10, 2), || {}).expect("produce");
     let session = Session::new();
     let read = |start: &str, end: &str| {
-        session
-            .read()
-            .format("kafka")
-            .option("kafka.bootstrap.servers", &bootstrap)
-            .option("subscribe", &t)
-            .option("startingOffsets", start)
-            .option("endingOffsets", end)
-            .load_source()
+        kafka_read(&session, &bootstrap, &t).option("startingOffsets", start).option("endingOffsets", end).load_source()
     };
     let range =
         read(&format!(r#"{{"{t}":{{"0":1,"1":-2}}}}"#), &format!(r#"{{"{t}":{{"0":3,"1":-1}}}}"#)).expect("read");
@@ -204,13 +203,7 @@ fn from_json_parses_kafka_values_and_permissive_mode_survives_bad_messages() {
     input[2].value = r#"{"id": "seven", "kind": "buy"}"#.into();
     produce(&producer(&bootstrap).expect("producer"), &t, input, || {}).expect("produce");
     let session = Session::new();
-    let raw = session
-        .read()
-        .format("kafka")
-        .option("kafka.bootstrap.servers", &bootstrap)
-        .option("subscribe", &t)
-        .load_source()
-        .expect("read");
+    let raw = kafka_read(&session, &bootstrap, &t).load_source().expect("read");
     raw.create_or_replace_temp_view("raw").expect("view");
     let parsed = raw
         .select(vec![from_json(col("value"), "id INT, kind STRING, _corrupt_record STRING").alias("e")])
@@ -267,11 +260,7 @@ fn copy_with_a_crash(bootstrap: &str, input: &str, output: &str, guarantee: &str
     let dir = tempfile::tempdir().expect("tempdir");
     let run = || {
         let session = Session::new();
-        let query = session
-            .read_stream()
-            .format("kafka")
-            .option("kafka.bootstrap.servers", bootstrap)
-            .option("subscribe", input)
+        let query = kafka_stream(&session, bootstrap, input)
             .option("startingOffsets", "earliest")
             .option("maxOffsetsPerTrigger", 5)
             .load_source()
@@ -325,11 +314,7 @@ fn deleted_records_fail_the_query_unless_fail_on_data_loss_is_false() {
     let dir = tempfile::tempdir().expect("tempdir");
     let run = |fail_on_data_loss: bool| {
         let session = Session::new();
-        let query = session
-            .read_stream()
-            .format("kafka")
-            .option("kafka.bootstrap.servers", &bootstrap)
-            .option("subscribe", &t)
+        let query = kafka_stream(&session, &bootstrap, &t)
             .option("startingOffsets", "earliest")
             .option("failOnDataLoss", fail_on_data_loss)
             .load_source()
@@ -361,11 +346,7 @@ fn a_topic_that_does_not_exist_is_waited_for_by_a_stream_and_refused_by_a_batch_
     let Some(bootstrap) = broker_for_test("kafka missing topic") else { return };
     let t = topic("missing");
     let session = Session::new();
-    let query = session
-        .read_stream()
-        .format("kafka")
-        .option("kafka.bootstrap.servers", &bootstrap)
-        .option("subscribe", &t)
+    let query = kafka_stream(&session, &bootstrap, &t)
         .load_source()
         .expect("source")
         .write_stream()
@@ -376,14 +357,7 @@ fn a_topic_that_does_not_exist_is_waited_for_by_a_stream_and_refused_by_a_batch_
         .expect("start");
     query.await_termination().expect("no data, no error");
     assert!(query.recent_progress().is_empty(), "no batch ran");
-    let e = session
-        .read()
-        .format("kafka")
-        .option("kafka.bootstrap.servers", &bootstrap)
-        .option("subscribe", &t)
-        .load_source()
-        .expect_err("no such topic")
-        .to_string();
+    let e = kafka_read(&session, &bootstrap, &t).load_source().expect_err("no such topic").to_string();
     assert!(e.contains(&format!("KafkaV2[Subscribe[{t}]] matches no partition")), "{e}");
 }
 

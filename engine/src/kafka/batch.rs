@@ -15,24 +15,8 @@ use super::source::{Subscription, group_id};
 use crate::error::{Error, Result};
 use crate::options::Options;
 
-/// The options of a batch Kafka read (besides every `kafka.*` client option).
-pub(crate) const BATCH_OPTIONS: &[&str] = &[
-    "kafka.*",
-    "subscribe",
-    "subscribePattern",
-    "assign",
-    "startingOffsets",
-    "startingOffsetsByTimestamp",
-    "startingTimestamp",
-    "startingOffsetsByTimestampStrategy",
-    "endingOffsets",
-    "endingOffsetsByTimestamp",
-    "endingTimestamp",
-    "failOnDataLoss",
-    "includeHeaders",
-    "groupIdPrefix",
-    "kafkaConsumer.pollTimeoutMs",
-];
+/// The options only a batch read takes.
+pub(crate) const BATCH_OPTIONS: &[&str] = &["endingOffsets", "endingOffsetsByTimestamp", "endingTimestamp"];
 
 /// Reads the range the options describe.
 pub(crate) fn read(options: &Options) -> Result<(SchemaRef, Vec<RecordBatch>)> {

@@ -60,6 +60,7 @@ impl ProducerContext for Deliveries {
 
 /// One batch's rows as record parts, every column cast to what the producer needs.
 struct Records {
+    rows: usize,
     topics: Option<StringArray>,
     keys: Option<BinaryArray>,
     values: BinaryArray,
@@ -91,6 +92,7 @@ impl Records {
             })?),
         };
         Ok(Records {
+            rows: batch.num_rows(),
             topics: topics.map(|t| t.as_string::<i32>().clone()),
             keys: cast("key", &DataType::Binary)?.map(|k| k.as_binary::<i32>().clone()),
             values: values.as_binary::<i32>().clone(),
@@ -229,15 +231,26 @@ impl KafkaSink {
             .max())
     }
 
-    /// Queues every row; waits for the broker to take them all.
-    fn produce(&self, batches: &[RecordBatch], written: &mut BTreeSet<String>) -> Result<()> {
-        for batch in batches {
-            let records = Records::try_new(batch, self.topic.as_deref())?;
-            for row in 0..batch.num_rows() {
-                let topic = records.topic(row, self.topic.as_deref())?;
-                if !written.contains(topic) {
-                    written.insert(topic.to_string());
+    /// The batch's rows as records, and the topics they go to.
+    fn prepare(&self, batches: &[RecordBatch]) -> Result<(Vec<Records>, BTreeSet<String>)> {
+        let records = batches.iter().map(|b| Records::try_new(b, self.topic.as_deref())).collect::<Result<Vec<_>>>()?;
+        let mut topics = BTreeSet::new();
+        for r in &records {
+            for row in 0..r.rows {
+                let topic = r.topic(row, self.topic.as_deref())?;
+                if !topics.contains(topic) {
+                    topics.insert(topic.to_string());
                 }
+            }
+        }
+        Ok((records, topics))
+    }
+
+    /// Queues every record; waits for the broker to take them all.
+    fn produce(&self, batches: &[Records]) -> Result<()> {
+        for records in batches {
+            for row in 0..records.rows {
+                let topic = records.topic(row, self.topic.as_deref())?;
                 let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
                 if records.values.is_valid(row) {
                     record = record.payload(records.values.value(row));
@@ -276,25 +289,16 @@ impl KafkaSink {
 
     /// One transaction: the rows, then the marker "batch `batch_id` is written".
     fn produce_transaction(&mut self, batch_id: u64, batches: &[RecordBatch]) -> Result<()> {
+        let (records, written) = self.prepare(batches)?;
         // The topics must be on disk before a transaction writes a marker to them.
-        let mut topics = self.topics.clone();
-        for batch in batches {
-            let records = Records::try_new(batch, self.topic.as_deref())?;
-            for row in 0..batch.num_rows() {
-                let t = records.topic(row, self.topic.as_deref())?;
-                if !topics.contains(t) {
-                    topics.insert(t.to_string());
-                }
-            }
-        }
-        if topics != self.topics {
+        if !written.is_subset(&self.topics) {
+            let topics: BTreeSet<String> = self.topics.union(&written).cloned().collect();
             write_atomically(&self.topics_path, serde_json::to_string(&topics).expect("topics to JSON").as_bytes())?;
             self.topics = topics;
         }
         let error = |what: &str, e| self.config.error(format!("batch {batch_id}: {what}"), e);
         self.producer.begin_transaction().map_err(|e| error("cannot begin a transaction", e))?;
-        let mut written = BTreeSet::new();
-        let result = self.produce(batches, &mut written).and_then(|()| {
+        let result = self.produce(&records).and_then(|()| {
             let mut markers = TopicPartitionList::new();
             for topic in &written {
                 markers
@@ -325,7 +329,7 @@ impl Sink for KafkaSink {
             return Ok(());
         }
         match self.guarantee {
-            Guarantee::AtLeastOnce => self.produce(batches, &mut BTreeSet::new()),
+            Guarantee::AtLeastOnce => self.produce(&self.prepare(batches)?.0),
             Guarantee::ExactlyOnce if self.last_written.is_some_and(|last| batch_id <= last) => {
                 tracing::info!(batch_id, "batch already written in a committed transaction; skipped");
                 Ok(())

@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::source::{Offset, ReadLimit, Source, SourceContext};
 
-/// The options of the streaming Kafka source (besides every `kafka.*` client option).
-pub(crate) const STREAM_OPTIONS: &[&str] = &[
+/// The options of every Kafka read, streaming or batch (`kafka.*`: the client's own).
+pub(crate) const READ_OPTIONS: &[&str] = &[
     "kafka.*",
     "subscribe",
     "subscribePattern",
@@ -31,14 +31,14 @@ pub(crate) const STREAM_OPTIONS: &[&str] = &[
     "startingOffsetsByTimestamp",
     "startingTimestamp",
     "startingOffsetsByTimestampStrategy",
-    "maxOffsetsPerTrigger",
-    "minOffsetsPerTrigger",
-    "maxTriggerDelay",
     "failOnDataLoss",
     "includeHeaders",
     "groupIdPrefix",
     "kafkaConsumer.pollTimeoutMs",
 ];
+
+/// The options only a streaming read takes.
+pub(crate) const STREAM_OPTIONS: &[&str] = &["maxOffsetsPerTrigger", "minOffsetsPerTrigger", "maxTriggerDelay"];
 
 /// Which partitions a query reads.
 #[derive(Debug, Clone)]
