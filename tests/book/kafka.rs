@@ -52,7 +52,7 @@ fn source_reads_sparks_columns_in_rate_limited_batches_and_resumes_from_its_chec
     produce(&p, &t, records(12, 3), || {}).expect("produce");
     let dir = tempfile::tempdir().expect("tempdir");
     let start = |session: &Session| {
-        kafka_stream(&session, &bootstrap, &t)
+        kafka_stream(session, &bootstrap, &t)
             .option("startingOffsets", "earliest")
             .option("maxOffsetsPerTrigger", 6)
             .load_source()
