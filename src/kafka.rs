@@ -80,6 +80,16 @@ pub fn recreate_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::
     Ok(())
 }
 
+/// Grows `topic` to `total` partitions.
+pub fn add_partitions(bootstrap: &str, topic: &str, total: usize) -> anyhow::Result<()> {
+    let new = rdkafka::admin::NewPartitions::new(topic, total);
+    let done = futures::executor::block_on(admin(bootstrap)?.create_partitions(&[new], &AdminOptions::new()))?;
+    for result in done {
+        result.map_err(|(t, code)| anyhow::anyhow!("cannot add partitions to {t}: {code}"))?;
+    }
+    Ok(())
+}
+
 /// Deletes the records of `topic`'s `partition` before `offset`, as retention would.
 pub fn delete_records_before(bootstrap: &str, topic: &str, partition: i32, offset: i64) -> anyhow::Result<()> {
     let mut tpl = TopicPartitionList::new();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use brooklet::functions::{col, from_json};
 use brooklet::{Session, Trigger};
 use brooklet_book::kafka::{
-    Record, broker_for_test, delete_records_before, produce, producer, read_all, recreate_topic,
+    Record, add_partitions, broker_for_test, delete_records_before, produce, producer, read_all, recreate_topic,
 };
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -37,6 +37,17 @@ fn kafka_stream(session: &Session, bootstrap: &str, topic: &str) -> brooklet::re
 /// `read().format("kafka")` of `topic`.
 fn kafka_read(session: &Session, bootstrap: &str, topic: &str) -> brooklet::reader::DataFrameReader {
     session.read().format("kafka").option("kafka.bootstrap.servers", bootstrap).option("subscribe", topic)
+}
+
+/// Each row of a query's result as its values joined by spaces, nothing truncated.
+fn values(session: &Session, sql: &str) -> Vec<String> {
+    let table = session.sql(sql).expect("sql").show_string(1000, 0).expect("table");
+    table
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .skip(1)
+        .map(|l| l.split('|').map(str::trim).filter(|c| !c.is_empty()).collect::<Vec<_>>().join(" "))
+        .collect()
 }
 
 fn rows(session: &Session, sql: &str) -> String {
@@ -468,4 +479,125 @@ fn a_query_fails_while_its_broker_hangs_and_a_restart_loses_and_duplicates_nothi
     distinct.sort();
     distinct.dedup();
     assert_eq!((values.len(), distinct.len()), (10, 10), "{values:?}");
+}
+
+#[test]
+fn a_pattern_subscription_picks_up_new_topics_and_new_partitions_from_their_beginning() {
+    let Some(bootstrap) = broker_for_test("kafka new partitions") else { return };
+    let prefix = topic("grow");
+    let (first, second) = (format!("{prefix}-a"), format!("{prefix}-b"));
+    recreate_topic(&bootstrap, &first, 1).expect("topic");
+    let p = producer(&bootstrap).expect("producer");
+    produce(&p, &first, records(3, 1), || {}).expect("produce");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = || {
+        let session = Session::new();
+        let query = session
+            .read_stream()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", &bootstrap)
+            .option("subscribePattern", format!("{prefix}-.*"))
+            .option("startingOffsets", "earliest")
+            .load_source()
+            .expect("source")
+            .write_stream()
+            .format("memory")
+            .query_name("grow")
+            .option("checkpointLocation", dir.path().display())
+            .trigger(Trigger::AvailableNow)
+            .start()
+            .expect("start");
+        query.await_termination().expect("query");
+        values(
+            &session,
+            "SELECT topic, partition, count(*) AS n FROM grow GROUP BY topic, partition ORDER BY topic, partition",
+        )
+    };
+    assert_eq!(run(), [format!("{first} 0 3")]);
+    add_partitions(&bootstrap, &first, 2).expect("a second partition");
+    recreate_topic(&bootstrap, &second, 1).expect("a second topic");
+    let mut more = records(4, 2);
+    more.iter_mut().for_each(|r| r.partition = Some(1));
+    let p = producer(&bootstrap).expect("a producer that knows the new partition");
+    produce(&p, &first, more[..2].to_vec(), || {}).expect("produce to the new partition");
+    produce(&p, &second, records(2, 1), || {}).expect("produce to the new topic");
+    assert_eq!(run(), [format!("{first} 1 2"), format!("{second} 0 2")]);
+}
+
+#[test]
+fn headers_written_by_the_sink_are_read_back_with_include_headers() {
+    let Some(bootstrap) = broker_for_test("kafka headers") else { return };
+    let (input, output) = (topic("headers-in"), topic("headers-out"));
+    recreate_topic(&bootstrap, &input, 1).expect("topic");
+    recreate_topic(&bootstrap, &output, 1).expect("topic");
+    produce(&producer(&bootstrap).expect("producer"), &input, records(2, 1), || {}).expect("produce");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let session = Session::new();
+    kafka_stream(&session, &bootstrap, &input)
+        .option("startingOffsets", "earliest")
+        .load_source()
+        .expect("source")
+        .select_expr(&[
+            "key",
+            "value",
+            "make_array(named_struct('key', 'origin', 'value', arrow_cast(concat(topic, '@', \"offset\"), 'Binary'))) AS headers",
+        ])
+        .expect("select")
+        .write_stream()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &bootstrap)
+        .option("topic", &output)
+        .option("checkpointLocation", dir.path().display())
+        .trigger(Trigger::AvailableNow)
+        .start()
+        .expect("start")
+        .await_termination()
+        .expect("copy");
+    kafka_read(&session, &bootstrap, &output)
+        .option("includeHeaders", true)
+        .load_source()
+        .expect("read")
+        .create_or_replace_temp_view("copied")
+        .expect("view");
+    let shown = values(
+        &session,
+        "SELECT CAST(key AS STRING) AS key, headers[1]['key'] AS header, CAST(headers[1]['value'] AS STRING) AS origin \
+         FROM copied ORDER BY key",
+    );
+    assert_eq!(shown, [format!("k0 origin {input}@0"), format!("k1 origin {input}@1")]);
+}
+
+#[test]
+fn min_offsets_per_trigger_holds_a_batch_back_until_enough_records_or_the_delay() {
+    let Some(bootstrap) = broker_for_test("kafka minOffsetsPerTrigger") else { return };
+    let t = topic("min");
+    recreate_topic(&bootstrap, &t, 1).expect("topic");
+    let p = producer(&bootstrap).expect("producer");
+    let all = records(7, 1);
+    let clock = brooklet::clock::VirtualClock::at("2024-01-01T00:00:00Z");
+    let session = Session::builder().clock(clock.clone()).build();
+    let query = kafka_stream(&session, &bootstrap, &t)
+        .option("startingOffsets", "earliest")
+        .option("minOffsetsPerTrigger", 5)
+        .option("maxTriggerDelay", "1 hour")
+        .load_source()
+        .expect("source")
+        .write_stream()
+        .format("memory")
+        .query_name("min")
+        .start()
+        .expect("start");
+    let batches = |query: &brooklet::StreamingQuery| {
+        query.process_all_available().expect("process");
+        query.recent_progress().iter().map(|p| p.num_input_rows).collect::<Vec<_>>()
+    };
+    produce(&p, &t, all[..3].to_vec(), || {}).expect("produce");
+    assert_eq!(batches(&query), Vec::<u64>::new(), "3 of 5 waiting: no batch");
+    produce(&p, &t, all[3..6].to_vec(), || {}).expect("produce");
+    assert_eq!(batches(&query), [6], "6 waiting: one batch");
+    produce(&p, &t, all[6..].to_vec(), || {}).expect("produce");
+    assert_eq!(batches(&query), [6], "1 waiting, within the delay");
+    clock.advance(Duration::from_secs(3601));
+    assert_eq!(batches(&query), [6, 1], "the delay passed");
+    query.stop().expect("stop");
 }

@@ -269,9 +269,11 @@ impl Source for KafkaSource {
         }
         let waiting: i64 = ends.iter().map(|(tp, end)| (end - starts.get(&tp).unwrap_or(end)).max(0)).sum();
         let now = self.clock.now_ms();
+        // Under AvailableNow everything available is read, however little.
         let held_back = self.min_offsets.is_some_and(|min| waiting < min)
             && now - self.last_trigger_ms < self.max_trigger_delay_ms
-            && limit == ReadLimit::Default;
+            && limit == ReadLimit::Default
+            && self.available_now.is_none();
         if held_back {
             return Ok(start.cloned());
         }
