@@ -167,8 +167,7 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
              FROM events WHERE event.event_id IS NOT NULL AND event.timestamp IS NOT NULL",
         )?;
         let dir = chapter.path("migrated");
-        std::fs::create_dir_all(&dir)?;
-        brooklet::format::write_parquet(&dir.join("part-00000.parquet"), &clean.schema(), &clean.collect()?)?;
+        clean.write().format("parquet").save(&dir)?;
         let migrated = session.read().parquet(&dir)?;
         migrated.create_or_replace_temp_view("migrated")?;
         let check = session.sql(

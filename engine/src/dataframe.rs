@@ -245,6 +245,11 @@ impl DataFrame {
         Ok(())
     }
 
+    /// Writes this (static) DataFrame to files or Kafka: `df.write().format("parquet").save(dir)`.
+    pub fn write(&self) -> crate::batch_writer::DataFrameWriter {
+        crate::batch_writer::DataFrameWriter::new(self.clone())
+    }
+
     /// Starts describing a streaming query over this DataFrame (which stays usable: one
     /// DataFrame can feed several queries, as in Spark).
     pub fn write_stream(&self) -> DataStreamWriter {

@@ -24,6 +24,7 @@
 //! session.rs     Session: read / read_stream / sql / streams         (the entry point)
 //! reader.rs      DataFrameReader, DataStreamReader: format, schema, options, load
 //! dataframe.rs   DataFrame: select, filter, group_by, ...; collect/show for static data
+//! batch_writer.rs DataFrameWriter: df.write()...save(dir) / save_source() for static data
 //! writer.rs      DataStreamWriter: sink, output mode, trigger -> start() -> StreamingQuery
 //! plan/          logical plan -> streaming plan (views inlined, sources as batch tables,
 //!                the aggregation cut out), Spark's rules for what a stream may do
@@ -59,6 +60,7 @@
 //!
 //! A crash anywhere between 2 and 7 re-runs batch N with the same offsets on restart.
 
+pub mod batch_writer;
 pub mod checkpoint;
 pub mod clock;
 pub mod dataframe;

@@ -601,3 +601,38 @@ fn min_offsets_per_trigger_holds_a_batch_back_until_enough_records_or_the_delay(
     assert_eq!(batches(&query), [6, 1], "the delay passed");
     query.stop().expect("stop");
 }
+
+#[test]
+fn foreach_batch_writes_each_micro_batch_to_kafka_with_the_batch_writer() {
+    let Some(bootstrap) = broker_for_test("kafka foreach_batch") else { return };
+    let (input, output) = (topic("each-in"), topic("each-out"));
+    recreate_topic(&bootstrap, &input, 2).expect("topic");
+    recreate_topic(&bootstrap, &output, 1).expect("topic");
+    produce(&producer(&bootstrap).expect("producer"), &input, records(6, 2), || {}).expect("produce");
+    let session = Session::new();
+    let (servers, target) = (bootstrap.clone(), output.clone());
+    kafka_stream(&session, &bootstrap, &input)
+        .option("startingOffsets", "earliest")
+        .option("maxOffsetsPerTrigger", 4)
+        .load_source()
+        .expect("source")
+        .write_stream()
+        .foreach_batch(move |df, batch_id| {
+            df.select_expr(&["key", &format!("concat('batch {batch_id}: ', CAST(value AS STRING)) AS value")])?
+                .write()
+                .format("kafka")
+                .option("kafka.bootstrap.servers", &servers)
+                .option("topic", &target)
+                .save_source()
+        })
+        .trigger(Trigger::AvailableNow)
+        .start()
+        .expect("start")
+        .await_termination()
+        .expect("query");
+    let values: Vec<String> =
+        read_all(&bootstrap, &output, "read_committed").expect("read back").into_iter().map(|r| r.value).collect();
+    assert_eq!(values.len(), 6, "{values:?}");
+    assert_eq!(values.iter().filter(|v| v.starts_with("batch 0: ")).count(), 4, "{values:?}");
+    assert_eq!(values.iter().filter(|v| v.starts_with("batch 1: ")).count(), 2, "{values:?}");
+}
