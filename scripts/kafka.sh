@@ -77,12 +77,16 @@ start() {
 
 stop() {
     if running; then
-        kill "$(cat "$PID_FILE")"
-        for _ in $(seq 50); do running || break; sleep 0.1; done
+        local pid
+        pid=$(cat "$PID_FILE")
+        kill "$pid"
+        # It saves its data on the way out: give it time, then insist.
+        for _ in $(seq 300); do running || break; sleep 0.1; done
+        if running; then kill -9 "$pid"; sleep 0.2; fi
     fi
     rm -f "$PID_FILE"
     if [ -f "$DATA_FILE" ]; then
-        rm -rf "$(cat "$DATA_FILE")"
+        rm -rf "$(cat "$DATA_FILE")" || true
         rm -f "$DATA_FILE"
     fi
 }
