@@ -636,3 +636,33 @@ fn foreach_batch_writes_each_micro_batch_to_kafka_with_the_batch_writer() {
     assert_eq!(values.iter().filter(|v| v.starts_with("batch 0: ")).count(), 4, "{values:?}");
     assert_eq!(values.iter().filter(|v| v.starts_with("batch 1: ")).count(), 2, "{values:?}");
 }
+
+#[test]
+fn a_stream_can_start_at_a_timestamp_per_partition() {
+    let Some(bootstrap) = broker_for_test("kafka startingOffsetsByTimestamp") else { return };
+    let t = topic("by-time");
+    recreate_topic(&bootstrap, &t, 2).expect("topic");
+    // Partition i gets records i, i+2, ...: one second apart overall.
+    produce(&producer(&bootstrap).expect("producer"), &t, records(10, 2), || {}).expect("produce");
+    let session = Session::new();
+    let query = kafka_stream(&session, &bootstrap, &t)
+        // Partition 0 from 00:00:04 (record 4, its offset 2), partition 1 from 00:00:07
+        // (record 7, offset 3).
+        .option("startingOffsetsByTimestamp", format!(r#"{{"{t}": {{"0": 1704067204000, "1": 1704067207000}}}}"#))
+        .load_source()
+        .expect("source")
+        .write_stream()
+        .format("memory")
+        .query_name("by_time")
+        .trigger(Trigger::AvailableNow)
+        .start()
+        .expect("start");
+    query.await_termination().expect("query");
+    assert_eq!(
+        values(
+            &session,
+            "SELECT partition, min(\"offset\") AS first, count(*) AS n FROM by_time GROUP BY partition ORDER BY partition"
+        ),
+        ["0 2 3", "1 3 2"]
+    );
+}
