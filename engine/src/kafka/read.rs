@@ -89,7 +89,7 @@ impl RangeReader {
             self.consumers.push(consumer);
         }
         let schema = self.schema();
-        let (config, timeout) = (&self.config, self.poll_timeout);
+        let (config, timeout, headers) = (&self.config, self.poll_timeout, self.include_headers);
         let mut read: Vec<(TopicPartition, RecordBatch)> = std::thread::scope(|scope| {
             let workers: Vec<_> = self.consumers[..n]
                 .iter()
@@ -97,7 +97,7 @@ impl RangeReader {
                 .map(|(i, consumer)| {
                     let mine: Vec<&OffsetRange> = ranges.iter().skip(i).step_by(n).copied().collect();
                     let schema = schema.clone();
-                    scope.spawn(move || read_ranges(consumer, &mine, &schema, config, timeout))
+                    scope.spawn(move || read_ranges(consumer, &mine, &schema, headers, config, timeout))
                 })
                 .collect();
             workers
@@ -188,6 +188,7 @@ fn read_ranges(
     consumer: &BaseConsumer,
     ranges: &[&OffsetRange],
     schema: &SchemaRef,
+    headers: bool,
     config: &KafkaConfig,
     timeout: Duration,
 ) -> Result<Vec<(TopicPartition, RecordBatch)>> {
@@ -197,7 +198,6 @@ fn read_ranges(
             .map_err(|e| config.error("bad offset", e))?;
     }
     consumer.assign(&tpl).map_err(|e| config.error("cannot assign partitions", e))?;
-    let headers = schema.fields().len() > 7;
     let mut rows: Vec<RangeRows> = ranges.iter().map(|r| RangeRows::new(r, headers)).collect();
     let mut remaining = rows.len();
     let mut last_progress = Instant::now();

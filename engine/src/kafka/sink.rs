@@ -65,7 +65,7 @@ struct Records {
     keys: Option<BinaryArray>,
     values: BinaryArray,
     partitions: Option<Int32Array>,
-    headers: Option<arrow::array::ListArray>,
+    headers: Option<HeaderColumn>,
 }
 
 impl Records {
@@ -98,7 +98,7 @@ impl Records {
             values: values.as_binary::<i32>().clone(),
             partitions: cast("partition", &DataType::Int32)?
                 .map(|p| p.as_primitive::<arrow::datatypes::Int32Type>().clone()),
-            headers: column("headers").map(|h| h.as_list::<i32>().clone()),
+            headers: column("headers").map(|h| HeaderColumn::try_new(&h)).transpose()?,
         })
     }
 
@@ -111,18 +111,43 @@ impl Records {
     }
 
     fn headers(&self, row: usize) -> Option<OwnedHeaders> {
-        let list = self.headers.as_ref().filter(|h| h.is_valid(row))?;
-        let entries = list.value(row);
-        let entries = entries.as_struct();
-        let keys = arrow::compute::cast(entries.column(0), &DataType::Utf8).ok()?;
-        let values = arrow::compute::cast(entries.column(1), &DataType::Binary).ok()?;
-        let (keys, values) = (keys.as_string::<i32>(), values.as_binary::<i32>());
-        let mut headers = OwnedHeaders::new_with_capacity(entries.len());
-        for i in 0..entries.len() {
-            let value = values.is_valid(i).then(|| values.value(i));
-            headers = headers.insert(Header { key: keys.value(i), value });
+        let h = self.headers.as_ref().filter(|h| h.list.is_valid(row))?;
+        let offsets = h.list.value_offsets();
+        let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+        let mut headers = OwnedHeaders::new_with_capacity(end - start);
+        for i in start..end {
+            let value = h.values.is_valid(i).then(|| h.values.value(i));
+            headers = headers.insert(Header { key: h.keys.value(i), value });
         }
         Some(headers)
+    }
+}
+
+/// The `headers` column, `array<struct<key: string, value: binary>>`, its entries cast once.
+struct HeaderColumn {
+    list: arrow::array::ListArray,
+    keys: StringArray,
+    values: BinaryArray,
+}
+
+impl HeaderColumn {
+    fn try_new(column: &arrow::array::ArrayRef) -> Result<Self> {
+        let wrong = || {
+            Error::Analysis(format!(
+                "the Kafka sink's 'headers' column must be array<struct<key: string, value: binary>>, not {}",
+                crate::ddl::spark_type_name(column.data_type())
+            ))
+        };
+        let list = column.as_list_opt::<i32>().ok_or_else(wrong)?.clone();
+        let entries = list.values().as_struct_opt().ok_or_else(wrong)?;
+        let (keys, values) = match (entries.column_by_name("key"), entries.column_by_name("value")) {
+            (Some(k), Some(v)) => (
+                arrow::compute::cast(k, &DataType::Utf8).map_err(|_| wrong())?,
+                arrow::compute::cast(v, &DataType::Binary).map_err(|_| wrong())?,
+            ),
+            _ => return Err(wrong()),
+        };
+        Ok(HeaderColumn { list, keys: keys.as_string::<i32>().clone(), values: values.as_binary::<i32>().clone() })
     }
 }
 
@@ -344,5 +369,20 @@ impl Sink for KafkaSink {
             Guarantee::AtLeastOnce => format!("KafkaSink[{target}]"),
             Guarantee::ExactlyOnce => format!("KafkaSink[{target}, exactly-once as {}]", self.transactional_id),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_headers_column_of_the_wrong_type_is_an_error_naming_the_type_wanted() {
+        let schema = crate::ddl::parse_schema("value STRING, headers STRING").unwrap();
+        let columns: Vec<arrow::array::ArrayRef> =
+            vec![std::sync::Arc::new(StringArray::from(vec!["v"])), std::sync::Arc::new(StringArray::from(vec!["h"]))];
+        let batch = RecordBatch::try_new(schema, columns).unwrap();
+        let e = Records::try_new(&batch, Some("t")).err().unwrap().to_string();
+        assert!(e.contains("must be array<struct<key: string, value: binary>>, not string"), "{e}");
     }
 }
