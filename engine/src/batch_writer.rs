@@ -5,17 +5,41 @@
 
 use std::path::Path;
 
+use crate::checkpoint::log::log_entries;
 use crate::dataframe::DataFrame;
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::sink::Sink;
-use crate::sink::file::{FileSink, WriteFormat};
+use crate::sink::file::{FileSink, MANIFEST_DIR, WriteFormat};
 
 /// What to do when the destination directory already has data (Spark's `SaveMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SaveMode {
+    /// Refuse to write (Spark's default, also spelled `error`).
     ErrorIfExists,
+    /// Delete what is there, then write.
     Overwrite,
+    /// Add this DataFrame's files next to what is there, as the manifest's next entry.
+    Append,
+    /// Write nothing, silently.
+    Ignore,
+}
+
+impl SaveMode {
+    fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "errorifexists" | "error" | "default" => SaveMode::ErrorIfExists,
+            "overwrite" => SaveMode::Overwrite,
+            "append" => SaveMode::Append,
+            "ignore" => SaveMode::Ignore,
+            other => {
+                return Err(Error::option(
+                    "mode",
+                    format!("'{other}': use errorifexists, overwrite, append or ignore"),
+                ));
+            }
+        })
+    }
 }
 
 /// Writes a static DataFrame: `df.write().format("parquet").save(dir)`.
@@ -45,7 +69,8 @@ impl DataFrameWriter {
         self
     }
 
-    /// For files: `errorifexists` (the default) or `overwrite`.
+    /// When the directory already has data: `errorifexists` (the default), `overwrite`,
+    /// `append` or `ignore`.
     pub fn mode(mut self, mode: &str) -> Self {
         self.mode = mode.to_lowercase();
         self
@@ -80,26 +105,28 @@ impl DataFrameWriter {
                 format!("'{}' writes no files: parquet, json or csv (kafka: save_source)", self.format),
             )
         })?;
-        let mode = match self.mode.as_str() {
-            "errorifexists" | "error" => SaveMode::ErrorIfExists,
-            "overwrite" => SaveMode::Overwrite,
-            other => return Err(Error::option("mode", format!("'{other}': use errorifexists or overwrite"))),
-        };
+        let mode = SaveMode::from_name(&self.mode)?;
+        self.options.check_known(&format!("writer '{}'", self.format), &[])?;
         let exists = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
-        match (exists, mode) {
+        let batch_id = match (exists, mode) {
+            (false, _) | (true, SaveMode::Overwrite) => 0,
             (true, SaveMode::ErrorIfExists) => {
                 return Err(Error::Analysis(format!(
-                    "path {} already exists: write with mode(\"overwrite\") to replace it",
+                    "path {} already exists: write with mode(\"overwrite\") to replace it or mode(\"append\") to add to it",
                     dir.display()
                 )));
             }
-            (true, SaveMode::Overwrite) => std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?,
-            (false, _) => {}
-        }
-        self.options.check_known(&format!("writer '{}'", self.format), &[])?;
+            (true, SaveMode::Ignore) => return Ok(()),
+            (true, SaveMode::Append) => next_manifest_entry(dir)?,
+        };
+        // The query runs before an overwrite deletes anything, so a query that fails leaves
+        // the old data in place.
         let schema = self.df.schema();
         let batches = self.df.collect()?;
-        FileSink::try_new(dir.to_path_buf(), format, self.partition_by, &schema)?.add_batch(0, &schema, &batches)
+        if exists && mode == SaveMode::Overwrite {
+            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        FileSink::try_new(dir.to_path_buf(), format, self.partition_by, &schema)?.add_batch(batch_id, &schema, &batches)
     }
 
     /// Writes to a destination that is not a path: `kafka`, each row one record (columns
@@ -118,5 +145,69 @@ impl DataFrameWriter {
             }
             other => Err(Error::option("format", format!("'{other}' writes to a path: call save(path)"))),
         }
+    }
+}
+
+/// The manifest entry an append to `dir` writes: one past the last. A directory with files
+/// but no manifest is refused, because adding a manifest would hide the files already there
+/// from every reader.
+fn next_manifest_entry(dir: &Path) -> Result<u64> {
+    let manifest = dir.join(MANIFEST_DIR);
+    if !manifest.is_dir() {
+        return Err(Error::Analysis(format!(
+            "cannot append to {}: it has files but no {MANIFEST_DIR} manifest, and appending would hide them \
+             from readers; write to a new directory",
+            dir.display()
+        )));
+    }
+    Ok(log_entries(&manifest)?.last().map_or(0, |last| last + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Session;
+
+    /// The ids in `dir`, read back through its manifest, sorted.
+    fn ids(session: &Session, dir: &std::path::Path) -> Vec<String> {
+        let df = session.read().format("json").schema("id BIGINT").load(dir).expect("read back");
+        df.create_or_replace_temp_view("written").expect("view");
+        let table = session.sql("SELECT id FROM written ORDER BY id").unwrap().to_string_table(100).unwrap();
+        table.lines().filter(|l| l.starts_with('|')).skip(1).map(|l| l.trim_matches(['|', ' ']).to_string()).collect()
+    }
+
+    #[test]
+    fn save_modes_refuse_replace_add_to_or_leave_what_is_there() {
+        let session = Session::new();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let write = |range: &str, mode: &str| {
+            session.sql(&format!("SELECT id FROM {range}")).unwrap().write().format("json").mode(mode).save(&out)
+        };
+        write("(VALUES (1), (2)) AS t(id)", "errorifexists").unwrap();
+        let e = write("(VALUES (3)) AS t(id)", "errorifexists").unwrap_err().to_string();
+        assert!(e.contains("already exists") && e.contains("append"), "{e}");
+        write("(VALUES (3)) AS t(id)", "append").unwrap();
+        assert_eq!(ids(&session, &out), ["1", "2", "3"]);
+        write("(VALUES (4)) AS t(id)", "ignore").unwrap();
+        assert_eq!(ids(&session, &out), ["1", "2", "3"]);
+        let failing = session.sql("SELECT CAST(s AS BIGINT) AS id FROM (VALUES ('x')) AS t(s)").unwrap();
+        let e = failing.write().format("json").mode("overwrite").save(&out).unwrap_err().to_string();
+        assert!(e.contains("'x'"), "{e}");
+        assert_eq!(ids(&session, &out), ["1", "2", "3"], "a failed overwrite deletes nothing");
+        write("(VALUES (5)) AS t(id)", "overwrite").unwrap();
+        assert_eq!(ids(&session, &out), ["5"]);
+        let e = write("(VALUES (6)) AS t(id)", "upsert").unwrap_err().to_string();
+        assert!(e.contains("'upsert'") && e.contains("ignore"), "{e}");
+    }
+
+    #[test]
+    fn append_refuses_a_directory_without_a_manifest() {
+        let session = Session::new();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("data.json"), "{\"id\": 1}\n").unwrap();
+        let e = session.sql("SELECT 2 AS id").unwrap().write().format("json").mode("append").save(dir.path());
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("no _spark_metadata manifest") && e.contains("hide"), "{e}");
+        assert_eq!(ids(&session, dir.path()), ["1"]);
     }
 }
