@@ -13,12 +13,12 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 /// A topic name no other test run uses.
-fn topic(name: &str) -> String {
+pub(super) fn topic(name: &str) -> String {
     format!("{name}-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// `n` records `{"id": i, "kind": ...}` spread over `partitions` by key, one second apart.
-fn records(n: usize, partitions: i32) -> Vec<Record> {
+pub(super) fn records(n: usize, partitions: i32) -> Vec<Record> {
     (0..n)
         .map(|i| Record {
             key: Some(format!("k{i}")),

@@ -10,4 +10,5 @@ mod browser;
 mod chapters;
 mod examples;
 mod kafka;
+mod kafka_crash;
 mod restart;
