@@ -11,4 +11,5 @@ mod chapters;
 mod examples;
 mod kafka;
 mod kafka_crash;
+mod kafka_security;
 mod restart;

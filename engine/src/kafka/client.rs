@@ -5,17 +5,23 @@
 //! (`kafka.security.protocol` -> `security.protocol`), as Spark passes them to the Java
 //! client. Secret values (`sasl.jaas.config`, `ssl.*` passwords and keys, anything named
 //! secret, password or token) never appear in an error, a log line or a progress report.
+//!
+//! librdkafka is built with OpenSSL: `security.protocol` SSL and SASL_SSL work, with SASL
+//! mechanisms PLAIN and SCRAM-SHA-256/512. GSSAPI (Kerberos) is not built in (it needs Cyrus
+//! SASL): asking for it fails when the client is created, saying so. OAUTHBEARER would need a
+//! token callback (or curl, for OIDC), which Brooklet does not provide.
 
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::topic_partition_list::{Offset as KafkaOffset, TopicPartitionList};
 
+use super::context::{BrokerErrors, KafkaConsumer};
 use super::offsets::PartitionOffsets;
 use crate::error::{Error, Result};
-use crate::options::{Options, REDACTED, is_secret};
+use crate::options::{Options, is_secret};
 
 /// Options the engine reads itself; every other `kafka.*` option goes to librdkafka.
 const API_TIMEOUT: &str = "kafka.default.api.timeout.ms";
@@ -34,8 +40,9 @@ const UNSUPPORTED: &[(&str, &str)] = &[
 #[derive(Clone)]
 pub(crate) struct KafkaConfig {
     config: ClientConfig,
-    /// Secret values, removed from every message librdkafka gives back.
-    secrets: Vec<String>,
+    /// The latest connection error of any client made from this config; it also removes
+    /// secret values from every message librdkafka gives back.
+    pub errors: BrokerErrors,
     /// How long a metadata or offsets request may take (`kafka.default.api.timeout.ms`).
     pub api_timeout: Duration,
     pub bootstrap: String,
@@ -80,7 +87,7 @@ impl KafkaConfig {
         let api_timeout_ms = options.parse_or::<u64>(API_TIMEOUT, 60_000)?;
         Ok(KafkaConfig {
             config,
-            secrets,
+            errors: BrokerErrors::new(secrets),
             api_timeout: Duration::from_millis(api_timeout_ms),
             bootstrap: bootstrap.to_string(),
         })
@@ -97,18 +104,18 @@ impl KafkaConfig {
         config
     }
 
-    /// A librdkafka error as an engine error: `what` says what was being done; secrets are
-    /// cut out of the message.
+    /// A librdkafka error as an engine error: `what` says what was being done, and the
+    /// latest connection error says why; secrets are cut out of the message.
     pub fn error(&self, what: impl std::fmt::Display, e: KafkaError) -> Error {
         let mut message = format!("{what} (bootstrap servers {}): {e}", self.bootstrap);
-        for secret in self.secrets.iter().filter(|s| !s.is_empty()) {
-            message = message.replace(secret.as_str(), REDACTED);
+        if let Some(reason) = self.errors.take() {
+            message.push_str(&format!("; librdkafka reported: {reason}"));
         }
-        Error::Kafka(message)
+        Error::Kafka(self.errors.redact(&message))
     }
 
     /// A consumer that reads by assignment only: no group membership, no offset commits.
-    pub fn consumer(&self, group_id: &str) -> Result<BaseConsumer> {
+    pub fn consumer(&self, group_id: &str) -> Result<KafkaConsumer> {
         self.with_defaults(&[
             ("group.id", group_id),
             ("enable.auto.commit", "false"),
@@ -122,7 +129,7 @@ impl KafkaConfig {
             // Some brokers answer a fetch with the rest of the partition whatever its size.
             ("receive.message.max.bytes", "1000000000"),
         ])
-        .create()
+        .create_with_context(self.errors.clone())
         .map_err(|e| self.error("cannot create a Kafka consumer", e))
     }
 }
@@ -156,7 +163,7 @@ pub(crate) type TopicPartition = (String, i32);
 /// The metadata questions a source asks, on one consumer kept for the purpose.
 pub(crate) struct Broker {
     pub config: KafkaConfig,
-    consumer: BaseConsumer,
+    consumer: KafkaConsumer,
 }
 
 impl Broker {
@@ -209,7 +216,7 @@ impl Broker {
         }
         let mut tpl = TopicPartitionList::new();
         for (topic, partition) in partitions {
-            tpl.add_partition_offset(topic, *partition, at).map_err(|e| self.config.error("bad offset", e))?;
+            tpl.add_partition_offset(topic, *partition, at).map_err(|e| self.error("bad offset", e))?;
         }
         let found = self
             .consumer
@@ -221,7 +228,7 @@ impl Broker {
             match element.as_ref().map(|e| (e.error(), e.offset())) {
                 Some((Ok(()), KafkaOffset::Offset(o))) => out.insert(tp.clone(), o),
                 Some((Err(e), _)) => {
-                    return Err(self.config.error(format!("cannot list the {what} offset of {}-{}", tp.0, tp.1), e));
+                    return Err(self.error(format!("cannot list the {what} offset of {}-{}", tp.0, tp.1), e));
                 }
                 other => {
                     return Err(Error::Kafka(format!(
@@ -240,7 +247,7 @@ impl Broker {
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), ts) in wanted {
             tpl.add_partition_offset(topic, *partition, KafkaOffset::Offset(*ts))
-                .map_err(|e| self.config.error("bad timestamp", e))?;
+                .map_err(|e| self.error("bad timestamp", e))?;
         }
         let found = self
             .consumer
@@ -258,13 +265,26 @@ impl Broker {
     }
 
     fn timeout_error(&self, what: impl std::fmt::Display, e: KafkaError) -> Error {
-        self.config.error(format!("{what} within {} ms ({API_TIMEOUT})", self.config.api_timeout.as_millis()), e)
+        self.error(format!("{what} within {} ms ({API_TIMEOUT})", self.config.api_timeout.as_millis()), e)
+    }
+
+    /// [`KafkaConfig::error`], after librdkafka's queued logs are delivered: a connection
+    /// error arrives as a log line, and logs wait in the client's queue until it is polled.
+    /// This consumer has no partitions, so a poll takes no record.
+    fn error(&self, what: impl std::fmt::Display, e: KafkaError) -> Error {
+        for _ in 0..100 {
+            if self.consumer.poll(Duration::ZERO).is_none() {
+                break;
+            }
+        }
+        self.config.error(what, e)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::REDACTED;
 
     #[test]
     fn kafka_options_go_to_the_client_and_secrets_are_named() {

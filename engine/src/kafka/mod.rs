@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! client.rs    the `kafka.*` client settings (secrets redacted) and metadata requests
+//! context.rs   keeps librdkafka's latest connection error, so a timeout can say why
 //! offsets.rs   per-partition offsets as Spark writes them ({"events":{"0":23,"1":5}}),
 //!              startingOffsets / endingOffsets / by-timestamp specs resolved on the broker
 //! batch.rs     session.read().format("kafka"): one offset range as a static DataFrame
@@ -18,6 +19,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod client;
+pub(crate) mod context;
 pub(crate) mod offsets;
 pub(crate) mod read;
 pub(crate) mod sink;

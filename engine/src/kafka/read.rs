@@ -15,11 +15,12 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{Headers, Timestamp};
 use rdkafka::topic_partition_list::{Offset as KafkaOffset, TopicPartitionList};
 
 use super::client::{KafkaConfig, TopicPartition};
+use super::context::KafkaConsumer;
 use crate::error::{Error, Result};
 use crate::options::Options;
 
@@ -60,7 +61,7 @@ pub fn kafka_schema(include_headers: bool) -> SchemaRef {
 pub(crate) struct RangeReader {
     config: KafkaConfig,
     group_id: String,
-    consumers: Vec<BaseConsumer>,
+    consumers: Vec<KafkaConsumer>,
     poll_timeout: Duration,
     include_headers: bool,
 }
@@ -185,7 +186,7 @@ impl<'a> RangeRows<'a> {
 
 /// Reads `ranges` on one consumer until every range's end is reached.
 fn read_ranges(
-    consumer: &BaseConsumer,
+    consumer: &KafkaConsumer,
     ranges: &[&OffsetRange],
     schema: &SchemaRef,
     headers: bool,

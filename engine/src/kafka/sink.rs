@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use arrow::array::{Array, AsArray, BinaryArray, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, SchemaRef};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::topic_partition_list::{Offset as KafkaOffset, TopicPartitionList};
@@ -30,6 +31,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, Message};
 
 use super::client::KafkaConfig;
+use super::context::{BrokerErrors, KafkaConsumer};
 use crate::checkpoint::log::write_atomically;
 use crate::error::{Error, Result};
 use crate::options::Options;
@@ -38,13 +40,17 @@ use crate::sink::Sink;
 /// The options of the Kafka sink (besides every `kafka.*` producer option).
 pub(crate) const SINK_OPTIONS: &[&str] = &["kafka.*", "topic", "deliveryGuarantee", "checkpointLocation"];
 
-/// Remembers the first record the broker refused.
-#[derive(Default)]
+/// Remembers the first record the broker refused, and the latest connection error.
 struct Deliveries {
     failed: Mutex<Option<String>>,
+    errors: BrokerErrors,
 }
 
-impl ClientContext for Deliveries {}
+impl ClientContext for Deliveries {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.errors.error(error, reason);
+    }
+}
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
@@ -195,7 +201,7 @@ impl KafkaSink {
             return Err(Error::option("kafka.transactional.id", "is only used with deliveryGuarantee=exactly-once"));
         }
         let producer: BaseProducer<Deliveries> = client
-            .create_with_context(Deliveries::default())
+            .create_with_context(Deliveries { failed: Mutex::default(), errors: config.errors.clone() })
             .map_err(|e| config.error("cannot create a Kafka producer", e))?;
         let topics_path = dir.join("kafka-topics.json");
         let mut sink = KafkaSink {
@@ -211,13 +217,20 @@ impl KafkaSink {
         if guarantee == Guarantee::ExactlyOnce {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             // Fences an earlier run with the same id and aborts its open transaction.
-            sink.producer.init_transactions(sink.config.api_timeout).map_err(|e| {
-                sink.config.error(format!("cannot start transactions as '{}'", sink.transactional_id), e)
-            })?;
+            sink.producer
+                .init_transactions(sink.config.api_timeout)
+                .map_err(|e| sink.error(format!("cannot start transactions as '{}'", sink.transactional_id), e))?;
             sink.topics = sink.read_topics()?;
             sink.last_written = sink.read_markers()?;
         }
         Ok(sink)
+    }
+
+    /// [`KafkaConfig::error`], after librdkafka's queued logs (where a connection error
+    /// arrives) are delivered.
+    fn error(&self, what: impl std::fmt::Display, e: KafkaError) -> Error {
+        self.producer.poll(Duration::ZERO);
+        self.config.error(what, e)
     }
 
     fn read_topics(&self) -> Result<BTreeSet<String>> {
@@ -230,7 +243,7 @@ impl KafkaSink {
     }
 
     /// A consumer in the marker group, only to read and name its offsets.
-    fn marker_consumer(&self) -> Result<BaseConsumer> {
+    fn marker_consumer(&self) -> Result<KafkaConsumer> {
         self.config.consumer(&self.transactional_id)
     }
 
@@ -246,7 +259,7 @@ impl KafkaSink {
         let committed = self
             .marker_consumer()?
             .committed_offsets(tpl, self.config.api_timeout)
-            .map_err(|e| self.config.error("cannot read the exactly-once sink's batch markers", e))?;
+            .map_err(|e| self.error("cannot read the exactly-once sink's batch markers", e))?;
         Ok(committed
             .elements()
             .iter()
@@ -300,12 +313,12 @@ impl KafkaSink {
                             self.producer.poll(Duration::from_millis(10));
                             pending = back;
                         }
-                        Err((e, _)) => return Err(self.config.error(format!("cannot send a record to '{topic}'"), e)),
+                        Err((e, _)) => return Err(self.error(format!("cannot send a record to '{topic}'"), e)),
                     }
                 }
             }
         }
-        self.producer.flush(Timeout::Never).map_err(|e| self.config.error("cannot deliver the batch", e))?;
+        self.producer.flush(Timeout::Never).map_err(|e| self.error("cannot deliver the batch", e))?;
         match self.producer.context().failed.lock().expect("delivery lock poisoned").take() {
             Some(failed) => Err(Error::Kafka(format!("{failed} (bootstrap servers {})", self.config.bootstrap))),
             None => Ok(()),
@@ -321,7 +334,7 @@ impl KafkaSink {
             write_atomically(&self.topics_path, serde_json::to_string(&topics).expect("topics to JSON").as_bytes())?;
             self.topics = topics;
         }
-        let error = |what: &str, e| self.config.error(format!("batch {batch_id}: {what}"), e);
+        let error = |what: &str, e| self.error(format!("batch {batch_id}: {what}"), e);
         self.producer.begin_transaction().map_err(|e| error("cannot begin a transaction", e))?;
         let result = self.produce(&records).and_then(|()| {
             let mut markers = TopicPartitionList::new();
