@@ -270,10 +270,11 @@ impl Broker {
 
     /// [`KafkaConfig::error`], after librdkafka's queued logs are delivered: a connection
     /// error arrives as a log line, and logs wait in the client's queue until it is polled.
-    /// This consumer has no partitions, so a poll takes no record.
+    /// This consumer has no partitions, so a poll takes no record. A poll handles queued
+    /// logs until its timeout and returns early only for an error event.
     fn error(&self, what: impl std::fmt::Display, e: KafkaError) -> Error {
         for _ in 0..100 {
-            if self.consumer.poll(Duration::ZERO).is_none() {
+            if self.consumer.poll(Duration::from_millis(10)).is_none() {
                 break;
             }
         }

@@ -229,7 +229,7 @@ impl KafkaSink {
     /// [`KafkaConfig::error`], after librdkafka's queued logs (where a connection error
     /// arrives) are delivered.
     fn error(&self, what: impl std::fmt::Display, e: KafkaError) -> Error {
-        self.producer.poll(Duration::ZERO);
+        self.producer.poll(Duration::from_millis(10));
         self.config.error(what, e)
     }
 
