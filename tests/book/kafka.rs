@@ -39,6 +39,38 @@ fn kafka_read(session: &Session, bootstrap: &str, topic: &str) -> brooklet::read
     session.read().format("kafka").option("kafka.bootstrap.servers", bootstrap).option("subscribe", topic)
 }
 
+/// Starts an `AvailableNow` query copying `key` and `value` of topic `from` to topic `to` from
+/// the earliest offset, with `source` options on the reader and `sink` options on the writer
+/// (`deliveryGuarantee` among them).
+pub(super) fn start_copy(
+    session: &Session,
+    bootstrap: &str,
+    (from, to): (&str, &str),
+    checkpoint: &std::path::Path,
+    source: &[(&str, &str)],
+    sink: &[(&str, &str)],
+) -> brooklet::StreamingQuery {
+    let mut reader = kafka_stream(session, bootstrap, from).option("startingOffsets", "earliest");
+    for (key, value) in source {
+        reader = reader.option(key, value);
+    }
+    let mut writer = reader
+        .load_source()
+        .expect("source")
+        .select_expr(&["key", "value"])
+        .expect("select")
+        .write_stream()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("topic", to)
+        .option("checkpointLocation", checkpoint.display())
+        .trigger(Trigger::AvailableNow);
+    for (key, value) in sink {
+        writer = writer.option(key, value);
+    }
+    writer.start().expect("start")
+}
+
 /// Each row of a query's result as its values joined by spaces, nothing truncated.
 fn values(session: &Session, sql: &str) -> Vec<String> {
     let table = session.sql(sql).expect("sql").show_string(1000, 0).expect("table");
@@ -271,23 +303,14 @@ fn an_unreachable_broker_fails_after_the_configured_timeout_naming_the_servers_a
 fn copy_with_a_crash(bootstrap: &str, input: &str, output: &str, guarantee: &str) -> Vec<String> {
     let dir = tempfile::tempdir().expect("tempdir");
     let run = || {
-        let session = Session::new();
-        let query = kafka_stream(&session, bootstrap, input)
-            .option("startingOffsets", "earliest")
-            .option("maxOffsetsPerTrigger", 5)
-            .load_source()
-            .expect("source")
-            .select_expr(&["key", "value"])
-            .expect("select")
-            .write_stream()
-            .format("kafka")
-            .option("kafka.bootstrap.servers", bootstrap)
-            .option("topic", output)
-            .option("deliveryGuarantee", guarantee)
-            .option("checkpointLocation", dir.path().display())
-            .trigger(Trigger::AvailableNow)
-            .start()
-            .expect("start");
+        let query = start_copy(
+            &Session::new(),
+            bootstrap,
+            (input, output),
+            dir.path(),
+            &[("maxOffsetsPerTrigger", "5")],
+            &[("deliveryGuarantee", guarantee)],
+        );
         query.await_termination().expect("query");
         query.recent_progress().len()
     };
@@ -436,30 +459,15 @@ fn a_query_fails_while_its_broker_hangs_and_a_restart_loses_and_duplicates_nothi
     produce(&producer(&bootstrap).expect("producer"), &input, records(10, 1), || {}).expect("produce");
     let dir = tempfile::tempdir().expect("tempdir");
     let start = |session: &Session| {
-        session
-            .read_stream()
-            .format("kafka")
-            .option("kafka.bootstrap.servers", &bootstrap)
-            .option("kafka.default.api.timeout.ms", 3000)
-            .option("kafkaConsumer.pollTimeoutMs", 3000)
-            .option("subscribe", &input)
-            .option("startingOffsets", "earliest")
-            .option("maxOffsetsPerTrigger", 5)
-            .load_source()
-            .expect("source")
-            .select_expr(&["value"])
-            .expect("select")
-            .write_stream()
-            .format("kafka")
-            .option("kafka.bootstrap.servers", &bootstrap)
-            .option("kafka.default.api.timeout.ms", 3000)
-            .option("kafka.message.timeout.ms", 3000)
-            .option("topic", &output)
-            .option("deliveryGuarantee", "exactly-once")
-            .option("checkpointLocation", dir.path().display())
-            .trigger(Trigger::AvailableNow)
-            .start()
-            .expect("start")
+        let timeouts = [("kafka.default.api.timeout.ms", "3000"), ("kafkaConsumer.pollTimeoutMs", "3000")];
+        start_copy(
+            session,
+            &bootstrap,
+            (&input, &output),
+            dir.path(),
+            &[timeouts[0], timeouts[1], ("maxOffsetsPerTrigger", "5")],
+            &[timeouts[0], ("kafka.message.timeout.ms", "3000"), ("deliveryGuarantee", "exactly-once")],
+        )
     };
     let session = Session::new();
     let frozen = broker.clone();

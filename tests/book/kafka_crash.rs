@@ -7,15 +7,16 @@
 //! the output topic's high watermark moves, that is while the batch's records are on the broker
 //! but its transaction is still open.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use brooklet::{Session, Trigger};
+use brooklet::Session;
 use brooklet_book::kafka::{broker_for_test, produce, producer, read_all, recreate_topic};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use super::kafka::{records, topic};
+use super::kafka::{records, start_copy, topic};
 
 /// Records in the one batch the child writes: enough that writing them takes well over the
 /// few milliseconds the parent needs to notice the first ones and kill the child (here it
@@ -27,25 +28,8 @@ const CHILD_ENV: &str = "BROOKLET_KAFKA_CRASH_CHILD";
 
 /// Copies `input` to `output` with the exactly-once sink, in one batch.
 fn copy(bootstrap: &str, input: &str, output: &str, checkpoint: &str) -> brooklet::StreamingQuery {
-    Session::new()
-        .read_stream()
-        .format("kafka")
-        .option("kafka.bootstrap.servers", bootstrap)
-        .option("subscribe", input)
-        .option("startingOffsets", "earliest")
-        .load_source()
-        .expect("source")
-        .select_expr(&["key", "value"])
-        .expect("select")
-        .write_stream()
-        .format("kafka")
-        .option("kafka.bootstrap.servers", bootstrap)
-        .option("topic", output)
-        .option("deliveryGuarantee", "exactly-once")
-        .option("checkpointLocation", checkpoint)
-        .trigger(Trigger::AvailableNow)
-        .start()
-        .expect("start")
+    let sink = [("deliveryGuarantee", "exactly-once")];
+    start_copy(&Session::new(), bootstrap, (input, output), Path::new(checkpoint), &[], &sink)
 }
 
 #[test]

@@ -7,25 +7,18 @@
 
 use std::time::Duration;
 
-use brooklet::{Session, Trigger};
+use brooklet::Session;
 use brooklet_book::kafka::{broker_for_test, produce, producer, recreate_topic};
 
-use super::kafka::{records, topic};
+use super::kafka::{records, start_copy, topic};
 
 const PASSWORD: &str = "hunter2-secret";
 
-/// `kafka.*` options for SASL/PLAIN with the credentials as a JAAS line, as Spark users write.
-fn sasl_plain() -> [(&'static str, String); 3] {
-    [
-        ("kafka.security.protocol", "SASL_PLAINTEXT".into()),
-        ("kafka.sasl.mechanism", "PLAIN".into()),
-        (
-            "kafka.sasl.jaas.config",
-            format!(
-                r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="brooklet" password="{PASSWORD}";"#
-            ),
-        ),
-    ]
+/// The JAAS line Spark users give SASL/PLAIN credentials in.
+fn plain_login() -> String {
+    format!(
+        r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="brooklet" password="{PASSWORD}";"#
+    )
 }
 
 #[test]
@@ -37,32 +30,15 @@ fn sasl_plain_credentials_from_a_jaas_line_read_and_write_through_the_broker() {
     produce(&producer(&bootstrap).expect("producer"), &input, records(10, 2), || {}).expect("produce");
     let dir = tempfile::tempdir().expect("tempdir");
     let session = Session::new();
+    let login = plain_login();
+    let sasl = [
+        ("kafka.security.protocol", "SASL_PLAINTEXT"),
+        ("kafka.sasl.mechanism", "PLAIN"),
+        ("kafka.sasl.jaas.config", login.as_str()),
+    ];
 
-    let mut reader = session
-        .read_stream()
-        .format("kafka")
-        .option("kafka.bootstrap.servers", &bootstrap)
-        .option("subscribe", &input)
-        .option("startingOffsets", "earliest");
-    for (key, value) in sasl_plain() {
-        reader = reader.option(key, value);
-    }
-    let mut writer = reader
-        .load_source()
-        .expect("source")
-        .select_expr(&["value"])
-        .expect("select")
-        .write_stream()
-        .format("kafka")
-        .option("kafka.bootstrap.servers", &bootstrap)
-        .option("topic", &output)
-        .option("deliveryGuarantee", "exactly-once")
-        .option("checkpointLocation", dir.path().display())
-        .trigger(Trigger::AvailableNow);
-    for (key, value) in sasl_plain() {
-        writer = writer.option(key, value);
-    }
-    let query = writer.start().expect("start");
+    let sink = [sasl[0], sasl[1], sasl[2], ("deliveryGuarantee", "exactly-once")];
+    let query = start_copy(&session, &bootstrap, (&input, &output), dir.path(), &sasl, &sink);
     query.await_termination().expect("query");
     let progress = query.last_progress().expect("a batch ran");
     assert_eq!(progress.num_input_rows, 10);
@@ -75,7 +51,7 @@ fn sasl_plain_credentials_from_a_jaas_line_read_and_write_through_the_broker() {
         .option("kafka.bootstrap.servers", &bootstrap)
         .option("subscribe", &output)
         .option("kafka.isolation.level", "read_committed");
-    for (key, value) in sasl_plain() {
+    for (key, value) in sasl {
         read = read.option(key, value);
     }
     read.load_source().expect("batch read").create_or_replace_temp_view("copied").expect("view");
