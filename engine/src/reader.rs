@@ -146,10 +146,9 @@ impl DataStreamReader {
     /// `kafka`).
     pub fn load_source(mut self) -> Result<DataFrame> {
         let format = self.spec.format()?.to_string();
-        let mut schema = rate_schema();
-        let (kind, known) = match format.as_str() {
-            "rate" => (SourceKind::Rate, RATE_OPTIONS),
-            "rate-micro-batch" => (SourceKind::RateMicroBatch, RATE_MICRO_BATCH_OPTIONS),
+        let (kind, known, schema) = match format.as_str() {
+            "rate" => (SourceKind::Rate, RATE_OPTIONS, rate_schema()),
+            "rate-micro-batch" => (SourceKind::RateMicroBatch, RATE_MICRO_BATCH_OPTIONS, rate_schema()),
             #[cfg(feature = "kafka")]
             "kafka" => {
                 if let Some(key) = ["endingOffsets", "endingOffsetsByTimestamp", "endingTimestamp"]
@@ -158,10 +157,10 @@ impl DataStreamReader {
                 {
                     return Err(Error::option(key, "ending offsets are not valid in streaming queries"));
                 }
-                schema = crate::kafka::kafka_schema(self.spec.options.flag("includeHeaders", false)?);
                 (
                     SourceKind::Kafka,
                     &[crate::kafka::source::READ_OPTIONS, crate::kafka::source::STREAM_OPTIONS].concat()[..],
+                    crate::kafka::kafka_schema(self.spec.options.flag("includeHeaders", false)?),
                 )
             }
             "json" | "csv" | "text" | "parquet" => {

@@ -155,7 +155,11 @@ impl MicroBatchExecution {
                 s.checks_started += 1;
                 s.checks_started
             });
-            self.set_status("Getting offsets from sources", false, true);
+            // While idle, re-polling the sources leaves the status alone: "Waiting for data to
+            // arrive" stays true until a batch starts, instead of flickering on every poll.
+            if !idle_reported {
+                self.set_status("Getting offsets from sources", false, true);
+            }
             let started = Instant::now();
             let mut ends = Vec::with_capacity(self.sources.len());
             let limit = if self.trigger == Trigger::Once { ReadLimit::All } else { ReadLimit::Default };
@@ -185,11 +189,15 @@ impl MicroBatchExecution {
                     return Ok(());
                 }
             } else {
+                // The status first: process_all_available returns as soon as idle_check is set,
+                // and a status read right after it must say the query is waiting.
+                if !self.trigger.stops_when_drained() {
+                    self.set_status("Waiting for data to arrive", false, false);
+                }
                 self.shared.update(|s| s.idle_check = check);
                 if self.trigger.stops_when_drained() {
                     return Ok(());
                 }
-                self.set_status("Waiting for data to arrive", false, false);
                 if !idle_reported {
                     idle_reported = true;
                     let event = QueryIdleEvent {

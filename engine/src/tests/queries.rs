@@ -385,3 +385,22 @@ fn count_distinct_keeps_every_groups_set_across_batches() {
     assert!(last.contains("|   /docs|     3|    2|"), "{last}");
     assert!(last.contains("|   /home|     2|    2|"), "{last}");
 }
+
+#[test]
+fn an_idle_query_says_it_is_waiting_from_process_all_available_on_without_flickering() {
+    let (s, _) = session();
+    let stream = MemoryStream::new(&s, "n LONG").unwrap();
+    let q = stream.to_df().unwrap().write_stream().start().unwrap();
+    q.process_all_available().unwrap();
+    // The query re-polls its source every 10 ms; over 30 polls the status stays the same.
+    for _ in 0..100 {
+        let status = q.status();
+        assert_eq!((status.message.as_str(), status.is_trigger_active), ("Waiting for data to arrive", false));
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+    stream.add_json(r#"{"n": 1}"#).unwrap();
+    q.process_all_available().unwrap();
+    assert_eq!(q.status().message, "Waiting for data to arrive");
+    assert_eq!(q.recent_progress().len(), 1);
+    q.stop().unwrap();
+}
