@@ -6,7 +6,7 @@
 //! boolean in a STRING column is kept as its text, and a number in a TIMESTAMP column is epoch
 //! *seconds*. Timestamp columns are therefore decoded as text and converted afterwards.
 
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -48,14 +48,14 @@ impl JsonOptions {
 
 pub(super) fn read(path: &Path, schema: &SchemaRef, o: &JsonOptions) -> Result<Vec<RecordBatch>> {
     let (data_schema, corrupt_idx) = split_corrupt_column(schema, o.corrupt_column.as_deref())?;
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let ts = o.timestamp_format.as_ref();
-    let (batches, corrupt) = match decode_parallel(&bytes, &data_schema, ts) {
+    let (batches, corrupt) = match decode_file(path, &data_schema, ts) {
         Ok(batches) => {
             let n = batches.iter().map(RecordBatch::num_rows).sum();
             (batches, CorruptColumn::AllNull(n))
         }
         Err(_) => {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             let (batch, corrupt) = decode_lines(path, &bytes, &data_schema, ts, o.mode)?;
             (vec![batch], CorruptColumn::Values(corrupt))
         }
@@ -248,32 +248,52 @@ fn to_target(raw: &RecordBatch, target: &SchemaRef, timestamps: Option<&Timestam
     Ok(RecordBatch::try_new(target.clone(), columns)?)
 }
 
-fn decode_all(bytes: &[u8], schema: &SchemaRef, ts: Option<&TimestampFormat>) -> Result<Vec<RecordBatch>> {
+/// Decodes JSON lines from `input` on this thread, one decoder batch at a time.
+fn decode_all(
+    mut input: impl BufRead,
+    path: &Path,
+    schema: &SchemaRef,
+    ts: Option<&TimestampFormat>,
+) -> Result<Vec<RecordBatch>> {
     let mut decoder = decoder(schema, ts)?;
-    let mut rest = bytes;
     let mut out = Vec::new();
     loop {
-        let consumed = decoder.decode(rest)?;
-        rest = &rest[consumed..];
-        if let Some(batch) = decoder.flush()? {
-            out.push(batch);
+        let buf = input.fill_buf().map_err(|e| Error::io(path, e))?;
+        if buf.is_empty() {
+            break;
         }
-        if rest.is_empty() {
-            return Ok(out);
+        let read = buf.len();
+        let decoded = decoder.decode(buf)?;
+        input.consume(decoded);
+        if decoded != read {
+            out.extend(decoder.flush()?); // the decoder's batch is full
         }
     }
+    out.extend(decoder.flush()?);
+    Ok(out)
 }
 
 /// Below this size a file is decoded on one thread.
-const PARALLEL_BYTES: usize = 4 << 20;
+const PARALLEL_BYTES: u64 = 4 << 20;
 
-/// Decodes the file in line-aligned chunks, one per core, keeping row order.
-fn decode_parallel(bytes: &[u8], schema: &SchemaRef, ts: Option<&TimestampFormat>) -> Result<Vec<RecordBatch>> {
-    if bytes.len() < PARALLEL_BYTES {
-        return decode_all(bytes, schema, ts);
+/// How much of a file is read at a time when it is decoded on one thread: small enough to
+/// stay in cache between the read and the decoder, large enough to make few reads.
+const READ_BUFFER: usize = 1 << 20;
+
+/// The fast path, which fails on the first bad record: the whole file through arrow-json.
+/// A large file, when the cores are free, is decoded in line-aligned chunks, one per core,
+/// keeping row order; otherwise the file streams through a buffer on this thread, so a
+/// source decoding many files at once holds only a buffer per file, not the files.
+fn decode_file(path: &Path, schema: &SchemaRef, ts: Option<&TimestampFormat>) -> Result<Vec<RecordBatch>> {
+    let mut file = open(path)?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if size < PARALLEL_BYTES || crate::parallel::cores_busy() {
+        return decode_all(BufReader::with_capacity(READ_BUFFER, file), path, schema, ts);
     }
-    let decoded = crate::parallel::map_ordered(&line_chunks(bytes, crate::parallel::cores()), |chunk| {
-        decode_all(chunk, schema, ts)
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    let decoded = crate::parallel::map_ordered(&line_chunks(&bytes, crate::parallel::cores()), |chunk| {
+        decode_all(*chunk, path, schema, ts)
     })?;
     Ok(decoded.into_iter().flatten().collect())
 }
