@@ -31,7 +31,8 @@
 //! execution/     the micro-batch loop; query handle, manager, listeners, progress, triggers
 //! source/        Source trait + files, rate, rate-micro-batch, MemoryStream
 //! kafka/         Kafka source, batch reader and sink (feature `kafka`), exactly-once sink
-//! format/        json, csv, text, parquet readers with Spark's bad-record modes
+//! format/        json, csv, text, parquet readers with Spark's bad-record modes; parquet
+//!                writes with parquet-java's dictionary-or-plain choice per column
 //! operator/      stateful operators (aggregation, deduplication) and the late-rows output
 //! state/         versioned state of an operator (groups, sessions, keys), checkpointed as
 //!                Arrow IPC deltas

@@ -6,6 +6,7 @@ mod csv;
 pub mod datetime;
 mod json;
 mod parquet;
+mod parquet_dictionary;
 mod text;
 
 use std::path::Path;

@@ -9,8 +9,9 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
-use super::open;
+use super::{open, parquet_dictionary};
 use crate::error::{Error, Result};
 
 pub(super) fn read(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
@@ -51,8 +52,13 @@ pub(super) fn infer_schema(files: &[&Path]) -> Result<SchemaRef> {
 pub fn write_parquet(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let failed = |e: parquet::errors::ParquetError| Error::io(path, std::io::Error::other(e));
-    // Snappy, as Spark writes by default.
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    // Snappy, as Spark writes by default; a dictionary only where it pays, as parquet-java
+    // decides on the first page.
+    let mut props = WriterProperties::builder().set_compression(Compression::SNAPPY);
+    for name in parquet_dictionary::columns_without_dictionary(batches) {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+    }
+    let props = props.build();
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(failed)?;
     for b in batches {
         writer.write(b).map_err(failed)?;
