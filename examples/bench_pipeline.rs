@@ -8,7 +8,9 @@
 //! Scenarios: JSON -> Parquet sink with all files in one batch and with one file per batch;
 //! JSON -> group_by(event_type) count/avg/sum in complete mode to the memory sink, both ways;
 //! JSON -> 5-minute tumbling windows with a 10-minute watermark in append mode, both ways;
-//! and the per-batch overhead of a one-row batch with checkpointing on. Each scenario runs in
+//! and the per-batch overhead of a one-row batch with checkpointing on. `libraries-only` does
+//! the JSON -> Parquet work with no engine at all (arrow-json, then Brooklet's parquet writer,
+//! files on every core): the floor the engine's own overhead is measured against. Each scenario runs in
 //! its own process, so peak RSS and the time from process start to the first batch's output
 //! (measured by the parent, from spawn to the child's "first-output" line) are its own.
 
@@ -45,7 +47,7 @@ struct Args {
     tiny_batches: u64,
 }
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "parquet-one-batch",
     "parquet-per-file",
     "aggregate-one-batch",
@@ -53,6 +55,7 @@ const SCENARIOS: [&str; 7] = [
     "window-one-batch",
     "window-per-file",
     "tiny-batches",
+    "libraries-only",
 ];
 
 /// Prints "first-output" on the first batch delivered to a sink, and counts batches.
@@ -148,6 +151,7 @@ fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
             );
             return Ok(());
         }
+        "libraries-only" => return libraries_only(args, &out, started),
         other => anyhow::bail!("unknown scenario '{other}'; scenarios: {}", SCENARIOS.join(", ")),
     };
     let q = writer.option("checkpointLocation", checkpoint.display()).trigger(Trigger::AvailableNow).start()?;
@@ -162,6 +166,91 @@ fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
         rss_mb("VmHWM:")
     );
     Ok(())
+}
+
+/// The JSON -> Parquet one-batch work without the engine: every file decoded by arrow-json
+/// on one thread per core (timestamps as text, then cast, as the engine reads them), then the
+/// rows written as one parquet file per core.
+fn libraries_only(args: &Args, out: &Path, started: Instant) -> anyhow::Result<()> {
+    use arrow::array::RecordBatch;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    let target = brooklet::ddl::parse_schema(EVENT_SCHEMA)?;
+    let as_text: Vec<Field> = target
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(_, _) => Field::new(f.name(), DataType::Utf8, true),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let as_text = Arc::new(Schema::new(as_text));
+    let decode = |path: &Path| -> anyhow::Result<Vec<RecordBatch>> {
+        let file = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+        let reader = arrow::json::ReaderBuilder::new(as_text.clone()).with_batch_size(8192).build(file)?;
+        let mut batches = Vec::new();
+        for batch in reader {
+            let columns = batch?
+                .columns()
+                .iter()
+                .zip(target.fields())
+                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+                .collect::<Result<Vec<_>, _>>()?;
+            batches.push(RecordBatch::try_new(target.clone(), columns)?);
+        }
+        Ok(batches)
+    };
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(input_dir(args))?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    files.sort();
+    let cores = std::thread::available_parallelism()?.get();
+    let next = AtomicU64::new(0);
+    let decoded = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..cores)
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<Vec<(usize, Vec<RecordBatch>)>> {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                        let Some(path) = files.get(i) else { return Ok(mine) };
+                        mine.push((i, decode(path)?));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(joined).collect::<anyhow::Result<Vec<_>>>()
+    })?;
+    let mut decoded: Vec<_> = decoded.into_iter().flatten().collect();
+    decoded.sort_by_key(|(i, _)| *i);
+    let batches: Vec<RecordBatch> = decoded.into_iter().flat_map(|(_, b)| b).collect();
+    std::fs::create_dir_all(out)?;
+    let target = &target;
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = batches
+            .chunks(batches.len().div_ceil(cores).max(1))
+            .enumerate()
+            .map(|(i, part)| {
+                scope.spawn(move || -> anyhow::Result<()> {
+                    let path = out.join(format!("part-{i}.parquet"));
+                    Ok(brooklet::format::write_parquet(&path, target, part)?)
+                })
+            })
+            .collect();
+        writers.into_iter().try_for_each(joined)
+    })?;
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "result {{\"scenario\":\"libraries-only\",\"events\":{rows},\"seconds\":{seconds:.3},\"events_per_second\":{:.0},\"batches\":1,\"peak_rss_mb\":{:.0}}}",
+        rows as f64 / seconds,
+        rss_mb("VmHWM:")
+    );
+    Ok(())
+}
+
+/// A scoped thread's result; a panic becomes an error.
+fn joined<T>(worker: std::thread::ScopedJoinHandle<'_, anyhow::Result<T>>) -> anyhow::Result<T> {
+    worker.join().map_err(|_| anyhow::anyhow!("a worker thread panicked"))?
 }
 
 /// Prints milliseconds per phase, summed over the query's batches (to stderr).
