@@ -40,6 +40,19 @@ pub(crate) struct SessionInner {
     pub(crate) conf: RuntimeConfig,
     /// Where the console sink's text goes (stdout unless the builder says otherwise).
     pub(crate) console: ConsoleOutput,
+    /// Checkpoints made up for queries that were given none. A query that stops cleanly
+    /// deletes its own; the rest (a query that failed, or failed to start) stay for a look
+    /// until the session is dropped, as Spark deletes them when the JVM exits.
+    pub(crate) temporary_checkpoints: Mutex<Vec<PathBuf>>,
+}
+
+impl Drop for SessionInner {
+    fn drop(&mut self) {
+        let dirs = self.temporary_checkpoints.get_mut().map(std::mem::take).unwrap_or_default();
+        for dir in dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 /// Receives the console sink's text, one batch at a time.
@@ -187,6 +200,7 @@ impl SessionBuilder {
                 streams: StreamingQueryManager::default(),
                 conf: RuntimeConfig::default(),
                 console: self.console.unwrap_or_else(|| Arc::new(print_to_stdout)),
+                temporary_checkpoints: Mutex::default(),
             }),
         }
     }

@@ -187,6 +187,14 @@ impl DataStreamWriter {
         }
 
         let (checkpoint_dir, temporary) = self.checkpoint_location()?;
+        if temporary {
+            session
+                .inner
+                .temporary_checkpoints
+                .lock()
+                .expect("temporary checkpoints lock poisoned")
+                .push(checkpoint_dir.clone());
+        }
         let checkpoint = Checkpoint::open(&checkpoint_dir)?;
         let id = checkpoint.query_id()?;
         session.streams().check_unique(id, self.query_name.as_deref())?;

@@ -2,7 +2,7 @@
 //! cleanly and leaves its checkpoint consistent.
 
 use super::session;
-use crate::Trigger;
+use crate::{Session, Trigger};
 
 const SCHEMA: &str = "id STRING, value DOUBLE";
 
@@ -165,4 +165,38 @@ fn bad_event_time_definitions_are_refused_with_spark_messages() {
     let update = refused(|| count_by(session_window(col("timestamp"), "5 minutes"), "1 minute", "update"));
     assert_eq!(update, "Update output mode not supported for session window on streaming DataFrames/DataSets");
     assert!(s.streams().active().is_empty(), "no refused query runs");
+}
+
+#[test]
+fn a_failed_query_keeps_its_temporary_checkpoint_until_the_session_is_dropped() {
+    let s = Session::new();
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(input.path().join("part-0.json"), "{\"id\": \"a\", \"value\": oops}\n").unwrap();
+    let start = |mode: &str| {
+        s.read_stream()
+            .format("json")
+            .schema(SCHEMA)
+            .option("mode", mode)
+            .load(input.path())
+            .unwrap()
+            .write_stream()
+            .format("console")
+            .trigger(Trigger::AvailableNow)
+            .start()
+            .unwrap()
+    };
+    let temporary = |s: &Session| s.inner.temporary_checkpoints.lock().unwrap().clone();
+
+    // A query that stops cleanly deletes its checkpoint as it stops.
+    start("DROPMALFORMED").await_termination().unwrap();
+    let clean = temporary(&s);
+    assert_eq!(clean.len(), 1);
+    assert!(!clean[0].exists(), "{}", clean[0].display());
+
+    // A failed query's stays, to be looked at, while the session lives.
+    err(start("FAILFAST").await_termination());
+    let failed = temporary(&s)[1].clone();
+    assert!(failed.join("offsets").join("0").exists(), "{}", failed.display());
+    drop(s);
+    assert!(!failed.exists(), "{}", failed.display());
 }
