@@ -194,9 +194,11 @@ fn a_failed_query_keeps_its_temporary_checkpoint_until_the_session_is_dropped() 
     assert!(!clean[0].exists(), "{}", clean[0].display());
 
     // A failed query's stays, to be looked at, while the session lives.
-    err(start("FAILFAST").await_termination());
+    let query = start("FAILFAST");
+    err(query.await_termination());
     let failed = temporary(&s)[1].clone();
     assert!(failed.join("offsets").join("0").exists(), "{}", failed.display());
+    query.stop().unwrap(); // joins the query's thread, which holds the session too
     drop(s);
     assert!(!failed.exists(), "{}", failed.display());
 }
