@@ -16,7 +16,8 @@ use datafusion::logical_expr::{Expr, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
 
 use crate::error::Result;
-use crate::session::{Session, streaming_action_error};
+use crate::error::streaming_action_error;
+use crate::session::Session;
 use crate::writer::DataStreamWriter;
 
 /// A table of rows, static or streaming: Spark's `DataFrame`.
@@ -137,7 +138,7 @@ impl DataFrame {
 
     /// Spark's `withWatermark`: `column` is this stream's event time, and rows more than
     /// `delay` (an interval such as `"10 minutes"`) older than the newest event time seen are
-    /// late. The watermark moves after each batch (SEMANTICS §1); stateful operators keyed on
+    /// late. The watermark moves after each batch (semantics appendix, §1); stateful operators keyed on
     /// this column or a window of it drop late rows and finalise their groups by it.
     pub fn with_watermark(self, column: &str, delay: &str) -> Result<Self> {
         let delay_ms = crate::options::parse_interval_ms(delay)
@@ -217,7 +218,7 @@ impl DataFrame {
     /// Spark's `dropDuplicates(cols)`: the first row of each key (every column when `columns`
     /// is empty), in input order. On a stream the operator remembers every key it has let
     /// through; with a watermark, late rows are dropped, and keys that include the event-time
-    /// column are forgotten once the watermark passes them (SEMANTICS §7).
+    /// column are forgotten once the watermark passes them (semantics appendix, §7).
     pub fn drop_duplicates(self, columns: &[&str]) -> Result<Self> {
         self.deduplicate(columns, false)
     }

@@ -126,3 +126,10 @@ impl From<Error> for datafusion::error::DataFusionError {
         }
     }
 }
+
+/// Spark's message for a batch-only action on a streaming DataFrame.
+pub(crate) fn streaming_action_error(action: &str) -> Error {
+    Error::Analysis(format!(
+        "Queries with streaming sources must be executed with writeStream.start(); `{action}` is a batch action"
+    ))
+}

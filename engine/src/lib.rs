@@ -25,19 +25,23 @@
 //! reader.rs      DataFrameReader, DataStreamReader: format, schema, options, load
 //! dataframe.rs   DataFrame: select, filter, group_by, ...; collect/show for static data
 //! batch_writer.rs DataFrameWriter: df.write()...save(dir) / save_source() for static data
-//! writer.rs      DataStreamWriter: sink, output mode, trigger -> start() -> StreamingQuery
+//! writer.rs      DataStreamWriter: validates, picks the sink -> start() -> StreamingQuery
+//! execution/     query assembly (start.rs), the micro-batch loop; query handle, manager,
+//!                listeners, triggers, the watermark
+//! operator/      StatefulOperator: aggregation (plain, windows, sessions), deduplication,
+//!                the late-rows output; each one implementation of the trait
 //! plan/          logical plan -> streaming plan (views inlined, sources as batch tables,
-//!                the aggregation cut out), Spark's rules for what a stream may do
-//! execution/     the micro-batch loop; query handle, manager, listeners, progress, triggers
+//!                stateful operators cut out), Spark's rules for what a stream and an
+//!                output mode allow
 //! source/        Source trait + files, rate, rate-micro-batch, MemoryStream
 //! kafka/         Kafka source, batch reader and sink (feature `kafka`), exactly-once sink
 //! format/        json, csv, text, parquet readers with Spark's bad-record modes; parquet
 //!                writes with parquet-java's dictionary-or-plain choice per column
-//! operator/      stateful operators (aggregation, deduplication) and the late-rows output
 //! state/         versioned state of an operator (groups, sessions, keys), checkpointed as
 //!                Arrow IPC deltas
 //! sink/          Sink trait + console, memory, foreach_batch, files with a manifest
-//! checkpoint/    offsets log, commit log, query metadata (the restart protocol)
+//! checkpoint/    offsets log, commit log, query metadata, recovery (the restart protocol)
+//! progress.rs    StreamingQueryProgress and its parts    output_mode.rs  append/update/complete
 //! clock.rs       system and virtual clocks       display.rs  Spark's show() layout
 //! ddl.rs         "id STRING, ts TIMESTAMP" -> Arrow schema
 //! parallel.rs    map_ordered: files decoded and written one thread per core, in order
@@ -51,15 +55,17 @@
 //!  trigger ─►│ 1. ask each Source for its latest offset                                  │
 //!            │ 2. new data? write offsets/N to the checkpoint          (write-ahead log)  │
 //!            │ 3. Source::get_batch(committed..latest) -> BatchTable   (Arrow batches)    │
-//!            │ 4. stateful operator folds the batch into its state     (partial aggregate)│
-//!            │ 5. DataFusion runs the rest of the plan                 (select, filter..) │
+//!            │ 4. each stateful operator, bottom up: DataFusion runs   (operator/mod.rs)  │
+//!            │    its input plan, StatefulOperator::process folds the rows into state     │
+//!            │ 5. DataFusion runs the plan above the operators         (select, filter..) │
 //!            │ 6. Sink::add_batch(N, rows), late rows to theirs        (idempotent per N) │
-//!            │ 7. state version N, then commits/N                      (batch N is done)  │
+//!            │ 7. every operator writes state version N, then commits/N (batch N is done) │
 //!            │ 8. progress to listeners; wait for the next trigger                        │
 //!            └───────────────────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! A crash anywhere between 2 and 7 re-runs batch N with the same offsets on restart.
+//! A crash anywhere between 2 and 7 re-runs batch N with the same offsets on restart. The
+//! rules each step follows are the book's semantics appendix.
 
 pub mod batch_writer;
 pub mod checkpoint;
@@ -75,8 +81,10 @@ pub mod functions;
 pub mod kafka;
 mod operator;
 pub mod options;
+pub mod output_mode;
 mod parallel;
 mod plan;
+pub mod progress;
 pub mod reader;
 pub mod session;
 pub mod sink;
@@ -90,13 +98,14 @@ pub mod writer;
 pub use dataframe::{DataFrame, GroupedData, IntoExpr};
 pub use error::{Error, Result};
 pub use execution::listener::StreamingQueryListener;
-pub use execution::progress::StreamingQueryProgress;
 pub use execution::query::StreamingQuery;
 pub use execution::trigger::Trigger;
 pub use operator::late_rows::late_rows_schema;
+pub use output_mode::OutputMode;
+pub use progress::StreamingQueryProgress;
 pub use session::Session;
 pub use source::memory::MemoryStream;
-pub use writer::{DataStreamWriter, OutputMode};
+pub use writer::DataStreamWriter;
 
 /// This engine's version, as recorded with the book's outputs.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

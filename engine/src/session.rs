@@ -10,7 +10,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::clock::{Clock, SystemClock};
 use crate::dataframe::DataFrame;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::execution::manager::StreamingQueryManager;
 use crate::reader::{DataFrameReader, DataStreamReader};
 
@@ -277,14 +277,12 @@ impl Session {
         self.inner.runtime.block_on(f)
     }
 
+    /// What the loop and the operators of a query run their plans with.
+    pub(crate) fn runner(&self) -> crate::plan::runner::PlanRunner {
+        crate::plan::runner::PlanRunner { ctx: self.inner.ctx.clone(), runtime: self.inner.runtime.handle().clone() }
+    }
+
     pub(crate) fn checkpoint_root(&self) -> Option<PathBuf> {
         self.inner.checkpoint_root.lock().expect("checkpoint root lock poisoned").clone()
     }
-}
-
-/// Spark's message for a batch-only action on a streaming DataFrame.
-pub(crate) fn streaming_action_error(action: &str) -> Error {
-    Error::Analysis(format!(
-        "Queries with streaming sources must be executed with writeStream.start(); `{action}` is a batch action"
-    ))
 }

@@ -21,6 +21,7 @@
 //! does not grow without bound.
 
 pub(crate) mod log;
+mod recovery;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -11,12 +11,13 @@
 //! With a watermark, batch N runs with `W_N` (recorded in `offsets/N`), drops late rows by
 //! `W_{N-1}` and finalises by `W_N`; afterwards the watermark moves to `W_{N+1}` (recorded in
 //! `commits/N`). When it moved and a stateful operator has something to finalise with it, the
-//! loop runs a *no-data batch*: same offsets, new watermark, no input (SEMANTICS §5).
+//! loop runs a *no-data batch*: same offsets, new watermark, no input (semantics appendix, §5).
 
 pub mod listener;
 pub mod manager;
-pub mod progress;
+pub use crate::progress;
 pub mod query;
+pub(crate) mod start;
 pub mod trigger;
 pub mod watermark;
 
@@ -26,7 +27,6 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::collect_partitioned;
 
 use self::listener::{BatchOutput, QueryIdleEvent, QueryStartedEvent, QueryTerminatedEvent};
 use self::progress::{InputWatermark, SinkProgress, SourceProgress, StreamingQueryProgress, WatermarkTimeline};
@@ -36,9 +36,9 @@ use self::watermark::WatermarkTracker;
 use crate::checkpoint::{Checkpoint, CommitMetadata, OffsetSeq, OffsetSeqMetadata};
 use crate::clock::iso_millis;
 use crate::error::{Error, Result};
-use crate::operator::aggregate::StatefulAggregate;
-use crate::operator::dedup::Deduplication;
-use crate::operator::late_rows::{LateRowsBuffer, late_rows_schema};
+use crate::operator::late_rows::late_rows_schema;
+use crate::operator::{BatchWatermarks, StatefulOperator};
+use crate::plan::runner::PlanRunner;
 use crate::plan::tables::BatchTable;
 use crate::session::Session;
 use crate::sink::Sink;
@@ -48,20 +48,30 @@ use crate::source::{Offset, ReadLimit, Source};
 /// `spark.sql.streaming.pollingDelay`).
 const POLLING_DELAY: Duration = Duration::from_millis(10);
 
+/// One stateful operator of a running query, between the plan below it and the plan above.
+pub(crate) struct OperatorStage {
+    /// The optimized plan of the operator's input rows (stateless).
+    pub input: LogicalPlan,
+    pub operator: Box<dyn StatefulOperator>,
+    /// Where its rows go for the plans above it.
+    pub output: BatchTable,
+}
+
 /// Everything a running query owns.
 pub(crate) struct MicroBatchExecution {
     pub session: Session,
+    pub runner: PlanRunner,
     pub shared: Arc<QueryShared>,
     pub sources: Vec<Box<dyn Source>>,
     pub source_tables: Vec<BatchTable>,
-    pub aggregate: Option<StatefulAggregate>,
-    /// Deduplications, top down; they run inside the plan and are committed here.
-    pub dedups: Vec<Deduplication>,
+    /// The stateful operators, numbered top down (Spark's operator ids, their state
+    /// directories); a batch runs them bottom up.
+    pub operators: Vec<OperatorStage>,
     /// The optimized plan whose rows go to the sink.
     pub output: LogicalPlan,
     pub sink: Box<dyn Sink>,
     /// Where rows dropped as late go, when the query asked for them (`operator/late_rows.rs`).
-    pub late_rows: Option<(LateRowsBuffer, Box<dyn Sink>)>,
+    pub late_rows: Option<Box<dyn Sink>>,
     pub checkpoint: Checkpoint,
     /// Delete the checkpoint when the query stops cleanly (no `checkpointLocation` given).
     pub temporary_checkpoint: bool,
@@ -217,10 +227,9 @@ impl MicroBatchExecution {
     }
 
     /// Whether some stateful operator wants a no-data batch now that the watermark moved from
-    /// `watermark_ms` to `next_watermark_ms` (SEMANTICS §5).
+    /// `watermark_ms` to `next_watermark_ms` (semantics appendix, §5).
     pub(crate) fn should_run_another_batch(&self, watermark_ms: i64, next_watermark_ms: i64) -> bool {
-        self.aggregate.as_ref().is_some_and(|a| a.should_run_another_batch(watermark_ms, next_watermark_ms))
-            || self.dedups.iter().any(|d| d.should_run_another_batch(watermark_ms, next_watermark_ms))
+        self.operators.iter().any(|s| s.operator.should_run_another_batch(watermark_ms, next_watermark_ms))
     }
 
     /// Progress `eventTime`: the batch's watermark, and min/max/avg of its rows' event times.
@@ -248,7 +257,13 @@ impl MicroBatchExecution {
         if !self.watermark.is_defined() {
             return None;
         }
-        let (earliest_end_us, open) = self.aggregate.as_ref().map_or((None, 0), |a| a.open_event_times());
+        let (earliest_end_us, open) = self
+            .operators
+            .iter()
+            .map(|s| s.operator.open_event_times())
+            .fold((None, 0), |(earliest, open): (Option<i64>, usize), (e, n)| {
+                (earliest.into_iter().chain(e).min(), open + n)
+            });
         Some(WatermarkTimeline {
             inputs: self
                 .watermark
@@ -307,42 +322,37 @@ impl MicroBatchExecution {
                 _ => Vec::new(),
             };
             rows_per_source.push(data.iter().map(RecordBatch::num_rows).sum::<usize>() as u64);
-            self.source_tables[i].set(data);
+            self.source_tables[i].set(data)?;
         }
         durations.insert("getBatch".to_string(), t.elapsed().as_millis() as u64);
 
-        // Operators, then the plan above them.
+        // Operators bottom up, each fed by the plan below it; then the plan above them.
         let t = Instant::now();
         let batch_watermark_ms = seq.metadata.batch_watermark_ms;
         let late_watermark_ms = self.previous_watermark_ms;
+        let watermarks = BatchWatermarks { late_ms: late_watermark_ms, eviction_ms: batch_watermark_ms };
         self.watermark.reset_observations();
-        for d in &self.dedups {
-            d.begin_batch(late_watermark_ms)?;
+        for stage in self.operators.iter_mut().rev() {
+            let rows = self.runner.collect(self.runner.physical(&stage.input)?)?;
+            stage.output.set(stage.operator.process(rows, watermarks)?)?;
         }
-        if let Some(agg) = &mut self.aggregate {
-            agg.process(late_watermark_ms)?;
-            agg.emit(batch_watermark_ms)?;
-        }
-        let state = self.session.inner.ctx.state();
-        let physical = self.session.block_on(state.query_planner().create_physical_plan(&self.output, &state))?;
+        let physical = self.runner.physical(&self.output)?;
         durations.insert("queryPlanning".to_string(), t.elapsed().as_millis() as u64);
-        // Partitions in order, so a batch's rows come out in the same order on every run.
-        let partitions =
-            self.session.block_on(collect_partitioned(physical.clone(), self.session.inner.ctx.task_ctx()))?;
-        let output: Vec<RecordBatch> = partitions.into_iter().flatten().collect();
-        for d in &self.dedups {
-            d.evict(batch_watermark_ms)?;
-        }
-        for table in &self.source_tables {
-            table.set(Vec::new()); // free the input rows
+        let output = self.runner.collect(physical.clone())?;
+        // Free the input rows and what the operators passed on.
+        for table in self.source_tables.iter().chain(self.operators.iter().map(|s| &s.output)) {
+            table.set(Vec::new())?;
         }
 
         // addBatch: the sink, then the listeners that record outputs.
         let t = Instant::now();
         let schema = physical.schema();
         self.sink.add_batch(batch_id, &schema, &output)?;
-        if let Some((buffer, sink)) = &mut self.late_rows {
-            let rows = buffer.drain(batch_id)?;
+        if let Some(sink) = &mut self.late_rows {
+            let mut rows = Vec::new();
+            for stage in self.operators.iter_mut().rev() {
+                rows.extend(stage.operator.take_late_rows(batch_id)?);
+            }
             if !rows.is_empty() {
                 sink.add_batch(batch_id, &late_rows_schema(), &rows)?;
             }
@@ -370,13 +380,8 @@ impl MicroBatchExecution {
 
         // Commit: state first, then the commit log.
         let t = Instant::now();
-        let mut state_operators = match &mut self.aggregate {
-            Some(agg) => vec![agg.commit(batch_id)?],
-            None => Vec::new(),
-        };
-        for d in &self.dedups {
-            state_operators.push(d.commit(batch_id)?);
-        }
+        let state_operators =
+            self.operators.iter_mut().map(|s| s.operator.commit(batch_id)).collect::<Result<Vec<_>>>()?;
         let commit = CommitMetadata {
             next_batch_watermark_ms: next_watermark_ms,
             input_watermarks_ms: self.watermark.inputs().to_vec(),
@@ -386,11 +391,8 @@ impl MicroBatchExecution {
         self.needs_another_batch = self.should_run_another_batch(batch_watermark_ms, next_watermark_ms);
         let keep_from = Checkpoint::first_retained(batch_id);
         self.checkpoint.purge(keep_from)?;
-        if let Some(agg) = &self.aggregate {
-            agg.purge(keep_from)?;
-        }
-        for d in &self.dedups {
-            d.purge(keep_from)?;
+        for stage in &self.operators {
+            stage.operator.purge(keep_from)?;
         }
         durations.insert("commitOffsets".to_string(), t.elapsed().as_millis() as u64);
         durations.insert("latestOffset".to_string(), offsets_ms);

@@ -1,4 +1,4 @@
-//! The event-time watermark of a query (SEMANTICS §1): Spark's `WatermarkTracker`.
+//! The event-time watermark of a query (semantics appendix, §1): Spark's `WatermarkTracker`.
 //!
 //! ```text
 //!  batch N runs with W_N ──► each with_watermark node saw max event time m_i in batch N

@@ -1,7 +1,7 @@
 //! CSV, decoded by arrow-csv. Every column is first read as text, then cast to the schema's
 //! type with arrow's cast kernel: a field that does not cast is exactly Spark's "bad typed
 //! field", null alone under PERMISSIVE, the row dropped under DROPMALFORMED, the query failed
-//! under FAILFAST (SEMANTICS §9).
+//! under FAILFAST (semantics appendix, §9).
 
 use std::path::Path;
 use std::sync::Arc;

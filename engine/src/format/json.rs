@@ -1,6 +1,6 @@
 //! JSON lines, decoded by arrow-json. A file that decodes cleanly takes the fast path (one
 //! decoder per core over line-aligned chunks); a file with a bad record is decoded line by
-//! line so each record meets Spark's `mode` rules alone (SEMANTICS §9).
+//! line so each record meets Spark's `mode` rules alone (semantics appendix, §9).
 //!
 //! Spark's JSON reader differs from arrow-json's in two places, handled here: a number or
 //! boolean in a STRING column is kept as its text, and a number in a TIMESTAMP column is epoch

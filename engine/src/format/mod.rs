@@ -1,6 +1,6 @@
 //! File formats: JSON lines, CSV, text and Parquet, decoded by arrow-json, arrow-csv and
 //! parquet, with Spark's rules for bad records (`mode` = PERMISSIVE, DROPMALFORMED,
-//! FAILFAST; shared/SEMANTICS.md §9).
+//! FAILFAST; semantics appendix, §9).
 
 mod csv;
 pub mod datetime;

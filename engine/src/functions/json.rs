@@ -1,7 +1,7 @@
 //! Spark's JSON functions, as DataFusion functions usable from SQL and the DataFrame API:
 //! `from_json`, `to_json`, `schema_of_json`, `get_json_object`, `json_tuple`.
 //!
-//! `from_json` parses with the JSON reader's rules (SEMANTICS §9, `format/json.rs`): in
+//! `from_json` parses with the JSON reader's rules (semantics appendix, §9, `format/json.rs`): in
 //! PERMISSIVE mode (the default) a malformed value becomes a struct whose unparsable fields are
 //! null, with the raw text in the `columnNameOfCorruptRecord` column when the schema has one,
 //! and never stops the query; FAILFAST fails the batch. A null or blank value gives null.

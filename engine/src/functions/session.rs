@@ -1,4 +1,4 @@
-//! `session_window(time, gap)`: Spark's session windows (SEMANTICS §6).
+//! `session_window(time, gap)`: Spark's session windows (semantics appendix, §6).
 //!
 //! Evaluated on one row, the function gives the row's own session, `[t, t + gap)`; the gap is
 //! a duration string, the same for every row (`"30 minutes"`) or computed per row (a column or

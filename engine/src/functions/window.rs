@@ -1,5 +1,5 @@
 //! Event-time windows: `window(time, size[, slide[, start]])` and `window_time(window)`, as in
-//! Spark (SEMANTICS §6).
+//! Spark (semantics appendix, §6).
 //!
 //! A window is a struct column `window{start, end}`: start inclusive, end exclusive.
 //! Tumbling windows put each row in `[floor((t - start) / size) * size + start, + size)`;

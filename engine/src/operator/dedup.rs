@@ -1,5 +1,5 @@
 //! Streaming deduplication: `drop_duplicates(cols)` and `drop_duplicates_within_watermark(cols)`
-//! (SEMANTICS §7).
+//! (semantics appendix, §7).
 //!
 //! The operator keeps the keys it has let through. A row passes when its key is new, and the
 //! first row in input order wins within a batch. What the state keeps, and for how long, depends
@@ -16,46 +16,23 @@
 //! Eviction runs after the batch's rows (so a key evicted in batch N still deduplicates the rows
 //! of batch N).
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Schema, TimeUnit, TimestampMicrosecondType};
 
+use super::late_rows::{LateRows, Reason};
+use super::{BatchWatermarks, OperatorContext, StatefulOperator};
 use crate::error::{Error, Result};
-use crate::execution::progress::StateOperatorProgress;
-use crate::operator::late_rows::{LateRowsBuffer, Reason};
+use crate::plan::dedup::{DedupSpec, Eviction};
+use crate::progress::StateOperatorProgress;
 use crate::state::keys::KeyStore;
 
-/// How keys leave state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Eviction {
-    /// Never: the keys do not include event time.
-    Never,
-    /// When the watermark passes the key's event time (the key column at this position).
-    KeyTime(usize),
-    /// When the watermark passes the first event time plus the delay (within watermark).
-    Expiry { delay_us: i64 },
-}
-
-/// What one deduplication does, resolved against its input's columns.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct DedupSpec {
-    /// Input columns that make the key.
-    pub keys: Vec<usize>,
-    /// The input's event-time column, when it has one.
-    pub event_time: Option<usize>,
-    pub eviction: Eviction,
-    pub within_watermark: bool,
-}
-
-impl DedupSpec {
-    /// Spark's operator name in progress.
-    fn operator_name(&self) -> &'static str {
-        if self.within_watermark { "dedupeWithinWatermark" } else { "dedupe" }
-    }
+/// Spark's operator name in progress.
+fn operator_name(spec: &DedupSpec) -> &'static str {
+    if spec.within_watermark { "dedupeWithinWatermark" } else { "dedupe" }
 }
 
 /// A deduplication's keys and this batch's counters.
@@ -64,8 +41,8 @@ pub(crate) struct Deduplicate {
     store: KeyStore,
     /// Rows with event time at or before this (microseconds) are late, in this batch.
     late_until_us: Option<i64>,
-    /// Where rows dropped as late go, when the query asked for them.
-    late_rows: Option<LateRowsBuffer>,
+    /// The rows dropped as late, when the query keeps them.
+    late_rows: Option<LateRows>,
     added: u64,
     removed: u64,
     dropped_late: u64,
@@ -74,9 +51,6 @@ pub(crate) struct Deduplicate {
     removals: Duration,
 }
 
-/// A deduplication shared by the plan that runs it and the loop that commits it.
-pub(crate) type DedupCell = Arc<Mutex<Option<Deduplicate>>>;
-
 impl std::fmt::Debug for Deduplicate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Deduplicate").field("spec", &self.spec).field("keys", &self.store.len()).finish()
@@ -84,15 +58,15 @@ impl std::fmt::Debug for Deduplicate {
 }
 
 impl Deduplicate {
-    pub(crate) fn try_new(spec: DedupSpec, input: &Schema, dir: PathBuf) -> Result<Self> {
+    pub(crate) fn try_new(spec: DedupSpec, input: &Schema, context: OperatorContext) -> Result<Self> {
         let fields = spec.keys.iter().map(|&i| Arc::new(input.field(i).clone())).collect();
         let time_column = matches!(spec.eviction, Eviction::Expiry { .. }).then_some("expiresAtMicros");
-        let store = KeyStore::try_new(fields, time_column, dir)?;
+        let store = KeyStore::try_new(fields, time_column, context.dir)?;
         Ok(Deduplicate {
             spec,
             store,
             late_until_us: None,
-            late_rows: None,
+            late_rows: context.late_rows.then(LateRows::default),
             added: 0,
             removed: 0,
             dropped_late: 0,
@@ -103,14 +77,14 @@ impl Deduplicate {
     }
 
     /// Starts a batch whose late rows are those at or before `late_watermark_ms` (`W_{N-1}`).
-    pub(crate) fn begin_batch(&mut self, late_watermark_ms: i64) {
+    fn begin_batch(&mut self, late_watermark_ms: i64) {
         self.late_until_us = self.spec.event_time.map(|_| late_watermark_ms * 1_000);
         (self.added, self.removed, self.dropped_late, self.dropped_duplicates) = (0, 0, 0, 0);
         (self.updates, self.removals) = (Duration::ZERO, Duration::ZERO);
     }
 
     /// The rows of `batch` whose key is new, in order; their keys go into state.
-    pub(crate) fn filter(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
+    fn filter(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
         let started = Instant::now();
         let times = match self.spec.event_time {
             Some(i) => micros(batch, i)?,
@@ -149,19 +123,19 @@ impl Deduplicate {
             keep.push(true);
         }
         let kept = filter_record_batch(batch, &BooleanArray::from(keep))?;
-        if let (Some(buffer), Some(watermark_us)) = (&self.late_rows, self.late_until_us)
+        if let (Some(buffer), Some(watermark_us)) = (&mut self.late_rows, self.late_until_us)
             && !late_rows.is_empty()
         {
             let (rows, times): (Vec<u32>, Vec<i64>) = late_rows.into_iter().unzip();
             let rows = arrow::compute::take_record_batch(batch, &UInt32Array::from(rows))?;
-            buffer.record(self.spec.operator_name(), Reason::EventTime, watermark_us, &times, &rows)?;
+            buffer.record(operator_name(&self.spec), Reason::EventTime, watermark_us, &times, &rows)?;
         }
         self.updates += started.elapsed();
         Ok(kept)
     }
 
     /// After the batch's rows: forgets keys the watermark `watermark_ms` (`W_N`) has passed.
-    pub(crate) fn evict(&mut self, watermark_ms: i64) {
+    fn evict(&mut self, watermark_ms: i64) {
         if self.spec.eviction == Eviction::Never {
             return;
         }
@@ -169,15 +143,19 @@ impl Deduplicate {
         self.removed += self.store.evict(watermark_ms * 1_000) as u64;
         self.removals += started.elapsed();
     }
+}
 
-    /// Whether a no-data batch should run with the new watermark (Spark's dedup operators ask
-    /// only that the watermark moved).
-    pub(crate) fn should_run_another_batch(&self, watermark_ms: i64, next_watermark_ms: i64) -> bool {
-        next_watermark_ms > watermark_ms
+/// Dedup operators ask for a no-data batch whenever the watermark moved (the default).
+impl StatefulOperator for Deduplicate {
+    fn process(&mut self, input: Vec<RecordBatch>, watermarks: BatchWatermarks) -> Result<Vec<RecordBatch>> {
+        self.begin_batch(watermarks.late_ms);
+        let kept = input.iter().map(|b| self.filter(b)).collect::<Result<Vec<_>>>()?;
+        // After the batch's rows: a key evicted in batch N still deduplicates batch N's rows.
+        self.evict(watermarks.eviction_ms);
+        Ok(kept)
     }
 
-    /// Rebuilds the keys of `version` (the last committed batch), or none.
-    pub(crate) fn restore(&mut self, version: Option<u64>) -> Result<()> {
+    fn restore(&mut self, version: Option<u64>) -> Result<()> {
         let eviction = self.spec.eviction;
         let time_of = move |batch: &RecordBatch| match eviction {
             Eviction::KeyTime(k) => micros(batch, k),
@@ -186,12 +164,11 @@ impl Deduplicate {
         self.store.restore(version, &time_of)
     }
 
-    /// Checkpoints the keys as version `batch_id`; returns the operator's progress.
-    pub(crate) fn commit(&mut self, batch_id: u64) -> Result<StateOperatorProgress> {
+    fn commit(&mut self, batch_id: u64) -> Result<StateOperatorProgress> {
         let started = Instant::now();
         self.store.commit(batch_id)?;
         Ok(StateOperatorProgress {
-            operator_name: self.spec.operator_name().into(),
+            operator_name: operator_name(&self.spec).into(),
             num_rows_total: self.store.len() as u64,
             num_rows_updated: self.added,
             num_rows_removed: self.removed,
@@ -204,9 +181,12 @@ impl Deduplicate {
         })
     }
 
-    /// Deletes state files no retained batch needs.
-    pub(crate) fn purge(&self, keep_from: u64) -> Result<()> {
+    fn purge(&self, keep_from: u64) -> Result<()> {
         self.store.purge(keep_from)
+    }
+
+    fn take_late_rows(&mut self, batch_id: u64) -> Result<Vec<RecordBatch>> {
+        self.late_rows.as_mut().map_or(Ok(Vec::new()), |l| l.take(batch_id))
     }
 }
 
@@ -218,55 +198,4 @@ fn micros(batch: &RecordBatch, i: usize) -> Result<Vec<Option<i64>>> {
     }
     let us = arrow::compute::cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
     Ok(us.as_primitive::<TimestampMicrosecondType>().iter().collect())
-}
-
-/// The loop's handle on one deduplication in a running query.
-pub(crate) struct Deduplication {
-    pub cell: DedupCell,
-}
-
-impl Deduplication {
-    fn with<T>(&self, f: impl FnOnce(&mut Deduplicate) -> Result<T>) -> Result<T> {
-        let mut guard = self.cell.lock().expect("dedup state lock poisoned");
-        let op = guard.as_mut().ok_or_else(|| Error::Internal("deduplication state not installed".into()))?;
-        f(op)
-    }
-
-    /// Sends the rows this deduplication drops as late to `buffer` (the late-rows output).
-    pub(crate) fn send_late_rows_to(&self, buffer: LateRowsBuffer) -> Result<()> {
-        self.with(|d| {
-            d.late_rows = Some(buffer);
-            Ok(())
-        })
-    }
-
-    pub(crate) fn begin_batch(&self, late_watermark_ms: i64) -> Result<()> {
-        self.with(|d| {
-            d.begin_batch(late_watermark_ms);
-            Ok(())
-        })
-    }
-
-    pub(crate) fn evict(&self, watermark_ms: i64) -> Result<()> {
-        self.with(|d| {
-            d.evict(watermark_ms);
-            Ok(())
-        })
-    }
-
-    pub(crate) fn should_run_another_batch(&self, watermark_ms: i64, next_watermark_ms: i64) -> bool {
-        self.with(|d| Ok(d.should_run_another_batch(watermark_ms, next_watermark_ms))).unwrap_or(false)
-    }
-
-    pub(crate) fn restore(&self, version: Option<u64>) -> Result<()> {
-        self.with(|d| d.restore(version))
-    }
-
-    pub(crate) fn commit(&self, batch_id: u64) -> Result<StateOperatorProgress> {
-        self.with(|d| d.commit(batch_id))
-    }
-
-    pub(crate) fn purge(&self, keep_from: u64) -> Result<()> {
-        self.with(|d| d.purge(keep_from))
-    }
 }

@@ -18,10 +18,15 @@
 //!
 //! Turn it on with `DataStreamWriter::late_rows_table` or `late_rows_foreach_batch`.
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use datafusion::common::ScalarValue;
+use datafusion::functions::core::expr_fn::get_field;
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, LogicalPlanBuilder, cast};
+use datafusion::prelude::lit;
 
 use crate::error::{Error, Result};
 
@@ -59,15 +64,15 @@ pub fn late_rows_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-/// The late rows operators dropped in the current batch, before the loop stamps the batch id.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct LateRowsBuffer(Arc<Mutex<Vec<RecordBatch>>>);
+/// The late rows one operator dropped in the current batch, before the batch id is stamped.
+#[derive(Debug, Default)]
+pub(crate) struct LateRows(Vec<RecordBatch>);
 
-impl LateRowsBuffer {
+impl LateRows {
     /// Records `rows`, dropped by `operator` because `times` (microseconds, one per row) are at
     /// or before `watermark_us`.
     pub(crate) fn record(
-        &self,
+        &mut self,
         operator: &str,
         reason: Reason,
         watermark_us: i64,
@@ -86,16 +91,13 @@ impl LateRowsBuffer {
             Arc::new(TimestampMicrosecondArray::from(vec![watermark_us; n])),
             Arc::new(StringArray::from(json_lines(rows)?)),
         ];
-        let batch = RecordBatch::try_new(late_rows_schema(), columns)?;
-        self.0.lock().map_err(|_| Error::Internal("late rows lock poisoned".into()))?.push(batch);
+        self.0.push(RecordBatch::try_new(late_rows_schema(), columns)?);
         Ok(())
     }
 
     /// Takes the rows recorded since the last call, stamped with `batch_id`.
-    pub(crate) fn drain(&self, batch_id: u64) -> Result<Vec<RecordBatch>> {
-        let batches =
-            std::mem::take(&mut *self.0.lock().map_err(|_| Error::Internal("late rows lock poisoned".into()))?);
-        batches
+    pub(crate) fn take(&mut self, batch_id: u64) -> Result<Vec<RecordBatch>> {
+        std::mem::take(&mut self.0)
             .into_iter()
             .map(|b| {
                 let mut columns = b.columns().to_vec();
@@ -105,6 +107,54 @@ impl LateRowsBuffer {
             .collect()
     }
 }
+
+/// How to find the input rows an aggregation keyed on event time drops as late: its input
+/// rows, filtered by the time it judges (`time <= W_{N-1}`). Run only in a batch that dropped
+/// rows, over the rows the operator received (nothing upstream runs again).
+#[derive(Debug, Clone)]
+pub(crate) struct LateRowsPlan {
+    pub input: LogicalPlan,
+    /// The judged time: the row's window end or event time.
+    pub time: Expr,
+    pub reason: Reason,
+}
+
+impl LateRowsPlan {
+    /// For an aggregation whose key holds event time (a window, or the event-time column).
+    pub(crate) fn of(agg: &Aggregate) -> Option<LateRowsPlan> {
+        let keys = agg.group_expr.len();
+        let fields = agg.schema.fields();
+        let input = agg.input.as_ref().clone();
+        let i = (0..keys).find(|&i| crate::plan::watermark::delay_of(&fields[i]).is_some())?;
+        let key = agg.group_expr[i].clone().unalias();
+        match fields[i].data_type() {
+            DataType::Struct(_) => Some(LateRowsPlan { input, time: get_field(key, "end"), reason: Reason::WindowEnd }),
+            DataType::Timestamp(_, _) => Some(LateRowsPlan { input, time: key, reason: Reason::EventTime }),
+            _ => None,
+        }
+    }
+
+    /// The plan of this batch's late rows: the input's own columns and the judged time, last.
+    pub(crate) fn late_by(&self, watermark_us: i64) -> datafusion::error::Result<LogicalPlan> {
+        let time = cast(self.time.clone(), DataType::Timestamp(TimeUnit::Microsecond, None));
+        let mut columns: Vec<Expr> = self
+            .input
+            .schema()
+            .columns()
+            .into_iter()
+            .filter(|c| !c.name.starts_with("__brooklet"))
+            .map(Expr::Column)
+            .collect();
+        columns.push(time.clone().alias(LATE_TIME));
+        LogicalPlanBuilder::from(self.input.clone())
+            .filter(time.lt_eq(lit(ScalarValue::TimestampMicrosecond(Some(watermark_us), None))))?
+            .project(columns)?
+            .build()
+    }
+}
+
+/// The column [`LateRowsPlan::late_by`] puts the judged time in.
+const LATE_TIME: &str = "__brooklet_late_time";
 
 /// Each row of `rows` as a JSON object.
 fn json_lines(rows: &RecordBatch) -> Result<Vec<String>> {
@@ -128,9 +178,9 @@ mod tests {
             ("n", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
         ])
         .unwrap();
-        let buffer = LateRowsBuffer::default();
-        buffer.record("dedupe", Reason::EventTime, 5, &[4, 5], &rows).unwrap();
-        let out = buffer.drain(7).unwrap();
+        let mut late = LateRows::default();
+        late.record("dedupe", Reason::EventTime, 5, &[4, 5], &rows).unwrap();
+        let out = late.take(7).unwrap();
         let table = arrow::util::pretty::pretty_format_batches(&out).unwrap().to_string();
         assert!(table.contains(r#"{"id":"a\nb","n":1}"#), "{table}");
         assert!(table.contains(r#"{"n":2}"#), "{table}");
@@ -138,6 +188,6 @@ mod tests {
             table.contains("| 7        | dedupe   | event time <= watermark | 1970-01-01T00:00:00.000004 |"),
             "{table}"
         );
-        assert!(buffer.drain(8).unwrap().is_empty(), "drained once");
+        assert!(late.take(8).unwrap().is_empty(), "taken once");
     }
 }

@@ -7,16 +7,18 @@
 //!                                           read in order, so the first row in input order wins
 //! ```
 //!
-//! On a static DataFrame each run starts with no keys. In a running query the node shares a
-//! [`DedupCell`] with the micro-batch loop, which holds the keys across batches, sets the
-//! late-row watermark before a batch and evicts and checkpoints after it
-//! ([`crate::operator::dedup`]).
+//! The node holds no state. On a static DataFrame each run of the `Exec` starts with no keys
+//! and keeps the first row of each. A running query never plans this node: the planner cuts it
+//! out of the plan ([`super::operators`]) and [`crate::operator::dedup`] deduplicates the rows
+//! between batches, with its keys in versioned state.
 
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use arrow::array::BooleanArray;
+use arrow::compute::filter_record_batch;
 use async_trait::async_trait;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column, DFSchemaRef};
@@ -32,7 +34,29 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::watermark::delay_of;
 use crate::error::{Error, Result};
-use crate::operator::dedup::{DedupCell, DedupSpec, Deduplicate, Eviction};
+use crate::state::keys::KeyStore;
+
+/// How keys leave state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Eviction {
+    /// Never: the keys do not include event time.
+    Never,
+    /// When the watermark passes the key's event time (the key column at this position).
+    KeyTime(usize),
+    /// When the watermark passes the first event time plus the delay (within watermark).
+    Expiry { delay_us: i64 },
+}
+
+/// What one deduplication does, resolved against its input's columns.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct DedupSpec {
+    /// Input columns that make the key.
+    pub keys: Vec<usize>,
+    /// The input's event-time column, when it has one.
+    pub event_time: Option<usize>,
+    pub eviction: Eviction,
+    pub within_watermark: bool,
+}
 
 /// `Deduplicate(keys)` over `input`.
 #[derive(Debug, Clone)]
@@ -41,8 +65,6 @@ pub(crate) struct DeduplicateNode {
     pub spec: DedupSpec,
     /// The keys, by name, for EXPLAIN.
     key_names: Vec<String>,
-    /// The running query's state; empty in a DataFrame that is not running.
-    pub cell: DedupCell,
 }
 
 impl DeduplicateNode {
@@ -74,12 +96,7 @@ impl DeduplicateNode {
         };
         let key_names = keys.iter().map(|&k| schema.field(k).name().clone()).collect();
         let spec = DedupSpec { keys, event_time, eviction, within_watermark };
-        Ok(DeduplicateNode { input, spec, key_names, cell: DedupCell::default() })
-    }
-
-    /// The same node with its own, empty state cell (one per running query).
-    pub(crate) fn with_fresh_state(&self) -> Self {
-        DeduplicateNode { cell: Arc::new(Mutex::new(None)), ..self.clone() }
+        Ok(DeduplicateNode { input, spec, key_names })
     }
 
     pub(crate) fn into_plan(self) -> LogicalPlan {
@@ -148,24 +165,24 @@ impl UserDefinedLogicalNodeCore for DeduplicateNode {
     }
 }
 
-/// Lets through the rows whose key is new.
+/// Lets through the first row of each key, in input order (a static run: no watermark, no
+/// state kept after the run).
 #[derive(Debug)]
 pub(crate) struct DeduplicateExec {
     input: Arc<dyn ExecutionPlan>,
     spec: DedupSpec,
-    cell: DedupCell,
     properties: Arc<PlanProperties>,
 }
 
 impl DeduplicateExec {
-    fn new(input: Arc<dyn ExecutionPlan>, spec: DedupSpec, cell: DedupCell) -> Self {
+    fn new(input: Arc<dyn ExecutionPlan>, spec: DedupSpec) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(input.schema()),
             Partitioning::UnknownPartitioning(1),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
-        DeduplicateExec { input, spec, cell, properties }
+        DeduplicateExec { input, spec, properties }
     }
 }
 
@@ -204,31 +221,36 @@ impl ExecutionPlan for DeduplicateExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let input = children.pop().ok_or_else(|| DataFusionError::Internal("DeduplicateExec needs an input".into()))?;
-        Ok(Arc::new(DeduplicateExec::new(input, self.spec.clone(), self.cell.clone())))
+        Ok(Arc::new(DeduplicateExec::new(input, self.spec.clone())))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!("DeduplicateExec has one partition, not {partition}")));
         }
-        // A static run (no running query installed its state) starts from no keys.
-        let installed =
-            self.cell.lock().map_err(|_| DataFusionError::Internal("dedup lock poisoned".into()))?.is_some();
-        let cell = if installed {
-            self.cell.clone()
-        } else {
-            let fresh = Deduplicate::try_new(self.spec.clone(), &self.input.schema(), Default::default())?;
-            Arc::new(Mutex::new(Some(fresh)))
-        };
+        let schema = self.input.schema();
+        let fields = self.spec.keys.iter().map(|&i| Arc::new(schema.field(i).clone())).collect();
+        let mut keys = KeyStore::try_new(fields, None, Default::default())?;
+        let key_columns = self.spec.keys.clone();
         let input = self.input.clone();
         let partitions = input.output_partitioning().partition_count();
         let rows = futures::stream::iter((0..partitions).map(move |p| input.execute(p, context.clone())))
             .try_flatten()
             .map(move |batch| {
                 let batch = batch?;
-                let mut guard = cell.lock().map_err(|_| DataFusionError::Internal("dedup lock poisoned".into()))?;
-                let dedup = guard.as_mut().ok_or_else(|| DataFusionError::Internal("no dedup state".into()))?;
-                Ok(dedup.filter(&batch)?)
+                let columns: Vec<_> = key_columns.iter().map(|&i| batch.column(i).clone()).collect();
+                let new: BooleanArray = keys
+                    .keys(&columns)?
+                    .into_iter()
+                    .map(|key| {
+                        let first = !keys.contains(&key);
+                        if first {
+                            keys.insert(key, None);
+                        }
+                        Some(first)
+                    })
+                    .collect();
+                Ok(filter_record_batch(&batch, &new)?)
             });
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), rows)))
     }
@@ -250,6 +272,6 @@ impl ExtensionPlanner for DedupPlanner {
         _planning_ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
     ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
         let Some(node) = node.as_any().downcast_ref::<DeduplicateNode>() else { return Ok(None) };
-        Ok(Some(Arc::new(DeduplicateExec::new(physical_inputs[0].clone(), node.spec.clone(), node.cell.clone()))))
+        Ok(Some(Arc::new(DeduplicateExec::new(physical_inputs[0].clone(), node.spec.clone()))))
     }
 }

@@ -3,20 +3,21 @@
 //! ```text
 //!   DataFrame plan                         StreamingPlan
 //!   ──────────────                         ─────────────
-//!   Sort                                   above:      Sort
-//!    Aggregate(event_type; count)    ==>                Projection  <- scan of `output`
-//!     Filter                               aggregate:  Aggregate(event_type; count)
-//!      TableScan(StreamingTable)                        Filter
-//!                                                        TableScan(BatchTable)   <- source rows
+//!   Sort                                   output:       Sort
+//!    Aggregate(event_type; count)    ==>                  scan of operator 0's rows
+//!     Filter                               operators[0]: input  Filter
+//!      TableScan(StreamingTable)                                TableScan(BatchTable)  <- source rows
+//!                                                        Aggregate(event_type; count)
 //! ```
 //!
 //! Views are inlined, every streaming scan becomes a [`BatchTable`] the loop fills per batch,
-//! and a streaming aggregation is cut out so the [`crate::operator::aggregate`] operator can
-//! fold each batch into its state; what stands above it runs over the operator's output.
-//! Query shapes Spark refuses are refused here, naming the operator.
+//! and every stateful operator (aggregation, deduplication) is cut out ([`operators`]) so that
+//! an operator the loop owns folds each batch into its state; what stands above an operator
+//! runs over its output. Query shapes Spark refuses are refused here, naming the operator.
 
 pub(crate) mod dedup;
-pub(crate) mod late;
+pub(crate) mod operators;
+pub(crate) mod runner;
 pub mod tables;
 pub(crate) mod watermark;
 pub(crate) mod windows;
@@ -30,58 +31,39 @@ use datafusion::common::{Column, JoinType};
 use datafusion::datasource::TableProvider;
 use datafusion::logical_expr::{Distinct, Expr, LogicalPlan, LogicalPlanBuilder, TableScan};
 
+use self::operators::OperatorPart;
 use self::tables::{BatchTable, StreamingTable};
 use crate::error::{Error, Result};
+use crate::output_mode::OutputMode;
 use crate::source::SourceSpec;
 
 /// A query plan ready for micro-batches.
 pub(crate) struct StreamingPlan {
     /// Each streaming source, with the table its batch rows go into.
     pub sources: Vec<(Arc<SourceSpec>, BatchTable)>,
-    /// The streaming aggregation, when there is one.
-    pub aggregate: Option<AggregatePart>,
+    /// The stateful operators, numbered top down (their state directories); each reads its
+    /// rows from the sources and the operators below it (`operators.rs`).
+    pub operators: Vec<OperatorPart>,
     /// The plan whose result goes to the sink: the whole query when stateless; otherwise what
-    /// stands above the aggregation, reading its output from `aggregate.output`.
+    /// stands above the top operators, reading their output tables.
     pub output: LogicalPlan,
     /// Facts that output-mode validation needs.
     pub facts: PlanFacts,
     /// Each `with_watermark` node, in plan order: what it observes per batch, and its delay.
     pub watermarks: Vec<(watermark::StatsCell, i64)>,
-    /// Each deduplication, top down: its spec, input columns, and the cell its state goes in.
-    pub dedups: Vec<DedupPart>,
-}
-
-/// A deduplication in a running query's plan.
-pub(crate) struct DedupPart {
-    pub spec: crate::operator::dedup::DedupSpec,
-    pub input: arrow::datatypes::SchemaRef,
-    pub cell: crate::operator::dedup::DedupCell,
-}
-
-/// A streaming aggregation, cut out of the plan.
-pub(crate) struct AggregatePart {
-    /// The `Aggregate` node over this batch's input rows.
-    pub plan: LogicalPlan,
-    /// Where the operator's emitted rows go for the plan above it.
-    pub output: BatchTable,
-    /// For session windows: the filter that drops late input rows before aggregating.
-    pub late: Option<late::LateCell>,
-    /// How to list the input rows it drops as late, when it drops any.
-    pub late_rows: Option<late::LateRowsPlan>,
 }
 
 /// What the output-mode rules look at.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct PlanFacts {
-    pub has_aggregate: bool,
-    /// The aggregation groups by the watermark column or a window of it.
+    /// Streaming aggregations in the query.
+    pub aggregates: usize,
+    /// Every aggregation groups by the watermark column or a window of it.
     pub aggregate_on_event_time: bool,
-    /// The aggregation groups by a session window.
+    /// Some aggregation groups by a session window.
     pub session_window: bool,
     pub sort_after_aggregate: bool,
 }
-
-const AGGREGATE_OUTPUT: &str = "__brooklet_aggregate";
 
 fn provider(scan: &TableScan) -> Option<Arc<dyn TableProvider>> {
     source_as_provider(&scan.source).ok()
@@ -105,7 +87,7 @@ pub(crate) fn reads_stream(plan: &LogicalPlan) -> bool {
     .unwrap_or(false)
 }
 
-fn reads_batch(plan: &LogicalPlan) -> bool {
+pub(crate) fn reads_batch(plan: &LogicalPlan) -> bool {
     plan.exists(|p| Ok(matches!(p, LogicalPlan::TableScan(scan) if is::<BatchTable>(scan)))).unwrap_or(false)
 }
 
@@ -144,77 +126,11 @@ pub(crate) fn plan_stream(plan: LogicalPlan, partitions: usize) -> Result<Stream
             "dropDuplicatesWithinWatermark is not supported on streaming DataFrames/DataSets without watermark".into(),
         ));
     }
-    // Each running query keeps its own deduplication state.
-    let mut dedups = Vec::new();
-    let plan = plan
-        .transform_down(|p| {
-            let Some(node) = dedup::DeduplicateNode::of(&p) else { return Ok(Transformed::no(p)) };
-            let node = node.with_fresh_state();
-            let input = Arc::new(node.input.schema().as_arrow().clone());
-            dedups.push(DedupPart { spec: node.spec.clone(), input, cell: node.cell.clone() });
-            Ok(Transformed::yes(node.into_plan()))
-        })?
-        .data;
     let plan = distinct_as_aggregate(plan)?;
     check_supported(&plan)?;
     let facts = facts(&plan)?;
-
-    let mut aggregate = None;
-    let output_table = |schema: &datafusion::common::DFSchema| {
-        let fields: Vec<_> = schema
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| arrow::datatypes::Field::new(format!("__agg_{i}"), f.data_type().clone(), true))
-            .collect();
-        BatchTable::new(Arc::new(arrow::datatypes::Schema::new(fields)), 1)
-    };
-    let output = plan
-        .transform_down(|p| {
-            if !matches!(p, LogicalPlan::Aggregate(_)) || !reads_batch(&p) {
-                return Ok(Transformed::no(p));
-            }
-            let table = output_table(p.schema());
-            let scan = LogicalPlanBuilder::scan(
-                AGGREGATE_OUTPUT,
-                Arc::new(DefaultTableSource::new(Arc::new(table.clone()))),
-                None,
-            )?;
-            let columns: Vec<Expr> = p
-                .schema()
-                .iter()
-                .enumerate()
-                .map(|(i, (qualifier, field))| {
-                    Expr::Column(Column::new(Some(AGGREGATE_OUTPUT), format!("__agg_{i}")))
-                        .alias_qualified(qualifier.cloned(), field.name())
-                })
-                .collect();
-            let replacement = scan.project(columns)?.build()?;
-            let late_rows = match &p {
-                LogicalPlan::Aggregate(agg) => late::LateRowsPlan::of(agg),
-                _ => None,
-            };
-            let (plan, late) = filter_late_sessions(p)?;
-            aggregate = Some(AggregatePart { plan, output: table, late, late_rows });
-            Ok(Transformed::new(replacement, true, TreeNodeRecursion::Jump))
-        })?
-        .data;
-    Ok(StreamingPlan { sources, aggregate, output, facts, watermarks, dedups })
-}
-
-/// A session-window aggregation judges lateness per input row, before aggregating: its input
-/// gets a late-row filter the operator drives (`late.rs`).
-fn filter_late_sessions(plan: LogicalPlan) -> datafusion::error::Result<(LogicalPlan, Option<late::LateCell>)> {
-    let LogicalPlan::Aggregate(agg) = plan else { return Ok((plan, None)) };
-    let keys = agg.group_expr.len();
-    if !agg.schema.fields().iter().take(keys).any(|f| is_session(f)) {
-        return Ok((LogicalPlan::Aggregate(agg), None));
-    }
-    let end = datafusion::functions::core::expr_fn::get_field(datafusion::prelude::col(windows::SESSION_COLUMN), "end");
-    let (predicate, cell) = late::not_late(end);
-    let input = LogicalPlanBuilder::from(Arc::unwrap_or_clone(agg.input)).filter(predicate)?.build()?;
-    let aggregate = datafusion::logical_expr::Aggregate::try_new(Arc::new(input), agg.group_expr, agg.aggr_expr)?;
-    Ok((LogicalPlan::Aggregate(aggregate), Some(cell)))
+    let (output, operators) = operators::cut_operators(plan, partitions)?;
+    Ok(StreamingPlan { sources, operators, output, facts, watermarks })
 }
 
 fn inline_views(plan: LogicalPlan) -> Result<LogicalPlan> {
@@ -285,18 +201,13 @@ fn check_supported(plan: &LogicalPlan) -> Result<()> {
 
 fn facts(plan: &LogicalPlan) -> Result<PlanFacts> {
     let aggregates = count_nodes(plan, |p| matches!(p, LogicalPlan::Aggregate(_)));
-    if aggregates > 1 {
-        return Err(Error::Analysis(
-            "Multiple streaming aggregations are not supported with streaming DataFrames/Datasets".into(),
-        ));
-    }
     // A sort is allowed only above the aggregation; find sorts below or without one.
     let mut sort_after_aggregate = false;
     let mut bad_sort = false;
     plan.apply(|p| {
         match p {
             LogicalPlan::Sort(_) if reads_batch(p) => {
-                if count_nodes(p, |q| matches!(q, LogicalPlan::Aggregate(_))) == 1 {
+                if count_nodes(p, |q| matches!(q, LogicalPlan::Aggregate(_))) > 0 {
                     sort_after_aggregate = true;
                 } else {
                     bad_sort = true;
@@ -311,19 +222,44 @@ fn facts(plan: &LogicalPlan) -> Result<PlanFacts> {
             "Sorting is not supported on streaming DataFrames/Datasets, unless it is on aggregated DataFrame/Dataset in Complete output mode".into(),
         ));
     }
-    let mut aggregate_on_event_time = false;
+    let mut aggregate_on_event_time = true;
     let mut session_window = false;
     plan.apply(|p| {
         if let LogicalPlan::Aggregate(agg) = p
             && reads_batch(p)
         {
-            let keys = agg.group_expr.len();
-            aggregate_on_event_time = p.schema().fields().iter().take(keys).any(|f| watermark::delay_of(f).is_some());
-            session_window = p.schema().fields().iter().take(keys).any(|f| is_session(f));
+            let keys = &p.schema().fields()[..agg.group_expr.len()];
+            aggregate_on_event_time &= keys.iter().any(|f| watermark::delay_of(f).is_some());
+            session_window |= keys.iter().any(|f| is_session(f));
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
-    Ok(PlanFacts { has_aggregate: aggregates == 1, aggregate_on_event_time, session_window, sort_after_aggregate })
+    Ok(PlanFacts { aggregates, aggregate_on_event_time, session_window, sort_after_aggregate })
+}
+
+/// Spark's output-mode rules for the query's shape (semantics appendix, §4 and §12).
+pub(crate) fn check_output_mode(facts: PlanFacts, mode: OutputMode) -> Result<()> {
+    let message = match (facts.aggregates, mode) {
+        (0, OutputMode::Complete) => Some(
+            "Complete output mode not supported when there are no streaming aggregations on streaming DataFrames/Datasets",
+        ),
+        // An aggregation in update or complete mode emits rows the watermark has passed; a
+        // second aggregation above it would drop them as late.
+        (2.., OutputMode::Update | OutputMode::Complete) => Some(
+            "Detected pattern of possible 'correctness' issue due to global watermark. The query contains stateful operation which can emit rows older than the current watermark plus allowed late record delay, which are \"late rows\" in downstream stateful operations and these rows can be discarded. Several streaming aggregations in one query need append output mode",
+        ),
+        (1.., OutputMode::Append) if !facts.aggregate_on_event_time => Some(
+            "Append output mode not supported when there are streaming aggregations on streaming DataFrames/DataSets without watermark",
+        ),
+        (1.., OutputMode::Update) if facts.session_window => {
+            Some("Update output mode not supported for session window on streaming DataFrames/DataSets")
+        }
+        _ if facts.sort_after_aggregate && mode != OutputMode::Complete => Some(
+            "Sorting is not supported on streaming DataFrames/Datasets, unless it is on aggregated DataFrame/Dataset in Complete output mode",
+        ),
+        _ => None,
+    };
+    message.map_or(Ok(()), |m| Err(Error::Analysis(m.into())))
 }
 
 /// Whether `field` is a session window (Spark's `SessionWindow.marker`).

@@ -49,7 +49,7 @@ impl TableProvider for StreamingTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Err(crate::session::streaming_action_error("scan").into())
+        Err(crate::error::streaming_action_error("scan").into())
     }
 }
 
@@ -67,9 +67,24 @@ impl BatchTable {
         BatchTable { schema, rows: Arc::default(), partitions: partitions.max(1) }
     }
 
-    /// Replaces the rows the next plan run will see.
-    pub(crate) fn set(&self, batches: Vec<RecordBatch>) {
+    /// Replaces the rows the next plan run will see. Rows a plan produced under other column
+    /// names (an operator's input or output) take the table's names; their types must match.
+    pub(crate) fn set(&self, batches: Vec<RecordBatch>) -> crate::error::Result<()> {
+        let batches = batches
+            .into_iter()
+            .map(|b| {
+                if b.schema() == self.schema {
+                    return Ok(b);
+                }
+                RecordBatch::try_new_with_options(
+                    self.schema.clone(),
+                    b.columns().to_vec(),
+                    &arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+                )
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         *self.rows.lock().expect("batch table lock poisoned") = batches;
+        Ok(())
     }
 }
 

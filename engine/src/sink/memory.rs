@@ -8,8 +8,8 @@ use datafusion::datasource::MemTable;
 
 use super::Sink;
 use crate::error::Result;
+use crate::output_mode::OutputMode;
 use crate::session::Session;
-use crate::writer::OutputMode;
 
 pub(crate) struct MemorySink {
     session: Session,

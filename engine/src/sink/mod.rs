@@ -15,7 +15,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
-use crate::writer::OutputMode;
+use crate::output_mode::OutputMode;
 
 /// The destination of a streaming query's rows.
 pub trait Sink: Send {

@@ -1,5 +1,5 @@
 //! The `rate` and `rate-micro-batch` sources: generated `(timestamp, value)` rows for
-//! learning and load tests (SEMANTICS §10).
+//! learning and load tests (semantics appendix, §10).
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! Deduplication, static and streaming, per SEMANTICS §7: what is dropped, what state keeps
+//! Deduplication, static and streaming, per the semantics appendix, §7: what is dropped, what state keeps
 //! and when it lets go.
 
 use arrow::array::RecordBatch;

@@ -126,3 +126,88 @@ fn late_rows_can_go_to_a_function_with_the_batch_id_and_need_a_watermark() {
     let err = plain.late_rows_table("late").start().unwrap_err().to_string();
     assert!(err.contains("late rows need a watermark"), "{err}");
 }
+
+/// What one run of a query shows: every batch's output table and every batch's state counts
+/// per operator (total, updated, removed, dropped by watermark, duplicates dropped).
+type Run = (Vec<(u64, String)>, Vec<Vec<(u64, u64, u64, u64, u64)>>);
+
+/// Runs `build(events)` over `batches` in append mode, with or without the late-rows output;
+/// returns what the run shows and the late rows it kept.
+fn run_with_late_rows(keep_late: bool, batches: &[&str], build: &dyn Fn(DataFrame) -> DataFrame) -> (Run, String) {
+    let (s, recorder) = session();
+    let events = MemoryStream::new(&s, SCHEMA).unwrap();
+    let writer = build(events.to_df().unwrap()).write_stream().format("memory").query_name("out");
+    let q = if keep_late { writer.late_rows_table("late") } else { writer }.start().unwrap();
+    for b in batches {
+        events.add_json(b).unwrap();
+        q.process_all_available().unwrap();
+    }
+    q.stop().unwrap();
+    let outputs = recorder.batches("out").iter().map(|b| (b.batch_id, b.to_table().unwrap())).collect();
+    let state = q
+        .recent_progress()
+        .iter()
+        .map(|p| {
+            let counts = |o: &crate::progress::StateOperatorProgress| {
+                let duplicates = o.custom_metrics.get("numDroppedDuplicateRows").copied().unwrap_or(0);
+                (o.num_rows_total, o.num_rows_updated, o.num_rows_removed, o.num_rows_dropped_by_watermark, duplicates)
+            };
+            p.state_operators.iter().map(counts).collect()
+        })
+        .collect();
+    let late = if keep_late { table(&s, "SELECT batch_id, operator, time, row FROM late") } else { String::new() };
+    ((outputs, state), late)
+}
+
+/// Batch 2 repeats `a` and brings `b` and `c`, which are late by W_1 = 10:10.
+const WITH_DUPLICATE: [&str; 2] = [
+    r#"{"id": "a", "timestamp": "2024-01-01T10:20:00"}"#,
+    r#"{"id": "b", "timestamp": "2024-01-01T10:03:00"} {"id": "c", "timestamp": "2024-01-01T10:08:00"}
+       {"id": "d", "timestamp": "2024-01-01T10:12:00"} {"id": "a", "timestamp": "2024-01-01T10:20:00"}"#,
+];
+
+fn sliding_count(df: DataFrame) -> DataFrame {
+    df.group_by([sliding_window(col("timestamp"), "10 minutes", "5 minutes")]).unwrap().count().unwrap()
+}
+
+#[test]
+fn keeping_late_rows_changes_no_output_and_no_count_and_lists_each_dropped_row() {
+    // The deduplication has no watermark of its own: only the windows judge lateness.
+    let dedup_first = |df: DataFrame| {
+        sliding_count(df.drop_duplicates(&["id"]).unwrap().with_watermark("timestamp", "10 minutes").unwrap())
+    };
+    let (plain, _) = run_with_late_rows(false, &WITH_DUPLICATE, &dedup_first);
+    let (kept, late) = run_with_late_rows(true, &WITH_DUPLICATE, &dedup_first);
+    assert_eq!(plain, kept, "the late-rows output must not change what the query does");
+    assert_eq!(kept.1[2][0].3, 2, "the windows drop two partial rows in batch 2: {:?}", kept.1);
+    assert_eq!(kept.1[2][1].4, 1, "the dedup drops the second a: {:?}", kept.1);
+    assert_eq!(
+        late,
+        "+--------+--------------+-------------------+--------------------------------------------+\n\
+         |batch_id|operator      |time               |row                                         |\n\
+         +--------+--------------+-------------------+--------------------------------------------+\n\
+         |2       |stateStoreSave|2024-01-01 10:05:00|{\"id\":\"b\",\"timestamp\":\"2024-01-01T10:03:00\"}|\n\
+         |2       |stateStoreSave|2024-01-01 10:10:00|{\"id\":\"b\",\"timestamp\":\"2024-01-01T10:03:00\"}|\n\
+         |2       |stateStoreSave|2024-01-01 10:10:00|{\"id\":\"c\",\"timestamp\":\"2024-01-01T10:08:00\"}|\n\
+         +--------+--------------+-------------------+--------------------------------------------+\n",
+        "b is late for both of its windows, c for one"
+    );
+
+    // With the watermark first, the deduplication judges lateness itself and drops b and c.
+    let watermark_first = |df: DataFrame| {
+        sliding_count(df.with_watermark("timestamp", "10 minutes").unwrap().drop_duplicates(&["id"]).unwrap())
+    };
+    let (plain, _) = run_with_late_rows(false, &WITH_DUPLICATE, &watermark_first);
+    let (kept, late) = run_with_late_rows(true, &WITH_DUPLICATE, &watermark_first);
+    assert_eq!(plain, kept);
+    assert_eq!((kept.1[2][0].3, kept.1[2][1].3, kept.1[2][1].4), (0, 2, 1), "{:?}", kept.1);
+    assert_eq!(
+        late,
+        "+--------+--------+-------------------+--------------------------------------------+\n\
+         |batch_id|operator|time               |row                                         |\n\
+         +--------+--------+-------------------+--------------------------------------------+\n\
+         |2       |dedupe  |2024-01-01 10:03:00|{\"id\":\"b\",\"timestamp\":\"2024-01-01T10:03:00\"}|\n\
+         |2       |dedupe  |2024-01-01 10:08:00|{\"id\":\"c\",\"timestamp\":\"2024-01-01T10:08:00\"}|\n\
+         +--------+--------+-------------------+--------------------------------------------+\n"
+    );
+}

@@ -1,4 +1,4 @@
-//! Session windows (SEMANTICS §6): merges at exact gap distance, per-row gaps, static and
+//! Session windows (semantics appendix, §6): merges at exact gap distance, per-row gaps, static and
 //! streaming, late rows, bridging, output modes.
 
 use crate::Session;

@@ -1,0 +1,134 @@
+//! Cuts a streaming plan at its stateful operators, so that state lives in operators the
+//! micro-batch loop owns and no plan node keeps anything between runs.
+//!
+//! ```text
+//!   DataFrame plan                          cut into
+//!   ──────────────                          ────────
+//!   Projection                              output:      Projection
+//!    Aggregate(window; count)      <- 0                    scan(rows out of operator 0)
+//!     Projection                            operator 0:  input  Projection
+//!      Deduplicate(id)             <- 1                          scan(rows out of operator 1)
+//!       WatermarkNode(timestamp)                         Aggregate(window; count) over its input rows
+//!        TableScan(source)                  operator 1:  input  WatermarkNode
+//!                                                                TableScan(BatchTable of the source)
+//!                                                        Deduplicate(id), rows in -> rows out
+//! ```
+//!
+//! Operators are numbered top down (pre-order), as Spark numbers its stateful operators: the
+//! number is the operator's state directory and its place in progress. The loop runs them
+//! bottom up: each one's input plan reads only sources and the outputs of operators below it,
+//! and holds no state, so running it again changes nothing.
+//!
+//! Every cut is a [`BatchTable`] whose columns are named `__col_<i>` and carry the type and
+//! metadata (the watermark's event-time marking) of the column they stand for; a projection
+//! over it gives back the original names and qualifiers, so the plan above finds its columns.
+
+use std::sync::Arc;
+
+use datafusion::catalog::default_table_source::DefaultTableSource;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema};
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, LogicalPlanBuilder};
+
+use super::dedup::{DedupSpec, DeduplicateNode};
+use super::reads_batch;
+use super::tables::BatchTable;
+use crate::error::Result;
+
+/// One stateful operator of a running query's plan.
+pub(crate) struct OperatorPart {
+    /// The plan of the rows the operator reads in each batch: stateless, over the sources and
+    /// the outputs of the operators below it.
+    pub input: LogicalPlan,
+    pub kind: OperatorKind,
+    /// Where the operator's rows go, for the plan above it.
+    pub output: BatchTable,
+}
+
+/// What an operator does with its input rows.
+pub(crate) enum OperatorKind {
+    /// A streaming aggregation: `plan` is the `Aggregate` over `rows`, the table the loop's
+    /// input rows are put in.
+    Aggregate { plan: LogicalPlan, rows: BatchTable },
+    /// `drop_duplicates` / `drop_duplicates_within_watermark`.
+    Deduplicate { spec: DedupSpec, input_schema: arrow::datatypes::SchemaRef },
+}
+
+/// The rows of a plan cut at a stateful operator: the table that holds them, and the plan that
+/// reads them back under their original names.
+pub(crate) fn cut_table(schema: &DFSchema, name: &str, partitions: usize) -> Result<(BatchTable, LogicalPlan)> {
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| f.as_ref().clone().with_name(format!("__col_{i}")).with_nullable(true))
+        .collect();
+    let table = BatchTable::new(Arc::new(arrow::datatypes::Schema::new(fields)), partitions);
+    let scan = LogicalPlanBuilder::scan(name, Arc::new(DefaultTableSource::new(Arc::new(table.clone()))), None)?;
+    let columns: Vec<Expr> = schema
+        .iter()
+        .enumerate()
+        .map(|(i, (qualifier, field))| {
+            Expr::Column(Column::new(Some(name), format!("__col_{i}")))
+                .alias_qualified(qualifier.cloned(), field.name())
+        })
+        .collect();
+    Ok((table, scan.project(columns)?.build()?))
+}
+
+/// Replaces every stateful operator of `plan` by a scan of its output; returns what is left
+/// (the plan whose rows go to the sink) and the operators, numbered top down.
+pub(crate) fn cut_operators(plan: LogicalPlan, partitions: usize) -> Result<(LogicalPlan, Vec<OperatorPart>)> {
+    let mut operators = Vec::new();
+    let output = cut(plan, partitions, &mut operators)?;
+    let operators = operators.into_iter().map(|o| o.expect("every reserved operator is filled")).collect();
+    Ok((output, operators))
+}
+
+fn cut(plan: LogicalPlan, partitions: usize, operators: &mut Vec<Option<OperatorPart>>) -> Result<LogicalPlan> {
+    let mut failure = None;
+    let plan = plan
+        .transform_down(|p| {
+            let is_aggregate = matches!(p, LogicalPlan::Aggregate(_)) && reads_batch(&p);
+            let dedup = DeduplicateNode::of(&p).map(|d| (d.spec.clone(), d.input.clone()));
+            if !is_aggregate && dedup.is_none() {
+                return Ok(Transformed::no(p));
+            }
+            // Reserve this operator's number before the ones below it: pre-order, as Spark.
+            let id = operators.len();
+            operators.push(None);
+            let part = match (p.clone(), dedup) {
+                (_, Some((spec, input))) => cut(input, partitions, operators).map(|input| {
+                    let input_schema = Arc::new(input.schema().as_arrow().clone());
+                    (input, OperatorKind::Deduplicate { spec, input_schema })
+                }),
+                (LogicalPlan::Aggregate(agg), None) => cut_aggregate(agg, id, partitions, operators),
+                _ => unreachable!("only aggregates and deduplications are cut"),
+            };
+            let (input, kind) = match part {
+                Ok(part) => part,
+                Err(e) => {
+                    failure = Some(e);
+                    return Ok(Transformed::new(p, false, TreeNodeRecursion::Stop));
+                }
+            };
+            let (output, replacement) = cut_table(p.schema(), &format!("__brooklet_operator_{id}"), 1)?;
+            operators[id] = Some(OperatorPart { input, kind, output });
+            Ok(Transformed::new(replacement, true, TreeNodeRecursion::Jump))
+        })?
+        .data;
+    failure.map_or(Ok(plan), Err)
+}
+
+/// An aggregation's input, cut below it, and the `Aggregate` rebuilt over a table of its rows.
+fn cut_aggregate(
+    agg: Aggregate,
+    id: usize,
+    partitions: usize,
+    operators: &mut Vec<Option<OperatorPart>>,
+) -> Result<(LogicalPlan, OperatorKind)> {
+    let input = cut(Arc::unwrap_or_clone(agg.input), partitions, operators)?;
+    let (rows, rows_plan) = cut_table(input.schema(), &format!("__brooklet_operator_{id}_input"), partitions)?;
+    let plan = LogicalPlan::Aggregate(Aggregate::try_new(Arc::new(rows_plan), agg.group_expr, agg.aggr_expr)?);
+    Ok((input, OperatorKind::Aggregate { plan, rows }))
+}
