@@ -1,5 +1,6 @@
 //! Chapter 5 — Watermarks and late data: how long to wait for late events, what is dropped,
-//! when append and update mode write a window, and the no-data batch at the end.
+//! when append and update mode write a window, the no-data batch at the end, and a rollup of
+//! windows into larger windows.
 //!
 //! Run: `cargo run --example ch05_watermarks`
 
@@ -110,6 +111,61 @@ pub fn two_watermarks(session: &Session) -> brooklet::Result<StreamingQuery> {
 }
 // ANCHOR_END: two_watermarks
 
+// ANCHOR: rollup
+/// Counts per `small` window, rolled up into totals per `large` window: two aggregations in
+/// one query. `events` carries a watermark on `timestamp`.
+pub fn rollup(events: DataFrame, small: &str, large: &str) -> brooklet::Result<DataFrame> {
+    events
+        .group_by([window(col("timestamp"), small)])?
+        .agg(["count(*) AS events"])?
+        .group_by([window(window_time(col("window")), large).alias("rollup")])?
+        .agg(["sum(events) AS events", "count(*) AS windows"])?
+        .select(["rollup['start'] AS start", "rollup['end'] AS end", "events", "windows"])
+}
+// ANCHOR_END: rollup
+
+// ANCHOR: operators
+/// Per batch: input rows, the watermark, and for each stateful operator, top down as progress
+/// lists them, its rows in state, rows updated and rows dropped as late.
+pub fn operators(query: &StreamingQuery) -> String {
+    let mut out =
+        String::from("batch  rows  watermark   hourly: state  updated  dropped   5-minute: state  updated  dropped\n");
+    for p in query.recent_progress() {
+        let watermark = p.event_time.get("watermark").map_or("-", |w| w.get(11..19).unwrap_or(w));
+        write!(out, "{:>5}  {:>4}  {watermark:>9}", p.batch_id, p.num_input_rows).expect("writing to a String");
+        for (o, width) in p.state_operators.iter().zip([13, 15]) {
+            let (total, updated, dropped) = (o.num_rows_total, o.num_rows_updated, o.num_rows_dropped_by_watermark);
+            write!(out, "   {total:>width$}  {updated:>7}  {dropped:>7}").expect("writing to a String");
+        }
+        out.push('\n');
+    }
+    out
+}
+// ANCHOR_END: operators
+
+// ANCHOR: hourly
+/// Five-minute counts rolled up by the hour, fed one list of event times per batch.
+pub fn hourly(session: &Session) -> brooklet::Result<StreamingQuery> {
+    let events = MemoryStream::new(session, "timestamp TIMESTAMP")?;
+    let watermarked = events.to_df()?.with_watermark("timestamp", "10 minutes")?;
+    let query = rollup(watermarked, "5 minutes", "1 hour")?
+        .write_stream()
+        .format("console")
+        .output_mode("append")
+        .query_name("hourly")
+        .start()?;
+    let batches: [&[&str]; 5] =
+        [&["10:01", "10:02", "10:07"], &["10:31", "10:58"], &["11:20"], &["10:40", "11:03"], &["12:30"]];
+    for times in batches {
+        let rows: Vec<String> = times.iter().map(|t| format!(r#"{{"timestamp": "2024-01-01 {t}:00"}}"#)).collect();
+        events.add_json(&rows.join(" "))?;
+        query.process_all_available()?;
+    }
+    query.stop()?;
+    Ok(query)
+}
+// ANCHOR_END: hourly
+
 /// The whole chapter, as the book runs it.
 pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     let input = chapter.path("events");
@@ -148,7 +204,8 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
         // ANCHOR_END: update
         Ok(())
     })?;
-    chapter.show("two_watermarks", || Ok(timeline(&two_watermarks(session)?)))
+    chapter.show("two_watermarks", || Ok(timeline(&two_watermarks(session)?)))?;
+    chapter.show("hourly", || Ok(operators(&hourly(session)?)))
 }
 
 #[allow(dead_code)]

@@ -112,7 +112,7 @@ fn ch04_tumbling_windows_in_update_mode() {
 }
 
 /// With a watermark, where batch boundaries fall changes results (a no-data batch between two
-/// files moves the late-row filter; SEMANTICS §5), and each `AvailableNow` run ends with one.
+/// files moves the late-row filter; semantics appendix, §5), and each `AvailableNow` run ends with one.
 /// So a restarted query is compared with a query that ran all along while the input arrived
 /// in the same groups, each group one file (so it appears at once and is one batch): the
 /// restart itself must change nothing.
@@ -161,6 +161,13 @@ fn ch05_watermarked_windows_in_append_mode() {
 fn ch05_watermarked_windows_in_update_mode() {
     assert_restart_equivalent_with_watermark("update", "update", |s, input| {
         ch05::windowed_counts(s, input, "5 minutes")
+    });
+}
+
+#[test]
+fn ch05_two_aggregations_in_append_mode() {
+    assert_restart_equivalent_with_watermark("rollup", "append", |s, input| {
+        ch05::rollup(ch04::events(s, input)?.with_watermark("timestamp", "1 minute")?, "2 minutes", "10 minutes")
     });
 }
 

@@ -64,6 +64,8 @@ fn has_window_call(plan: &LogicalPlan) -> bool {
 }
 
 /// Rewrites every `window(...)` in a projection or aggregation into a window list + unnest.
+/// Every node above is derived again from its new inputs, so the window column's event-time
+/// marking reaches whatever reads it (a second aggregation over `window_time(window)`).
 pub(crate) fn expand_windows(plan: LogicalPlan) -> Result<LogicalPlan> {
     if !has_window_call(&plan) {
         return Ok(plan);
@@ -72,7 +74,7 @@ pub(crate) fn expand_windows(plan: LogicalPlan) -> Result<LogicalPlan> {
         .transform_up(|p| match p {
             LogicalPlan::Aggregate(agg) => {
                 let Some(window) = single_window(&agg.group_expr)? else {
-                    return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
+                    return Ok(Transformed::no(LogicalPlan::Aggregate(agg).recompute_schema()?));
                 };
                 if is_session_call(&window) {
                     let streaming = super::reads_stream(&agg.input);
@@ -98,13 +100,13 @@ pub(crate) fn expand_windows(plan: LogicalPlan) -> Result<LogicalPlan> {
                 let window = match single_window(&proj.expr)? {
                     // A row's own session needs no expansion: the function gives it.
                     Some(w) if !is_session_call(&w) => w,
-                    _ => return Ok(Transformed::no(LogicalPlan::Projection(proj))),
+                    _ => return Ok(Transformed::no(LogicalPlan::Projection(proj).recompute_schema()?)),
                 };
                 let (input, replacement) = expand(Arc::unwrap_or_clone(proj.input), &window)?;
                 let exprs = replace_all(proj.expr, &window, &replacement)?;
                 Ok(Transformed::yes(LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(input))?)))
             }
-            other => Ok(Transformed::no(other)),
+            other => Ok(Transformed::no(other.recompute_schema()?)),
         })?
         .data)
 }

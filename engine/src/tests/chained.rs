@@ -8,8 +8,10 @@ use crate::{DataFrame, MemoryStream, StreamingQueryProgress};
 
 const SCHEMA: &str = "id STRING, timestamp TIMESTAMP";
 
-/// `group_by(window(timestamp, 5 min)).count()`, then `group_by(window(window_time(window), 1 h))`
-/// summing the counts and counting the 5-minute windows.
+/// `group_by(window(timestamp, 5 min)).agg(count(*))`, then
+/// `group_by(window(window_time(window), 1 h))` summing the counts and counting the 5-minute
+/// windows. The first aggregation has a SQL expression, so a projection stands between the two
+/// and must carry the window's event-time marking.
 fn hourly_rollup(events: &MemoryStream) -> DataFrame {
     let five = events
         .to_df()
@@ -18,7 +20,7 @@ fn hourly_rollup(events: &MemoryStream) -> DataFrame {
         .unwrap()
         .group_by([window(col("timestamp"), "5 minutes")])
         .unwrap()
-        .agg([count(lit(1)).alias("n")])
+        .agg(["count(*) AS n"])
         .unwrap();
     five.group_by([window(window_time(col("window")), "1 hour").alias("hour")])
         .unwrap()
