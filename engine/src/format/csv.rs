@@ -15,7 +15,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::util::display::FormatOptions;
 
 use super::datetime::TimestampFormat;
-use super::{ParseMode, open, parse_mode, widen_inferred};
+use super::{ParseMode, parse_mode, widen_inferred};
 use crate::error::{Error, Result};
 use crate::options::Options;
 
@@ -125,10 +125,21 @@ fn read_text(path: &Path, fields: &[Field], o: &CsvOptions) -> Result<RecordBatc
         builder = builder.with_null_regex(re);
     }
     let mut batches = Vec::new();
-    for batch in builder.build(open(path)?)? {
+    for batch in builder.build(std::io::Cursor::new(text_of(path)?))? {
         batches.push(batch.map_err(|e| Error::Malformed { file: path.into(), line: None, message: e.to_string() })?);
     }
     Ok(concat_batches(&text_schema, &batches)?)
+}
+
+/// The file's bytes as UTF-8 text. Bytes that are not UTF-8 become U+FFFD, one per invalid
+/// sequence, and the row is kept in every mode: Spark decodes a CSV file the same way (its
+/// decoder replaces malformed input), so a stray Latin-1 byte is no malformed record.
+fn text_of(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => text.into_bytes(),
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned().into_bytes(),
+    })
 }
 
 /// The most fields any row of the file has.
@@ -139,7 +150,7 @@ fn widest_row(path: &Path, o: &CsvOptions) -> Result<usize> {
         .delimiter(o.sep)
         .quote(o.quote)
         .escape(o.escape)
-        .from_reader(open(path)?);
+        .from_reader(std::io::Cursor::new(text_of(path)?));
     let mut widest = 0;
     for record in reader.byte_records() {
         let record = record.map_err(|e| Error::Malformed { file: path.into(), line: None, message: e.to_string() })?;
@@ -196,11 +207,10 @@ fn cast_columns(
 pub(super) fn infer_schema(files: &[&Path], o: &CsvOptions) -> Result<SchemaRef> {
     let mut schemas = Vec::new();
     for path in files {
-        let (schema, _) = o.format().infer_schema(open(path)?, Some(1000)).map_err(|e| Error::Malformed {
-            file: path.to_path_buf(),
-            line: None,
-            message: e.to_string(),
-        })?;
+        let (schema, _) = o
+            .format()
+            .infer_schema(std::io::Cursor::new(text_of(path)?), Some(1000))
+            .map_err(|e| Error::Malformed { file: path.to_path_buf(), line: None, message: e.to_string() })?;
         schemas.push(schema);
     }
     Ok(widen_inferred(Schema::try_merge(schemas)?))
@@ -219,6 +229,23 @@ mod tests {
         o.set("header", "true");
         o.set("mode", mode);
         read(&path, &parse_schema("id STRING, n DOUBLE, k INT")?, &CsvOptions::try_new(&o)?)
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_become_replacement_characters_in_every_mode() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("part-0.csv");
+        std::fs::write(&path, b"id,n,k\nx\xff\xfey,2.5,1\nok,3.5,2\n").expect("write");
+        for mode in ["PERMISSIVE", "DROPMALFORMED", "FAILFAST"] {
+            let mut o = Options::default();
+            o.set("header", "true");
+            o.set("mode", mode);
+            let out =
+                read(&path, &parse_schema("id STRING, n DOUBLE, k INT").unwrap(), &CsvOptions::try_new(&o).unwrap());
+            let out = out.unwrap_or_else(|e| panic!("{mode}: {e}"));
+            let ids = out[0].column(0).as_any().downcast_ref::<arrow::array::StringArray>().unwrap().clone();
+            assert_eq!(ids.iter().collect::<Vec<_>>(), [Some("x\u{fffd}\u{fffd}y"), Some("ok")], "{mode}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use arrow::json::ReaderBuilder;
 use arrow::json::reader::Decoder;
 
 use super::datetime::TimestampFormat;
+use super::nesting::{MAX_NESTING, may_nest_too_deep, nests_too_deep, quote_non_numeric};
 use super::{ParseMode, open, parse_mode, split_corrupt_column, widen_inferred};
 use crate::error::{Error, Result};
 use crate::options::Options;
@@ -90,6 +91,9 @@ pub(crate) fn decode_documents(
     let fast = || -> Result<Option<RecordBatch>> {
         let mut decoder = decoder_with_batch(&data_schema, ts, values.len().max(1))?;
         for (value, _) in values.iter().zip(&present).filter(|(_, p)| **p) {
+            if nests_too_deep(value.unwrap_or_default()) {
+                return Ok(None);
+            }
             let before = decoder.inner.len();
             decoder.decode(value.unwrap_or_default())?;
             if decoder.inner.has_partial_record() || decoder.inner.len() != before + 1 {
@@ -127,8 +131,11 @@ pub(crate) fn decode_documents(
                     rows.push(RecordBatch::try_new(data_schema.clone(), nulls)?);
                     continue;
                 };
+                let raw = value;
+                let quoted = quote_non_numeric(raw);
+                let value = quoted.as_deref().unwrap_or(raw);
                 let mut d = decoder(&data_schema, ts)?;
-                let one = d.decode(value).and_then(|_| {
+                let one = if nests_too_deep(value) { Err(too_deep()) } else { d.decode(value) }.and_then(|_| {
                     if d.inner.has_partial_record() || d.inner.len() != 1 {
                         return Err(Error::Internal("not exactly one JSON object".into()));
                     }
@@ -137,7 +144,7 @@ pub(crate) fn decode_documents(
                 match (one, o.mode) {
                     (Ok(row), _) => rows.push(row),
                     (Err(e), ParseMode::FailFast) => {
-                        let text = String::from_utf8_lossy(value);
+                        let text = String::from_utf8_lossy(raw);
                         let shown: String = text.chars().take(200).collect();
                         return Err(Error::Analysis(format!(
                             "{what}: malformed record (mode FAILFAST) in row {i}: {e}: {shown}"
@@ -145,7 +152,7 @@ pub(crate) fn decode_documents(
                     }
                     (Err(_), _) => {
                         rows.push(partial_row(value, &data_schema, ts)?);
-                        corrupt[i] = Some(String::from_utf8_lossy(value).into_owned());
+                        corrupt[i] = Some(String::from_utf8_lossy(raw).into_owned());
                     }
                 }
             }
@@ -257,6 +264,7 @@ fn decode_all(
 ) -> Result<Vec<RecordBatch>> {
     let mut decoder = decoder(schema, ts)?;
     let mut out = Vec::new();
+    let mut openings = 0;
     loop {
         let buf = input.fill_buf().map_err(|e| Error::io(path, e))?;
         if buf.is_empty() {
@@ -264,6 +272,10 @@ fn decode_all(
         }
         let read = buf.len();
         let decoded = decoder.decode(buf)?;
+        // Before anything is flushed: a record that may nest too deep goes line by line.
+        if may_nest_too_deep(&buf[..decoded], &mut openings) {
+            return Err(too_deep());
+        }
         input.consume(decoded);
         if decoded != read {
             out.extend(decoder.flush()?); // the decoder's batch is full
@@ -329,9 +341,16 @@ fn decode_lines(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue; // Spark skips blank lines
         }
-        let decoded = line_decoder
-            .decode(line)
-            .and_then(|_| line_decoder.flush()?.ok_or_else(|| Error::Internal("a JSON line decoded to no row".into())));
+        let raw = line;
+        let quoted = quote_non_numeric(raw);
+        let line = quoted.as_deref().unwrap_or(raw);
+        let decoded = if nests_too_deep(line) {
+            Err(too_deep())
+        } else {
+            line_decoder.decode(line).and_then(|_| {
+                line_decoder.flush()?.ok_or_else(|| Error::Internal("a JSON line decoded to no row".into()))
+            })
+        };
         match decoded {
             Ok(row) => {
                 rows.push(row);
@@ -346,13 +365,20 @@ fn decode_lines(
                     ParseMode::DropMalformed => {}
                     ParseMode::Permissive => {
                         rows.push(partial_row(line, schema, ts)?);
-                        corrupt.push(Some(String::from_utf8_lossy(line).into_owned()));
+                        corrupt.push(Some(String::from_utf8_lossy(raw).into_owned()));
                     }
                 }
             }
         }
     }
     Ok((concat_batches(schema, &rows)?, corrupt))
+}
+
+/// A record nested deeper than Spark's JSON parser allows: malformed (`nesting.rs`).
+fn too_deep() -> Error {
+    Error::Arrow(arrow::error::ArrowError::JsonError(format!(
+        "the record nests arrays and objects more than {MAX_NESTING} deep, the JSON parser's limit"
+    )))
 }
 
 /// PERMISSIVE: a record that is an object keeps every field that decodes alone; a field of
@@ -408,6 +434,32 @@ mod tests {
 
     fn pretty(batches: &[RecordBatch]) -> String {
         arrow::util::pretty::pretty_format_batches(batches).expect("format").to_string()
+    }
+
+    #[test]
+    fn a_record_nested_too_deep_is_malformed_in_every_mode_and_no_crash() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let text = format!("{{\"id\": \"a\", \"n\": 1}}\n{deep}\n{{\"id\": \"b\", \"n\": 2}}\n");
+        let schema = "id STRING, n LONG";
+        let permissive = pretty(&read_str(&text, schema, "PERMISSIVE").unwrap());
+        assert_eq!(permissive.lines().filter(|l| l.starts_with("|")).count(), 4, "a null row between: {permissive}");
+        assert!(permissive.contains("|    |   |"), "{permissive}");
+        let dropped = pretty(&read_str(&text, schema, "DROPMALFORMED").unwrap());
+        assert_eq!(dropped.lines().filter(|l| l.starts_with("| ")).count(), 3, "{dropped}");
+        let err = read_str(&text, schema, "FAILFAST").unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("more than 1000 deep"), "{err}");
+    }
+
+    #[test]
+    fn non_numeric_numbers_are_doubles_in_every_mode() {
+        let text = "{\"id\": \"n\", \"v\": NaN}\n{\"id\": \"i\", \"v\": Infinity}\n{\"id\": \"m\", \"v\": -Infinity}\n{\"id\": \"p\", \"v\": +Infinity}\n";
+        for mode in ["PERMISSIVE", "DROPMALFORMED", "FAILFAST"] {
+            let out = read_str(text, "id STRING, v DOUBLE", mode).unwrap_or_else(|e| panic!("{mode}: {e}"));
+            let batch = concat_batches(&out[0].schema(), &out).unwrap();
+            let v = batch.column(1).as_any().downcast_ref::<arrow::array::Float64Array>().unwrap();
+            assert!(v.value(0).is_nan(), "{mode}");
+            assert_eq!(&v.values()[1..], &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY], "{mode}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod csv;
 pub mod datetime;
 mod json;
+mod nesting;
 mod parquet;
 mod parquet_dictionary;
 mod text;
