@@ -62,6 +62,13 @@ pub struct StateOperatorProgress {
     pub num_rows_removed: u64,
     /// Input rows dropped as too late.
     pub num_rows_dropped_by_watermark: u64,
+    /// Partitions the operator's input is spread over (Spark's shuffle partitions); Brooklet
+    /// keeps each operator's state in one store, so 1.
+    #[serde(default)]
+    pub num_shuffle_partitions: u64,
+    /// State store instances of the operator: 1 in Brooklet.
+    #[serde(default)]
+    pub num_state_store_instances: u64,
     /// Approximate bytes of state in memory.
     pub memory_used_bytes: u64,
     /// Milliseconds spent folding the batch into state.

@@ -168,10 +168,6 @@ impl SessionBuilder {
             .with_physical_optimizer_rules(physical)
             .build();
         let ctx = SessionContext::new_with_state(state);
-        // Spark's `split(str, sep)`; the separator is a plain string here, not a regex.
-        let split =
-            datafusion::functions_nested::string::string_to_array_udf().as_ref().clone().with_aliases(["split"]);
-        ctx.register_udf(split);
         for udf in crate::functions::udfs() {
             ctx.register_udf(udf);
         }

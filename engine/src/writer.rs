@@ -17,6 +17,7 @@ pub use crate::output_mode::OutputMode;
 use crate::plan::{check_output_mode, plan_stream};
 use crate::sink::file::{FileSink, WriteFormat};
 use crate::sink::foreach::{ForeachBatchFn, ForeachBatchSink};
+use crate::sink::noop::NoopSink;
 use crate::sink::{Sink, console, memory, supported_modes};
 
 /// Describes a streaming query before it starts: sink, options, output mode, trigger.
@@ -63,7 +64,7 @@ impl DataStreamWriter {
         }
     }
 
-    /// The sink: `console`, `memory`, `parquet`, `json` or `csv`.
+    /// The sink: `console`, `memory`, `parquet`, `json`, `csv`, `kafka` or `noop`.
     pub fn format(mut self, format: &str) -> Self {
         self.format = format.to_lowercase();
         self
@@ -137,7 +138,7 @@ impl DataStreamWriter {
         let partitions = session.inner.ctx.state().config().target_partitions();
         let plan = plan_stream(self.df.df.logical_plan().clone(), partitions)?;
         check_output_mode(plan.facts, mode)?;
-        const SINKS: [&str; 7] = ["console", "memory", "parquet", "json", "csv", "foreachbatch", "kafka"];
+        const SINKS: [&str; 8] = ["console", "memory", "parquet", "json", "csv", "foreachbatch", "kafka", "noop"];
         if !SINKS.contains(&self.format.as_str()) {
             return Err(unknown_sink(&self.format));
         }
@@ -194,7 +195,7 @@ impl DataStreamWriter {
             let name = self.query_name.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             return Ok((root.join(name), false));
         }
-        if matches!(self.format.as_str(), "console" | "memory" | "foreachbatch") {
+        if matches!(self.format.as_str(), "console" | "memory" | "foreachbatch" | "noop") {
             let dir = std::env::temp_dir().join(format!("brooklet-temporary-{}", uuid::Uuid::new_v4()));
             return Ok((dir, true));
         }
@@ -224,6 +225,7 @@ impl DataStreamWriter {
         self.options.check_known(&format!("sink '{format}'"), known)?;
         Ok(match format {
             "console" => Box::new(console::ConsoleSink::try_new(&self.options, session.inner.console.clone())?),
+            "noop" => Box::new(NoopSink),
             "memory" => {
                 let name = self
                     .query_name
@@ -257,6 +259,6 @@ fn unknown_sink(name: &str) -> Error {
     let kafka = if cfg!(feature = "kafka") { ", kafka" } else { " (kafka needs the crate feature `kafka`)" };
     Error::option(
         "format",
-        format!("unknown sink '{name}'; sinks are console, memory, parquet, json, csv, foreach_batch{kafka}"),
+        format!("unknown sink '{name}'; sinks are console, memory, parquet, json, csv, foreach_batch, noop{kafka}"),
     )
 }

@@ -22,17 +22,35 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    /// `Trigger::processing_time("10 seconds")`.
+    /// `Trigger::processing_time("10 seconds")`. An interval of 0 runs batches as fast as
+    /// possible, as Spark's does: the same as [`Trigger::Default`].
     pub fn processing_time(interval: &str) -> Result<Self> {
         let interval_ms = parse_interval_ms(interval).map_err(|m| Error::option("trigger", m))?;
-        if interval_ms <= 0 {
-            return Err(Error::option("trigger", format!("the interval must be positive, got '{interval}'")));
+        match interval_ms {
+            ..0 => Err(Error::option(
+                "trigger",
+                format!("the interval of trigger should not be negative, got '{interval}'"),
+            )),
+            0 => Ok(Trigger::Default),
+            _ => Ok(Trigger::ProcessingTime { interval_ms }),
         }
-        Ok(Trigger::ProcessingTime { interval_ms })
     }
 
     /// Whether the query stops by itself once the available data is processed.
     pub(crate) fn stops_when_drained(self) -> bool {
         matches!(self, Trigger::Once | Trigger::AvailableNow)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_processing_time_of_zero_is_as_fast_as_possible_and_a_negative_one_is_refused() {
+        assert_eq!(Trigger::processing_time("0 seconds").unwrap(), Trigger::Default);
+        assert_eq!(Trigger::processing_time("2 seconds").unwrap(), Trigger::ProcessingTime { interval_ms: 2_000 });
+        let err = Trigger::processing_time("-1 second").unwrap_err().to_string();
+        assert!(err.contains("should not be negative"), "{err}");
     }
 }

@@ -10,6 +10,7 @@
 
 pub(crate) mod json;
 pub(crate) mod session;
+pub(crate) mod split;
 pub(crate) mod window;
 
 use std::sync::Arc;
@@ -34,6 +35,12 @@ pub fn sliding_window(time: Expr, duration: &str, slide: &str) -> Expr {
 /// by `start` from the epoch (e.g. hourly windows starting at a quarter past).
 pub fn window_with_start(time: Expr, duration: &str, slide: &str, start: &str) -> Expr {
     Arc::new(window::WindowFunc::udf()).call(vec![time, lit(duration), lit(slide), lit(start)])
+}
+
+/// Spark's `split(str, pattern)`: the parts of `str` around the matches of the regular
+/// expression `pattern`, trailing empty strings kept (`split("", " ")` is `[""]`).
+pub fn split(text: Expr, pattern: &str) -> Expr {
+    Arc::new(split::SplitFunc::udf()).call(vec![text, lit(pattern)])
 }
 
 /// Spark's `window_time(window)`: the window's last instant (`end` minus one microsecond).
@@ -119,6 +126,7 @@ pub(crate) fn udfs() -> Vec<datafusion::logical_expr::ScalarUDF> {
         json::SchemaOfJson::udf(),
         json::GetJsonObject::udf(),
         json::JsonTuple::udf(),
+        split::SplitFunc::udf(),
     ]
 }
 

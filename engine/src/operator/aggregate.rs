@@ -40,6 +40,8 @@ use crate::state::sessions::SessionState;
 use crate::state::{AggregateState, EventTimeKey, GroupStore};
 
 pub(crate) struct StatefulAggregate {
+    /// Spark's name for the operator in progress and in the late-rows output.
+    name: &'static str,
     runner: PlanRunner,
     /// The `Aggregate` over this batch's input rows, analyzed (types coerced) but not
     /// optimized, so its physical plan has exactly the aggregates the logical plan names.
@@ -102,6 +104,7 @@ impl StatefulAggregate {
         };
         let late_rows_plan = if session_at.is_none() { LateRowsPlan::of(aggregate) } else { None };
         Ok(StatefulAggregate {
+            name: if session_at.is_some() { "sessionWindowStateStoreSaveExec" } else { "stateStoreSave" },
             runner,
             plan,
             rows,
@@ -144,7 +147,7 @@ impl StatefulAggregate {
                 let own: Vec<usize> = (0..rows.num_columns())
                     .filter(|&i| !rows.schema().field(i).name().starts_with("__brooklet"))
                     .collect();
-                buffer.record("stateStoreSave", Reason::SessionEnd, late_us, &times, &rows.project(&own)?)?;
+                buffer.record(self.name, Reason::SessionEnd, late_us, &times, &rows.project(&own)?)?;
             }
             kept.push(filter_record_batch(&batch, &not(&late)?)?);
         }
@@ -154,9 +157,10 @@ impl StatefulAggregate {
     /// Lists the input rows behind this batch's dropped partial rows in the late-rows output.
     fn record_late_rows(&mut self, watermark_us: i64) -> Result<()> {
         let (Some(buffer), Some(plan)) = (&mut self.late_rows, &self.late_rows_plan) else { return Ok(()) };
+        let name = self.name;
         for batch in &self.runner.run_optimized(&plan.late_by(watermark_us)?)? {
             let (rows, times) = split_late_time(batch)?;
-            buffer.record("stateStoreSave", plan.reason, watermark_us, &times, &rows)?;
+            buffer.record(name, plan.reason, watermark_us, &times, &rows)?;
         }
         Ok(())
     }
@@ -213,7 +217,7 @@ impl StatefulOperator for StatefulAggregate {
         }
         self.rows.set(Vec::new())?;
         self.rows_dropped += partial_dropped;
-        self.rows_updated = self.state.touched().len();
+        self.rows_updated = self.state.updated_count();
         self.updates_ms = started.elapsed().as_millis() as u64;
         Ok(vec![self.emit(watermarks.eviction_ms)?])
     }
@@ -223,11 +227,13 @@ impl StatefulOperator for StatefulAggregate {
         let removed = self.state.removed_count() as u64;
         self.state.commit(batch_id)?;
         Ok(StateOperatorProgress {
-            operator_name: "stateStoreSave".into(),
+            operator_name: self.name.into(),
             num_rows_total: self.state.len() as u64,
             num_rows_updated: self.rows_updated as u64,
             num_rows_removed: removed,
             num_rows_dropped_by_watermark: self.rows_dropped,
+            num_shuffle_partitions: 1,
+            num_state_store_instances: 1,
             memory_used_bytes: self.state.memory_bytes() as u64,
             all_updates_time_ms: self.updates_ms,
             all_removals_time_ms: self.removals_ms,

@@ -173,6 +173,8 @@ impl StatefulOperator for Deduplicate {
             num_rows_updated: self.added,
             num_rows_removed: self.removed,
             num_rows_dropped_by_watermark: self.dropped_late,
+            num_shuffle_partitions: 1,
+            num_state_store_instances: 1,
             memory_used_bytes: self.store.memory_bytes() as u64,
             all_updates_time_ms: self.updates.as_millis() as u64,
             all_removals_time_ms: self.removals.as_millis() as u64,

@@ -10,6 +10,7 @@ pub(crate) mod console;
 pub mod file;
 pub(crate) mod foreach;
 pub(crate) mod memory;
+pub(crate) mod noop;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -32,6 +33,6 @@ pub(crate) fn supported_modes(format: &str) -> &'static [OutputMode] {
     match format {
         "memory" => &[Append, Complete],
         "parquet" | "json" | "csv" => &[Append],
-        _ => &[Append, Update, Complete], // console, foreachBatch
+        _ => &[Append, Update, Complete], // console, foreachBatch, noop
     }
 }

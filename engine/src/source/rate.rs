@@ -174,8 +174,11 @@ impl Source for RatePerMicroBatchSource {
             Some(end) => end,
             None => rows_offset(start) + self.rows_per_batch,
         };
-        let batch = end / self.rows_per_batch - 1;
-        Ok(Some(serde_json::json!({ "offset": end, "timestamp": self.start_timestamp_ms + batch * self.advance_ms })))
+        // As Spark's offset: the timestamp the batch after this one starts with.
+        let next_batch = end / self.rows_per_batch;
+        Ok(Some(
+            serde_json::json!({ "offset": end, "timestamp": self.start_timestamp_ms + next_batch * self.advance_ms }),
+        ))
     }
 
     fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<Vec<RecordBatch>> {

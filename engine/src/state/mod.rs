@@ -396,6 +396,11 @@ pub(crate) trait GroupStore: Send {
     fn merge(&mut self, partial: &RecordBatch, late_until: Option<i64>) -> Result<u64>;
     /// Groups changed since the last commit, in first-change order.
     fn touched(&self) -> Vec<usize>;
+    /// Rows this batch wrote to state, for progress's `numRowsUpdated`: by default the groups
+    /// it changed.
+    fn updated_count(&self) -> usize {
+        self.touched().len()
+    }
     /// Every live group.
     fn all_groups(&self) -> Vec<usize>;
     /// Groups whose event time (a window's or session's end) is at or before `watermark`.
@@ -404,7 +409,7 @@ pub(crate) trait GroupStore: Send {
     fn open_event_times(&self) -> (Option<i64>, usize);
     /// Removes `groups` (recorded in this version's removals).
     fn remove(&mut self, groups: &[usize]);
-    /// Groups removed since the last commit.
+    /// Groups the watermark removed since the last commit (`numRowsRemoved`).
     fn removed_count(&self) -> usize;
     /// Key columns and final aggregate values of `groups`.
     fn evaluate(&mut self, groups: &[usize]) -> Result<Vec<ArrayRef>>;

@@ -50,8 +50,12 @@ pub(crate) struct SessionState {
     by_end: BTreeSet<(i64, usize)>,
     touched: Vec<usize>,
     touched_mark: Vec<bool>,
-    /// `(key, start)` of sessions gone since the last commit.
+    /// `(key, start)` of sessions gone since the last commit (merged away or evicted).
     removed: Vec<(Box<[u8]>, i64)>,
+    /// Keys this batch brought rows for: Spark writes back all of a key's sessions.
+    touched_keys: HashSet<Box<[u8]>>,
+    /// Sessions the watermark removed since the last commit.
+    evicted: usize,
     memory_bytes: usize,
     compaction: files::Compaction,
     dir: PathBuf,
@@ -86,6 +90,8 @@ impl SessionState {
             touched: Vec::new(),
             touched_mark: Vec::new(),
             removed: Vec::new(),
+            touched_keys: HashSet::new(),
+            evicted: 0,
             memory_bytes: 0,
             compaction: files::Compaction::default(),
             dir,
@@ -279,8 +285,17 @@ impl GroupStore for SessionState {
         for (row, (key, (start, end))) in keys.iter().zip(self.bounds(partial)?).enumerate() {
             let slot = self.merge_session(key, start, end)?;
             self.merge_row(slot, partial, row)?;
+            if !self.touched_keys.contains(key) {
+                self.touched_keys.insert(key.clone());
+            }
         }
         Ok(0)
+    }
+
+    /// As Spark's session-window operator counts: every session, after merging, of each key
+    /// this batch brought rows for (it writes a key's sessions back together).
+    fn updated_count(&self) -> usize {
+        self.touched_keys.iter().map(|k| self.by_key.get(k).map_or(0, BTreeMap::len)).sum()
     }
 
     fn touched(&self) -> Vec<usize> {
@@ -309,12 +324,14 @@ impl GroupStore for SessionState {
         for &slot in groups {
             if self.slots[slot].is_some() {
                 self.take(slot);
+                self.evicted += 1;
             }
         }
     }
 
+    /// Sessions the watermark evicted; a session merged into another is no removal.
     fn removed_count(&self) -> usize {
-        self.removed.len()
+        self.evicted
     }
 
     fn evaluate(&mut self, groups: &[usize]) -> Result<Vec<ArrayRef>> {
@@ -347,6 +364,8 @@ impl GroupStore for SessionState {
             files::write_snapshot(&dir, version, &schema, &all, |slots| self.state_rows(slots))?;
         }
         self.removed.clear();
+        self.touched_keys.clear();
+        self.evicted = 0;
         for slot in std::mem::take(&mut self.touched) {
             self.touched_mark[slot] = false;
         }
@@ -365,6 +384,8 @@ impl GroupStore for SessionState {
         self.touched.clear();
         self.touched_mark.clear();
         self.removed.clear();
+        self.touched_keys.clear();
+        self.evicted = 0;
         self.memory_bytes = 0;
         let Some(version) = version else { return Ok(()) };
         let key_schema = self.key_schema();

@@ -77,7 +77,7 @@ fn a_session_lists_rows_whose_own_session_ended_before_the_watermark() {
     });
     assert!(
         late.contains(
-            "|2       |stateStoreSave|session end <= watermark|2024-01-01 10:08:00|2024-01-01 10:10:00|{\"id\":\"b\""
+            "|2       |sessionWindowStateStoreSaveExec|session end <= watermark|2024-01-01 10:08:00|2024-01-01 10:10:00|{\"id\":\"b\""
         ),
         "{late}"
     );

@@ -404,3 +404,40 @@ fn an_idle_query_says_it_is_waiting_from_process_all_available_on_without_flicke
     assert_eq!(q.recent_progress().len(), 1);
     q.stop().unwrap();
 }
+
+/// Apache Spark 4.3 with rowsPerBatch 3, startTimestamp 1000, advanceMillisPerBatch 500:
+/// end offsets {3, 1500}, {6, 2000}, {9, 2500}: each batch's end is where the next starts.
+#[test]
+fn rate_micro_batch_offsets_end_at_the_next_batch_and_noop_takes_every_mode() {
+    let (s, _) = session();
+    let df = s
+        .read_stream()
+        .format("rate-micro-batch")
+        .option("rowsPerBatch", 3)
+        .option("startTimestamp", 1000)
+        .option("advanceMillisPerBatch", 500)
+        .load_source()
+        .unwrap();
+    let q = df.write_stream().format("noop").start().unwrap();
+    while q.recent_progress().len() < 3 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    q.stop().unwrap();
+    let progress = q.recent_progress();
+    let ends: Vec<String> =
+        progress[..3].iter().map(|p| serde_json::to_string(&p.sources[0].end_offset).unwrap()).collect();
+    assert_eq!(
+        ends,
+        [r#"{"offset":3,"timestamp":1500}"#, r#"{"offset":6,"timestamp":2000}"#, r#"{"offset":9,"timestamp":2500}"#]
+    );
+    assert_eq!(progress[0].sink.description, "NoopTable");
+    let events = MemoryStream::new(&s, "k STRING").unwrap();
+    for mode in ["update", "complete"] {
+        let counts = events.to_df().unwrap().group_by(["k"]).unwrap().count().unwrap();
+        let q = counts.write_stream().format("noop").output_mode(mode).start().unwrap();
+        events.add_json(r#"{"k": "a"}"#).unwrap();
+        q.process_all_available().unwrap();
+        q.stop().unwrap();
+        assert_eq!(q.last_progress().unwrap().sink.num_output_rows, 1, "{mode}");
+    }
+}

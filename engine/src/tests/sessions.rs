@@ -162,3 +162,50 @@ mod streaming {
         assert!(err.contains("Update output mode not supported for session window"), "{err}");
     }
 }
+
+/// The same four files through Apache Spark 4.3 (local[2]), one file per batch: per batch,
+/// (batch id, input rows, watermark, rows total, updated, removed, dropped by watermark).
+#[test]
+fn session_state_metrics_count_as_sparks_do() {
+    let (s, _) = crate::tests::session();
+    let events = crate::MemoryStream::new(&s, "user STRING, timestamp TIMESTAMP").unwrap();
+    let df = events.to_df().unwrap().with_watermark("timestamp", "10 minutes").unwrap();
+    let df = df.group_by([session_window(col("timestamp"), "5 minutes"), col("user")]).unwrap();
+    let q = df.count().unwrap().write_stream().format("memory").query_name("s").start().unwrap();
+    let batches: [&[(&str, &str)]; 4] = [
+        &[("a", "10:00"), ("a", "10:03"), ("b", "10:01"), ("a", "10:20")],
+        &[("a", "10:10"), ("b", "10:30"), ("c", "10:31")],
+        &[("a", "10:06"), ("b", "11:00")],
+        &[("c", "12:00")],
+    ];
+    for rows in batches {
+        let json: Vec<String> =
+            rows.iter().map(|(u, t)| format!(r#"{{"user": "{u}", "timestamp": "2024-01-01T{t}:00"}}"#)).collect();
+        events.add_json(&json.join("\n")).unwrap();
+        q.process_all_available().unwrap();
+    }
+    q.stop().unwrap();
+    let seen: Vec<_> = q
+        .recent_progress()
+        .iter()
+        .map(|p| {
+            let o = &p.state_operators[0];
+            assert_eq!(o.operator_name, "sessionWindowStateStoreSaveExec");
+            let w = p.event_time["watermark"][11..16].to_string();
+            let counts = (o.num_rows_total, o.num_rows_updated, o.num_rows_removed, o.num_rows_dropped_by_watermark);
+            (p.batch_id, p.num_input_rows, w, counts)
+        })
+        .collect();
+    let spark = [
+        (0, 4, "00:00", (3, 3, 0, 0)),
+        (1, 0, "10:10", (1, 0, 2, 0)),
+        (2, 3, "10:10", (4, 4, 0, 0)),
+        (3, 0, "10:21", (3, 0, 1, 0)),
+        (4, 2, "10:21", (4, 2, 0, 1)),
+        (5, 0, "10:50", (1, 0, 3, 0)),
+        (6, 1, "10:50", (2, 1, 0, 0)),
+        (7, 0, "11:50", (1, 0, 1, 0)),
+    ];
+    let spark: Vec<_> = spark.iter().map(|(b, n, w, c)| (*b, *n, w.to_string(), *c)).collect();
+    assert_eq!(seen, spark, "updated: every session of each key written back; removed: only evictions");
+}

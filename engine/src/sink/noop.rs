@@ -1,0 +1,21 @@
+//! The `noop` sink (Spark's `format("noop")`): takes every batch and keeps nothing. For
+//! measuring a query without the cost of writing its rows, in every output mode.
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+use super::Sink;
+use crate::error::Result;
+
+/// Discards every batch.
+pub(crate) struct NoopSink;
+
+impl Sink for NoopSink {
+    fn add_batch(&mut self, _batch_id: u64, _schema: &SchemaRef, _batches: &[RecordBatch]) -> Result<()> {
+        Ok(())
+    }
+
+    fn description(&self) -> String {
+        "NoopTable".into()
+    }
+}
