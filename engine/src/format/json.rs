@@ -6,7 +6,7 @@
 //! boolean in a STRING column is kept as its text, and a number in a TIMESTAMP column is epoch
 //! *seconds*. Timestamp columns are therefore decoded as text and converted afterwards.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use arrow::json::ReaderBuilder;
 use arrow::json::reader::Decoder;
 
 use super::datetime::TimestampFormat;
-use super::nesting::{MAX_NESTING, may_nest_too_deep, nests_too_deep, quote_non_numeric};
+use super::json_scan::{MAX_NESTING, QuotedNumbers, may_nest_too_deep, nests_too_deep, quote_non_numeric};
 use super::{ParseMode, open, parse_mode, split_corrupt_column, widen_inferred};
 use crate::error::{Error, Result};
 use crate::options::Options;
@@ -88,10 +88,11 @@ pub(crate) fn decode_documents(
     let (data_schema, corrupt_idx) = split_corrupt_column(schema, o.corrupt_column.as_deref())?;
     let ts = o.timestamp_format.as_ref();
     let present: Vec<bool> = values.iter().map(|v| v.is_some_and(|v| !v.iter().all(u8::is_ascii_whitespace))).collect();
+    let strings_in_numbers = QuotedNumbers::new(&data_schema);
     let fast = || -> Result<Option<RecordBatch>> {
         let mut decoder = decoder_with_batch(&data_schema, ts, values.len().max(1))?;
         for (value, _) in values.iter().zip(&present).filter(|(_, p)| **p) {
-            if nests_too_deep(value.unwrap_or_default()) {
+            if nests_too_deep(value.unwrap_or_default()) || strings_in_numbers.in_text(value.unwrap_or_default()) {
                 return Ok(None);
             }
             let before = decoder.inner.len();
@@ -135,7 +136,14 @@ pub(crate) fn decode_documents(
                 let quoted = quote_non_numeric(raw);
                 let value = quoted.as_deref().unwrap_or(raw);
                 let mut d = decoder(&data_schema, ts)?;
-                let one = if nests_too_deep(value) { Err(too_deep()) } else { d.decode(value) }.and_then(|_| {
+                let one = if nests_too_deep(value) {
+                    Err(too_deep())
+                } else if strings_in_numbers.in_text(raw) {
+                    Err(Error::Arrow(arrow::error::ArrowError::JsonError("a numeric field holds a string".into())))
+                } else {
+                    d.decode(value)
+                }
+                .and_then(|_| {
                     if d.inner.has_partial_record() || d.inner.len() != 1 {
                         return Err(Error::Internal("not exactly one JSON object".into()));
                     }
@@ -151,7 +159,7 @@ pub(crate) fn decode_documents(
                         )));
                     }
                     (Err(_), _) => {
-                        rows.push(partial_row(value, &data_schema, ts)?);
+                        rows.push(partial_row(value, quoted.is_some(), &data_schema, ts)?);
                         corrupt[i] = Some(String::from_utf8_lossy(raw).into_owned());
                     }
                 }
@@ -196,7 +204,10 @@ fn decoder_with_batch(schema: &SchemaRef, timestamps: Option<&TimestampFormat>, 
         .fields()
         .iter()
         .map(|f| match f.data_type() {
+            // Decoded as text and converted on flush: timestamps by Spark's formats, integers
+            // strictly (arrow-json would truncate 8.7 and overflow into floats).
             DataType::Timestamp(_, _) => Field::new(f.name(), DataType::Utf8, true),
+            t if t.is_integer() => Field::new(f.name(), DataType::Utf8, true),
             _ => f.as_ref().clone(),
         })
         .collect();
@@ -214,6 +225,10 @@ fn to_target(raw: &RecordBatch, target: &SchemaRef, timestamps: Option<&Timestam
     for (column, field) in raw.columns().iter().zip(target.fields()) {
         if column.data_type() == field.data_type() {
             columns.push(column.clone());
+            continue;
+        }
+        if field.data_type().is_integer() {
+            columns.push(strict_integers(column, field)?);
             continue;
         }
         let parsed = match (timestamps, column.as_any().downcast_ref::<StringArray>()) {
@@ -255,31 +270,66 @@ fn to_target(raw: &RecordBatch, target: &SchemaRef, timestamps: Option<&Timestam
     Ok(RecordBatch::try_new(target.clone(), columns)?)
 }
 
-/// Decodes JSON lines from `input` on this thread, one decoder batch at a time.
+/// An integer column from the text of its JSON numbers, as Spark reads them: only an
+/// integral number in the type's range is a value; `8.7`, `1e3` or one too large fail the
+/// record (PERMISSIVE then makes that field null alone).
+fn strict_integers(text: &ArrayRef, field: &Field) -> Result<ArrayRef> {
+    let text = text
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| Error::Internal("integer text is not Utf8".into()))?;
+    let mut values = Vec::with_capacity(text.len());
+    for v in text.iter() {
+        values.push(match v {
+            None => None,
+            Some(v) => Some(v.parse::<i64>().ok().filter(|_| !v.starts_with('+')).ok_or_else(|| {
+                arrow::error::ArrowError::ParseError(format!(
+                    "cannot parse {v} as {} for column '{}'",
+                    field.data_type(),
+                    field.name()
+                ))
+            })?),
+        });
+    }
+    let wide = arrow::array::Int64Array::from(values);
+    // A value outside the narrower type's range fails here, as it fails in Spark.
+    Ok(cast_with_options(&wide, field.data_type(), &CastOptions { safe: false, ..Default::default() })?)
+}
+
+/// Decodes JSON lines from `input` on this thread, whole lines at a time: each piece is first
+/// scanned for what arrow-json would get wrong by Spark's rules (`json_scan.rs`), and the
+/// fast path gives up (for the line-by-line path) on the first such line.
 fn decode_all(
-    mut input: impl BufRead,
+    mut input: impl Read,
     path: &Path,
     schema: &SchemaRef,
     ts: Option<&TimestampFormat>,
 ) -> Result<Vec<RecordBatch>> {
     let mut decoder = decoder(schema, ts)?;
+    let quoted = QuotedNumbers::new(schema);
     let mut out = Vec::new();
-    let mut openings = 0;
-    loop {
-        let buf = input.fill_buf().map_err(|e| Error::io(path, e))?;
-        if buf.is_empty() {
-            break;
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_BUFFER);
+    let mut eof = false;
+    while !eof {
+        // Fill the buffer, then hand over every whole line in it.
+        let filled = buf.len();
+        buf.resize(filled.max(READ_BUFFER / 2) * 2, 0);
+        let read = input.read(&mut buf[filled..]).map_err(|e| Error::io(path, e))?;
+        buf.truncate(filled + read);
+        eof = read == 0;
+        let whole = if eof { buf.len() } else { memchr::memrchr(b'\n', &buf).map_or(0, |n| n + 1) };
+        let lines = &buf[..whole];
+        if may_nest_too_deep(lines) || quoted.in_text(lines) {
+            return Err(too_deep_or_quoted());
         }
-        let read = buf.len();
-        let decoded = decoder.decode(buf)?;
-        // Before anything is flushed: a record that may nest too deep goes line by line.
-        if may_nest_too_deep(&buf[..decoded], &mut openings) {
-            return Err(too_deep());
+        let mut at = 0;
+        while at < lines.len() {
+            at += decoder.decode(&lines[at..])?;
+            if at < lines.len() {
+                out.extend(decoder.flush()?); // the decoder's batch is full
+            }
         }
-        input.consume(decoded);
-        if decoded != read {
-            out.extend(decoder.flush()?); // the decoder's batch is full
-        }
+        buf.drain(..whole);
     }
     out.extend(decoder.flush()?);
     Ok(out)
@@ -300,7 +350,7 @@ fn decode_file(path: &Path, schema: &SchemaRef, ts: Option<&TimestampFormat>) ->
     let mut file = open(path)?;
     let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if size < PARALLEL_BYTES || crate::parallel::cores_busy() {
-        return decode_all(BufReader::with_capacity(READ_BUFFER, file), path, schema, ts);
+        return decode_all(file, path, schema, ts);
     }
     let mut bytes = Vec::with_capacity(size as usize);
     file.read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
@@ -336,6 +386,7 @@ fn decode_lines(
     let mut rows = Vec::new();
     let mut corrupt = Vec::new();
     let mut line_decoder = decoder(schema, ts)?;
+    let strings_in_numbers = QuotedNumbers::new(schema);
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -346,6 +397,8 @@ fn decode_lines(
         let line = quoted.as_deref().unwrap_or(raw);
         let decoded = if nests_too_deep(line) {
             Err(too_deep())
+        } else if strings_in_numbers.in_text(raw) {
+            Err(Error::Arrow(arrow::error::ArrowError::JsonError("a numeric field holds a string".into())))
         } else {
             line_decoder.decode(line).and_then(|_| {
                 line_decoder.flush()?.ok_or_else(|| Error::Internal("a JSON line decoded to no row".into()))
@@ -364,7 +417,7 @@ fn decode_lines(
                     }
                     ParseMode::DropMalformed => {}
                     ParseMode::Permissive => {
-                        rows.push(partial_row(line, schema, ts)?);
+                        rows.push(partial_row(line, quoted.is_some(), schema, ts)?);
                         corrupt.push(Some(String::from_utf8_lossy(raw).into_owned()));
                     }
                 }
@@ -374,24 +427,51 @@ fn decode_lines(
     Ok((concat_batches(schema, &rows)?, corrupt))
 }
 
-/// A record nested deeper than Spark's JSON parser allows: malformed (`nesting.rs`).
+/// Why the fast path gave up: some line needs Spark's rules one by one.
+fn too_deep_or_quoted() -> Error {
+    Error::Internal("a line nests deeply or quotes a number: decoded line by line".into())
+}
+
+/// A record nested deeper than Spark's JSON parser allows: malformed (`json_scan.rs`).
 fn too_deep() -> Error {
     Error::Arrow(arrow::error::ArrowError::JsonError(format!(
         "the record nests arrays and objects more than {MAX_NESTING} deep, the JSON parser's limit"
     )))
 }
 
+/// The JSON value Spark would read into `field`, or `None` for null: a string is no number,
+/// except the spellings of NaN and the infinities in a floating-point field.
+fn spark_value(field: &Field, v: &serde_json::Value, rewritten: bool) -> Option<serde_json::Value> {
+    let serde_json::Value::String(text) = v else { return Some(v.clone()) };
+    if !field.data_type().is_numeric() {
+        return Some(v.clone());
+    }
+    if !field.data_type().is_floating() {
+        return None;
+    }
+    let canonical = match text.as_str() {
+        "NaN" | "+NaN" | "-NaN" => "NaN",
+        "Infinity" | "+Infinity" | "Inf" | "+Inf" => "inf",
+        "-Infinity" | "-Inf" => "-inf",
+        "inf" | "-inf" if rewritten => text,
+        _ => return None,
+    };
+    Some(serde_json::Value::String(canonical.into()))
+}
+
 /// PERMISSIVE: a record that is an object keeps every field that decodes alone; a field of
 /// the wrong type is null. A line that is not a JSON object is a row of nulls.
-fn partial_row(line: &[u8], schema: &SchemaRef, ts: Option<&TimestampFormat>) -> Result<RecordBatch> {
+/// `rewritten`: the line's bare `NaN` and infinities were turned into strings
+/// ([`quote_non_numeric`]), which count as the numbers they were.
+fn partial_row(line: &[u8], rewritten: bool, schema: &SchemaRef, ts: Option<&TimestampFormat>) -> Result<RecordBatch> {
     let object = match serde_json::from_slice::<serde_json::Value>(line) {
         Ok(serde_json::Value::Object(map)) => Some(map),
         _ => None,
     };
     let mut columns = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
-        let value = object.as_ref().and_then(|m| m.get(field.name()));
-        let decoded = value.and_then(|v| {
+        let value = object.as_ref().and_then(|m| m.get(field.name())).and_then(|v| spark_value(field, v, rewritten));
+        let decoded = value.as_ref().and_then(|v| {
             let one = Arc::new(Schema::new(vec![field.as_ref().clone()]));
             let text = serde_json::to_vec(&serde_json::json!({ field.name(): v })).ok()?;
             let mut d = decoder(&one, ts).ok()?;
@@ -448,6 +528,41 @@ mod tests {
         assert_eq!(dropped.lines().filter(|l| l.starts_with("| ")).count(), 3, "{dropped}");
         let err = read_str(&text, schema, "FAILFAST").unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("more than 1000 deep"), "{err}");
+    }
+
+    /// Apache Spark 4.3 on the same file: a number in a string, a fraction or an overflow in an
+    /// integer, a boolean for a number: that field is null alone in PERMISSIVE, and the record
+    /// is malformed in DROPMALFORMED and FAILFAST.
+    #[test]
+    fn a_field_of_the_wrong_type_is_null_alone_as_in_spark() {
+        let text = "{\"id\":\"a\",\"user_id\":\"6\",\"value\":\"3.5\"}\n\
+                    {\"id\":\"b\",\"user_id\":8.7,\"value\":2}\n\
+                    {\"id\":\"c\",\"user_id\":7,\"value\":1.5}\n\
+                    {\"id\":\"d\",\"user_id\":true,\"value\":\"x\"}\n\
+                    {\"id\":\"e\",\"user_id\":99999999999,\"value\":\"-Infinity\"}\n";
+        let schema = "id STRING, user_id INT, value DOUBLE";
+        let expected = "\
++----+---------+-------+
+| id | user_id | value |
++----+---------+-------+
+| a  |         |       |
+| b  |         | 2.0   |
+| c  | 7       | 1.5   |
+| d  |         |       |
+| e  |         | -inf  |
++----+---------+-------+";
+        assert_eq!(pretty(&read_str(text, schema, "PERMISSIVE").unwrap()), expected);
+        let dropped = pretty(&read_str(text, schema, "DROPMALFORMED").unwrap());
+        assert_eq!(dropped.lines().filter(|l| l.starts_with("| ")).count(), 2, "only c: {dropped}");
+        let err = read_str(text, schema, "FAILFAST").unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+        // The same rules inside a well-formed file that the fast path would take.
+        let clean: String =
+            (0..20_000).map(|i| format!("{{\"id\":\"r{i}\",\"user_id\":{i},\"value\":0.5}}\n")).collect();
+        let out = read_str(&format!("{clean}{{\"id\":\"z\",\"user_id\":\"6\"}}\n"), schema, "PERMISSIVE").unwrap();
+        let batch = concat_batches(&out[0].schema(), &out).unwrap();
+        assert_eq!(batch.num_rows(), 20_001);
+        assert!(batch.column(1).is_null(20_000) && batch.column(1).is_valid(19_999));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 mod csv;
 pub mod datetime;
 mod json;
-mod nesting;
+mod json_scan;
 mod parquet;
 mod parquet_dictionary;
 mod text;

@@ -1,5 +1,7 @@
-//! Scans of raw JSON records that arrow-json cannot be trusted with: how deep a record nests,
-//! and the non-numeric numbers Spark accepts.
+//! Scans of raw JSON lines for what arrow-json would get wrong by Spark's rules: records nested
+//! too deep, the non-numeric numbers Spark accepts, and strings in numeric fields. Each scan is
+//! cheap (counting, or a substring search), so the fast path can afford it on every line; a
+//! line it flags is decoded alone, with Spark's rules.
 //!
 //! How deep a JSON record nests. Spark's JSON parser (Jackson) refuses a document nested more
 //! than [`MAX_NESTING`] arrays and objects deep: the record is malformed, and the reader's
@@ -16,20 +18,17 @@ fn openings(text: &[u8]) -> usize {
     text.iter().filter(|&&b| b == b'[' || b == b'{').count()
 }
 
-/// Whether some line of `text` may nest too deep: it holds more opening brackets than the
-/// limit. `carry` holds the count of the line `text` starts in the middle of, and is left
-/// with the count of the line it ends in the middle of, so a file can be checked piece by
-/// piece. Cheap (it only counts), and never says no to a line that is too deep.
-pub(crate) fn may_nest_too_deep(text: &[u8], carry: &mut usize) -> bool {
+/// Whether some line of `lines` (whole lines) may nest too deep: it holds more opening
+/// brackets than the limit. It only counts, and never says no to a line that is too deep.
+pub(crate) fn may_nest_too_deep(lines: &[u8]) -> bool {
     let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', text) {
-        if *carry + openings(&text[start..end]) > MAX_NESTING {
+    for end in memchr::memchr_iter(b'\n', lines).chain(std::iter::once(lines.len())) {
+        if openings(&lines[start..end]) > MAX_NESTING {
             return true;
         }
-        (*carry, start) = (0, end + 1);
+        start = end + 1;
     }
-    *carry += openings(&text[start..]);
-    *carry > MAX_NESTING
+    false
 }
 
 /// Whether the record `text` nests arrays and objects deeper than [`MAX_NESTING`] (brackets
@@ -117,6 +116,39 @@ pub(crate) fn quote_non_numeric(record: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Finds a JSON string given for a numeric field: `"user_id": "6"`. Spark reads it as null
+/// (a string is no number, and `"3.5"` for a DOUBLE is no double either, apart from `"NaN"`
+/// and the infinities), where arrow-json would parse the text. The search looks for each
+/// numeric field's quoted name followed by `:` and a quote: a hit can also be a nested field of
+/// the same name, which only sends the line down the slow path that decides exactly.
+pub(crate) struct QuotedNumbers {
+    names: Vec<memchr::memmem::Finder<'static>>,
+}
+
+impl QuotedNumbers {
+    /// For the numeric fields of `schema`.
+    pub(crate) fn new(schema: &arrow::datatypes::Schema) -> Self {
+        let names = schema
+            .fields()
+            .iter()
+            .filter(|f| f.data_type().is_numeric())
+            .map(|f| memchr::memmem::Finder::new(format!("\"{}\"", f.name()).as_bytes()).into_owned())
+            .collect();
+        QuotedNumbers { names }
+    }
+
+    /// Whether some line of `lines` may give a numeric field a string.
+    pub(crate) fn in_text(&self, lines: &[u8]) -> bool {
+        self.names.iter().any(|name| {
+            name.find_iter(lines).any(|at| {
+                let mut rest =
+                    lines[at + name.needle().len()..].iter().skip_while(|b| b.is_ascii_whitespace() && **b != b'\n');
+                rest.next() == Some(&b':') && rest.find(|b| !b.is_ascii_whitespace() || **b == b'\n') == Some(&b'"')
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,16 +182,23 @@ mod tests {
     }
 
     #[test]
-    fn the_quick_check_carries_a_line_across_pieces() {
-        let deep = nested(MAX_NESTING + 1);
-        let (a, b) = deep.as_bytes().split_at(600);
-        let mut carry = 0;
-        assert!(!may_nest_too_deep(b"{\"ok\": 1}\n", &mut carry));
-        assert!(!may_nest_too_deep(a, &mut carry));
-        assert!(may_nest_too_deep(b, &mut carry), "600 + 402 openings in one line");
-        let mut carry = 0;
+    fn the_quick_check_counts_each_line_alone() {
         let many_lines = "{\"a\": [1]}\n".repeat(10_000);
-        assert!(!may_nest_too_deep(many_lines.as_bytes(), &mut carry), "each line counts alone");
-        assert_eq!(carry, 0);
+        assert!(!may_nest_too_deep(many_lines.as_bytes()), "each line counts alone");
+        assert!(may_nest_too_deep(format!("{many_lines}{}\n", nested(MAX_NESTING + 1)).as_bytes()));
+    }
+
+    #[test]
+    fn strings_in_numeric_fields_are_found_and_others_are_not() {
+        let schema = arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Utf8, true),
+            arrow::datatypes::Field::new("n", arrow::datatypes::DataType::Int32, true),
+        ]);
+        let q = QuotedNumbers::new(&schema);
+        assert!(q.in_text(br#"{"id": "a", "n" : "6"}"#));
+        assert!(q.in_text(b"{\"id\": \"a\", \"n\":\t\"6\"}\n{\"n\": 1}"));
+        assert!(!q.in_text(br#"{"id": "n", "n": 6}"#), "a string value that reads like the name");
+        assert!(!q.in_text(b"{\"n\":\n\"6\"}"), "a value on the next line belongs to no record of this line");
+        assert!(!q.in_text(br#"{"id": "x", "n": null}"#));
     }
 }
