@@ -62,21 +62,33 @@ impl CsvOptions {
 
 pub(super) fn read(path: &Path, schema: &SchemaRef, o: &CsvOptions) -> Result<Vec<RecordBatch>> {
     let text_fields: Vec<Field> = schema.fields().iter().map(|f| Field::new(f.name(), DataType::Utf8, true)).collect();
-    let text = match read_text(path, &text_fields, o) {
+    let source = text_of(path, o)?;
+    let text = match read_text(path, &source, &text_fields, o) {
         Ok(text) => text,
         // Rows with more fields than the schema: Spark ignores the extra fields. Find the widest
         // row, read with placeholder columns for the extras, and leave them out.
         Err(Error::Malformed { message, .. }) if message.contains("incorrect number of fields") => {
             let mut wide = text_fields.clone();
             wide.extend(
-                (text_fields.len()..widest_row(path, o)?)
+                (text_fields.len()..widest_row(path, &source, o)?)
                     .map(|i| Field::new(format!("_extra_{i}"), DataType::Utf8, true)),
             );
-            read_text(path, &wide, o)?.project(&(0..text_fields.len()).collect::<Vec<_>>())?
+            read_text(path, &source, &wide, o)?.project(&(0..text_fields.len()).collect::<Vec<_>>())?
         }
         Err(e) => return Err(e),
     };
-    let (batch, bad_rows) = cast_columns(&text, schema, o.timestamp_format.as_ref())?;
+    let (batch, mut bad_rows) = cast_columns(&text, schema, o.timestamp_format.as_ref())?;
+    let first_cast_failure = (!bad_rows.is_empty()).then(|| bad_rows.first_detail.0 + 1 + usize::from(o.header));
+    if let (ParseMode::FailFast, Some((_, line))) = (o.mode, source.unterminated.first())
+        && first_cast_failure.is_none_or(|cast| cast > *line)
+    {
+        return Err(Error::Malformed {
+            file: path.into(),
+            line: Some(*line),
+            message: "a quoted field is not closed on its line".into(),
+        });
+    }
+    bad_rows.rows.extend(source.unterminated.iter().map(|(row, _)| *row));
     if bad_rows.is_empty() {
         return Ok(vec![batch]);
     }
@@ -109,7 +121,7 @@ pub(super) fn read(path: &Path, schema: &SchemaRef, o: &CsvOptions) -> Result<Ve
 }
 
 /// Every column of the file as text, rows shorter than `fields` padded with nulls.
-fn read_text(path: &Path, fields: &[Field], o: &CsvOptions) -> Result<RecordBatch> {
+fn read_text(path: &Path, text: &CsvText, fields: &[Field], o: &CsvOptions) -> Result<RecordBatch> {
     let text_schema = Arc::new(Schema::new(fields.to_vec()));
     let mut builder = ReaderBuilder::new(text_schema.clone())
         .with_header(o.header)
@@ -125,32 +137,72 @@ fn read_text(path: &Path, fields: &[Field], o: &CsvOptions) -> Result<RecordBatc
         builder = builder.with_null_regex(re);
     }
     let mut batches = Vec::new();
-    for batch in builder.build(std::io::Cursor::new(text_of(path)?))? {
+    for batch in builder.build(std::io::Cursor::new(text.bytes.as_slice()))? {
         batches.push(batch.map_err(|e| Error::Malformed { file: path.into(), line: None, message: e.to_string() })?);
     }
     Ok(concat_batches(&text_schema, &batches)?)
 }
 
+/// A CSV file's text as the reader parses it, and the records Spark would call malformed
+/// before any field is typed.
+struct CsvText {
+    bytes: Vec<u8>,
+    /// `(row, line)` of each record whose quoted field is not closed on its line.
+    unterminated: Vec<(usize, usize)>,
+}
+
 /// The file's bytes as UTF-8 text. Bytes that are not UTF-8 become U+FFFD, one per invalid
 /// sequence, and the row is kept in every mode: Spark decodes a CSV file the same way (its
 /// decoder replaces malformed input), so a stray Latin-1 byte is no malformed record.
-fn text_of(path: &Path) -> Result<Vec<u8>> {
+///
+/// A record is one line, as in Spark without `multiLine`: a quoted field still open at the end
+/// of its line is closed there (its text runs to the end of the line) and the record is
+/// malformed, instead of swallowing the lines after it.
+fn text_of(path: &Path, o: &CsvOptions) -> Result<CsvText> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    Ok(match String::from_utf8(bytes) {
+    let bytes = match String::from_utf8(bytes) {
         Ok(text) => text.into_bytes(),
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned().into_bytes(),
-    })
+    };
+    if !bytes.contains(&o.quote) {
+        return Ok(CsvText { bytes, unterminated: Vec::new() });
+    }
+    let (mut out, mut unterminated, mut row) = (Vec::with_capacity(bytes.len() + 16), Vec::new(), 0);
+    for (i, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        let mut open = false;
+        let mut escaped = false;
+        for &b in body {
+            match b {
+                _ if escaped => escaped = false,
+                _ if Some(b) == o.escape && open => escaped = true,
+                _ if b == o.quote => open = !open,
+                _ => {}
+            }
+        }
+        out.extend_from_slice(body);
+        if open {
+            out.push(o.quote);
+            unterminated.push((row, i + 1));
+        }
+        out.extend_from_slice(&line[body.len()..]);
+        if !body.is_empty() && !(o.header && i == 0) {
+            row += 1;
+        }
+    }
+    Ok(CsvText { bytes: out, unterminated })
 }
 
 /// The most fields any row of the file has.
-fn widest_row(path: &Path, o: &CsvOptions) -> Result<usize> {
+fn widest_row(path: &Path, text: &CsvText, o: &CsvOptions) -> Result<usize> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(o.sep)
         .quote(o.quote)
         .escape(o.escape)
-        .from_reader(std::io::Cursor::new(text_of(path)?));
+        .from_reader(text.bytes.as_slice());
     let mut widest = 0;
     for record in reader.byte_records() {
         let record = record.map_err(|e| Error::Malformed { file: path.into(), line: None, message: e.to_string() })?;
@@ -209,7 +261,7 @@ pub(super) fn infer_schema(files: &[&Path], o: &CsvOptions) -> Result<SchemaRef>
     for path in files {
         let (schema, _) = o
             .format()
-            .infer_schema(std::io::Cursor::new(text_of(path)?), Some(1000))
+            .infer_schema(std::io::Cursor::new(text_of(path, o)?.bytes), Some(1000))
             .map_err(|e| Error::Malformed { file: path.to_path_buf(), line: None, message: e.to_string() })?;
         schemas.push(schema);
     }
@@ -246,6 +298,32 @@ mod tests {
             let ids = out[0].column(0).as_any().downcast_ref::<arrow::array::StringArray>().unwrap().clone();
             assert_eq!(ids.iter().collect::<Vec<_>>(), [Some("x\u{fffd}\u{fffd}y"), Some("ok")], "{mode}");
         }
+    }
+
+    /// Spark 4.3 on the same file: `"b,2` opens a quote its line does not close; the record is
+    /// that line alone (its field runs to the end of the line) and it is malformed.
+    #[test]
+    fn a_quote_left_open_ends_with_its_line_and_the_record_is_malformed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("part-0.csv");
+        std::fs::write(&path, "id,n\na,1\n\"b,2\nc,3\n").expect("write");
+        let read_mode = |mode: &str| {
+            let mut o = Options::default();
+            o.set("header", "true");
+            o.set("mode", mode);
+            read(&path, &parse_schema("id STRING, n LONG").unwrap(), &CsvOptions::try_new(&o).unwrap())
+        };
+        let text = |b: Vec<RecordBatch>| arrow::util::pretty::pretty_format_batches(&b).unwrap().to_string();
+        assert_eq!(
+            text(read_mode("PERMISSIVE").unwrap()),
+            "+-----+---+\n| id  | n |\n+-----+---+\n| a   | 1 |\n| b,2 |   |\n| c   | 3 |\n+-----+---+"
+        );
+        assert_eq!(
+            text(read_mode("DROPMALFORMED").unwrap()),
+            "+----+---+\n| id | n |\n+----+---+\n| a  | 1 |\n| c  | 3 |\n+----+---+"
+        );
+        let err = read_mode("FAILFAST").unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("not closed"), "{err}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use arrow::json::ReaderBuilder;
 use arrow::json::reader::Decoder;
 
 use super::datetime::TimestampFormat;
-use super::json_scan::{MAX_NESTING, QuotedNumbers, may_nest_too_deep, nests_too_deep, quote_non_numeric};
+use super::json_scan::{QuotedNumbers, has_control_bytes, may_nest_too_deep, quote_non_numeric, refused};
 use super::{ParseMode, open, parse_mode, split_corrupt_column, widen_inferred};
 use crate::error::{Error, Result};
 use crate::options::Options;
@@ -92,11 +92,12 @@ pub(crate) fn decode_documents(
     let fast = || -> Result<Option<RecordBatch>> {
         let mut decoder = decoder_with_batch(&data_schema, ts, values.len().max(1))?;
         for (value, _) in values.iter().zip(&present).filter(|(_, p)| **p) {
-            if nests_too_deep(value.unwrap_or_default()) || strings_in_numbers.in_text(value.unwrap_or_default()) {
+            let value = value.unwrap_or_default();
+            if refused(value).is_some() || strings_in_numbers.in_text(value) {
                 return Ok(None);
             }
             let before = decoder.inner.len();
-            decoder.decode(value.unwrap_or_default())?;
+            decoder.decode(value)?;
             if decoder.inner.has_partial_record() || decoder.inner.len() != before + 1 {
                 return Ok(None);
             }
@@ -136,10 +137,10 @@ pub(crate) fn decode_documents(
                 let quoted = quote_non_numeric(raw);
                 let value = quoted.as_deref().unwrap_or(raw);
                 let mut d = decoder(&data_schema, ts)?;
-                let one = if nests_too_deep(value) {
-                    Err(too_deep())
+                let one = if let Some(reason) = refused(value) {
+                    Err(malformed(reason))
                 } else if strings_in_numbers.in_text(raw) {
-                    Err(Error::Arrow(arrow::error::ArrowError::JsonError("a numeric field holds a string".into())))
+                    Err(malformed("a numeric field holds a string".into()))
                 } else {
                     d.decode(value)
                 }
@@ -319,8 +320,8 @@ fn decode_all(
         eof = read == 0;
         let whole = if eof { buf.len() } else { memchr::memrchr(b'\n', &buf).map_or(0, |n| n + 1) };
         let lines = &buf[..whole];
-        if may_nest_too_deep(lines) || quoted.in_text(lines) {
-            return Err(too_deep_or_quoted());
+        if may_nest_too_deep(lines) || quoted.in_text(lines) || has_control_bytes(lines) {
+            return Err(line_by_line());
         }
         let mut at = 0;
         while at < lines.len() {
@@ -395,10 +396,10 @@ fn decode_lines(
         let raw = line;
         let quoted = quote_non_numeric(raw);
         let line = quoted.as_deref().unwrap_or(raw);
-        let decoded = if nests_too_deep(line) {
-            Err(too_deep())
+        let decoded = if let Some(reason) = refused(line) {
+            Err(malformed(reason))
         } else if strings_in_numbers.in_text(raw) {
-            Err(Error::Arrow(arrow::error::ArrowError::JsonError("a numeric field holds a string".into())))
+            Err(malformed("a numeric field holds a string".into()))
         } else {
             line_decoder.decode(line).and_then(|_| {
                 line_decoder.flush()?.ok_or_else(|| Error::Internal("a JSON line decoded to no row".into()))
@@ -427,16 +428,14 @@ fn decode_lines(
     Ok((concat_batches(schema, &rows)?, corrupt))
 }
 
-/// Why the fast path gave up: some line needs Spark's rules one by one.
-fn too_deep_or_quoted() -> Error {
-    Error::Internal("a line nests deeply or quotes a number: decoded line by line".into())
+/// Why the fast path gave up: some line needs Spark's rules one by one (`json_scan.rs`).
+fn line_by_line() -> Error {
+    Error::Internal("a line needs Spark's rules one by one".into())
 }
 
-/// A record nested deeper than Spark's JSON parser allows: malformed (`json_scan.rs`).
-fn too_deep() -> Error {
-    Error::Arrow(arrow::error::ArrowError::JsonError(format!(
-        "the record nests arrays and objects more than {MAX_NESTING} deep, the JSON parser's limit"
-    )))
+/// A record Spark's parser refuses, or one whose numeric field holds a string: malformed.
+fn malformed(reason: String) -> Error {
+    Error::Arrow(arrow::error::ArrowError::JsonError(reason))
 }
 
 /// The JSON value Spark would read into `field`, or `None` for null: a string is no number,

@@ -31,9 +31,45 @@ pub(crate) fn may_nest_too_deep(lines: &[u8]) -> bool {
     false
 }
 
+/// Whether `lines` hold a control byte other than tab, newline and carriage return: Spark's
+/// parser refuses one inside a string (it must be escaped, `\u0000`), where arrow-json keeps it.
+pub(crate) fn has_control_bytes(lines: &[u8]) -> bool {
+    lines.iter().any(|&b| b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r')
+}
+
+/// Why Spark's parser refuses the record `text` where arrow-json would not: nested too deep,
+/// or a control byte inside a string.
+pub(crate) fn refused(text: &[u8]) -> Option<String> {
+    if nests_too_deep(text) {
+        return Some(format!(
+            "the record nests arrays and objects more than {MAX_NESTING} deep, the JSON parser's limit"
+        ));
+    }
+    (has_control_bytes(text) && control_byte_in_string(text))
+        .then(|| "a string holds an unescaped control character".to_string())
+}
+
+fn control_byte_in_string(text: &[u8]) -> bool {
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ if b < 0x20 => return true,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        }
+    }
+    false
+}
+
 /// Whether the record `text` nests arrays and objects deeper than [`MAX_NESTING`] (brackets
 /// inside strings do not count).
-pub(crate) fn nests_too_deep(text: &[u8]) -> bool {
+fn nests_too_deep(text: &[u8]) -> bool {
     if openings(text) <= MAX_NESTING {
         return false;
     }
@@ -179,6 +215,14 @@ mod tests {
             r#"{"a": "NaN", "b": "-inf", "c": ["inf", "inf"], "s": "NaN Infinity", "d": 1.5}"#
         );
         assert_eq!(quote_non_numeric(br#"{"s": "NaN", "n": null}"#), None);
+    }
+
+    #[test]
+    fn a_control_byte_in_a_string_is_refused_and_elsewhere_left_to_the_parser() {
+        assert!(refused(b"{\"id\": \"a\x00b\"}").is_some_and(|r| r.contains("control character")));
+        assert!(refused(b"{\"id\": \"a\\u0000b\"}").is_none(), "escaped");
+        assert!(refused(b"{\"id\": \"a\tb\"}").is_none(), "a tab is not looked for");
+        assert!(refused(b"{\"id\": \"a\"}\x00").is_none());
     }
 
     #[test]
