@@ -49,22 +49,36 @@ pub(crate) fn refused(text: &[u8]) -> Option<String> {
         .then(|| "a string holds an unescaped control character".to_string())
 }
 
-fn control_byte_in_string(text: &[u8]) -> bool {
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in text {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ if b < 0x20 => return true,
-                _ => {}
-            }
-        } else if b == b'"' {
-            in_string = true;
+/// Follows a JSON text byte by byte to tell string content from everything else.
+#[derive(Default)]
+struct Strings {
+    inside: bool,
+    escaped: bool,
+}
+
+impl Strings {
+    /// Whether `b`, the next byte, is part of a string's content (its quotes are not).
+    fn content(&mut self, b: u8) -> bool {
+        if !self.inside {
+            self.inside = b == b'"';
+            return false;
         }
+        match b {
+            _ if self.escaped => self.escaped = false,
+            b'\\' => self.escaped = true,
+            b'"' => {
+                self.inside = false;
+                return false;
+            }
+            _ => {}
+        }
+        true
     }
-    false
+}
+
+fn control_byte_in_string(text: &[u8]) -> bool {
+    let mut strings = Strings::default();
+    text.iter().any(|&b| strings.content(b) && b < 0x20)
 }
 
 /// Whether the record `text` nests arrays and objects deeper than [`MAX_NESTING`] (brackets
@@ -73,19 +87,10 @@ fn nests_too_deep(text: &[u8]) -> bool {
     if openings(text) <= MAX_NESTING {
         return false;
     }
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut strings, mut depth) = (Strings::default(), 0usize);
     for &b in text {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
         match b {
-            b'"' => in_string = true,
+            _ if strings.content(b) => {}
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_NESTING {
@@ -117,25 +122,10 @@ const NON_NUMERIC: [(&[u8], &[u8]); 7] = [
 /// so nothing else is touched.
 pub(crate) fn quote_non_numeric(record: &[u8]) -> Option<Vec<u8>> {
     let (mut out, mut copied, mut i) = (Vec::new(), 0, 0);
-    let (mut in_string, mut escaped) = (false, false);
+    let mut strings = Strings::default();
     while i < record.len() {
-        let b = record[i];
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            i += 1;
-            continue;
-        }
-        if b == b'"' {
-            in_string = true;
-            i += 1;
-            continue;
-        }
-        match NON_NUMERIC.iter().find(|(word, _)| record[i..].starts_with(word)) {
+        let word = (!strings.content(record[i])).then(|| NON_NUMERIC.iter().find(|(w, _)| record[i..].starts_with(w)));
+        match word.flatten() {
             Some((word, text)) => {
                 out.extend_from_slice(&record[copied..i]);
                 out.extend_from_slice(text);
