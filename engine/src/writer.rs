@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::checkpoint::Checkpoint;
+use crate::connector::{self, SinkArgs};
 use crate::dataframe::DataFrame;
 use crate::error::{Error, Result};
 use crate::execution::query::StreamingQuery;
@@ -15,10 +16,8 @@ use crate::operator::late_rows::late_rows_schema;
 use crate::options::Options;
 pub use crate::output_mode::OutputMode;
 use crate::plan::{check_output_mode, plan_stream};
-use crate::sink::file::{FileSink, WriteFormat};
 use crate::sink::foreach::{ForeachBatchFn, ForeachBatchSink};
-use crate::sink::noop::NoopSink;
-use crate::sink::{Sink, console, memory, supported_modes};
+use crate::sink::{Sink, memory};
 
 /// Describes a streaming query before it starts: sink, options, output mode, trigger.
 pub struct DataStreamWriter {
@@ -138,15 +137,10 @@ impl DataStreamWriter {
         let partitions = session.inner.ctx.state().config().target_partitions();
         let plan = plan_stream(self.df.df.logical_plan().clone(), partitions)?;
         check_output_mode(plan.facts, mode)?;
-        const SINKS: [&str; 8] = ["console", "memory", "parquet", "json", "csv", "foreachbatch", "kafka", "noop"];
-        if !SINKS.contains(&self.format.as_str()) {
-            return Err(unknown_sink(&self.format));
-        }
-        if !supported_modes(&self.format).contains(&mode) {
-            return Err(Error::Analysis(format!("Data source {} does not support {mode} output mode", self.format)));
-        }
+        let connector = connector::sink(&self.format)?;
+        connector.check_mode(&self.format, mode)?;
 
-        let (checkpoint_dir, temporary) = self.checkpoint_location()?;
+        let (checkpoint_dir, temporary) = self.checkpoint_location(connector.temporary_checkpoint)?;
         if temporary {
             session
                 .inner
@@ -173,7 +167,18 @@ impl DataStreamWriter {
         };
         let output = session.inner.ctx.state().optimize(&plan.output)?;
         let schema = Arc::new(output.schema().as_arrow().clone());
-        let sink = self.sink(mode, schema, id, checkpoint.sink_dir())?;
+        let sink = connector.build(SinkArgs {
+            format: &self.format,
+            session: &session,
+            options: &self.options,
+            mode,
+            schema,
+            query_id: id,
+            query_name: self.query_name.as_deref(),
+            sink_dir: checkpoint.sink_dir(),
+            partition_by: &self.partition_by,
+            foreach_batch: self.foreach_batch.take(),
+        })?;
         let spec = QuerySpec {
             id,
             name: self.query_name.clone(),
@@ -187,7 +192,8 @@ impl DataStreamWriter {
         start(&session, plan, output, spec)
     }
 
-    fn checkpoint_location(&self) -> Result<(PathBuf, bool)> {
+    /// Where the checkpoint goes; `temporary_allowed` when the sink may run on a made-up one.
+    fn checkpoint_location(&self, temporary_allowed: bool) -> Result<(PathBuf, bool)> {
         if let Some(dir) = self.options.get("checkpointLocation") {
             return Ok((PathBuf::from(dir), false));
         }
@@ -195,7 +201,7 @@ impl DataStreamWriter {
             let name = self.query_name.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             return Ok((root.join(name), false));
         }
-        if matches!(self.format.as_str(), "console" | "memory" | "foreachbatch" | "noop") {
+        if temporary_allowed {
             let dir = std::env::temp_dir().join(format!("brooklet-temporary-{}", uuid::Uuid::new_v4()));
             return Ok((dir, true));
         }
@@ -204,61 +210,4 @@ impl DataStreamWriter {
             "must be specified either through option(\"checkpointLocation\", ...) or Session::set_checkpoint_root(...)",
         ))
     }
-
-    #[cfg_attr(not(feature = "kafka"), allow(unused_variables))]
-    fn sink(
-        &mut self,
-        mode: OutputMode,
-        schema: arrow::datatypes::SchemaRef,
-        query_id: uuid::Uuid,
-        sink_dir: PathBuf,
-    ) -> Result<Box<dyn Sink>> {
-        let session = &self.df.session;
-        let format = self.format.as_str();
-        let known: &[&str] = match format {
-            "console" => console::OPTIONS,
-            "parquet" | "json" | "csv" => &["path", "checkpointLocation"],
-            #[cfg(feature = "kafka")]
-            "kafka" => crate::kafka::sink::SINK_OPTIONS,
-            _ => &["checkpointLocation"],
-        };
-        self.options.check_known(&format!("sink '{format}'"), known)?;
-        Ok(match format {
-            "console" => Box::new(console::ConsoleSink::try_new(&self.options, session.inner.console.clone())?),
-            "noop" => Box::new(NoopSink),
-            "memory" => {
-                let name = self
-                    .query_name
-                    .as_deref()
-                    .ok_or_else(|| Error::Analysis("queryName must be specified for memory sink".into()))?;
-                Box::new(memory::MemorySink::try_new(session, name, mode, schema)?)
-            }
-            #[cfg(feature = "kafka")]
-            "kafka" => Box::new(crate::kafka::sink::KafkaSink::try_new(&self.options, query_id, sink_dir)?),
-            "foreachbatch" => {
-                let f = self
-                    .foreach_batch
-                    .take()
-                    .ok_or_else(|| Error::Internal("foreach_batch without a function".into()))?;
-                Box::new(ForeachBatchSink { session: session.clone(), f })
-            }
-            name => match WriteFormat::from_name(name) {
-                Some(write_format) => {
-                    let path = self.options.get("path").ok_or_else(|| {
-                        Error::option("path", format!("the {name} sink needs option(\"path\", <directory>)"))
-                    })?;
-                    Box::new(FileSink::try_new(PathBuf::from(path), write_format, self.partition_by.clone(), &schema)?)
-                }
-                None => return Err(unknown_sink(name)),
-            },
-        })
-    }
-}
-
-fn unknown_sink(name: &str) -> Error {
-    let kafka = if cfg!(feature = "kafka") { ", kafka" } else { " (kafka needs the crate feature `kafka`)" };
-    Error::option(
-        "format",
-        format!("unknown sink '{name}'; sinks are console, memory, parquet, json, csv, foreach_batch, noop{kafka}"),
-    )
 }

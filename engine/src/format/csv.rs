@@ -187,7 +187,8 @@ fn text_of(path: &Path, o: &CsvOptions) -> Result<CsvText> {
             unterminated.push((row, i + 1));
         }
         out.extend_from_slice(&line[body.len()..]);
-        if !body.is_empty() && !(o.header && i == 0) {
+        let is_header = o.header && i == 0;
+        if !body.is_empty() && !is_header {
             row += 1;
         }
     }

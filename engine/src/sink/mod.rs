@@ -16,7 +16,6 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
-use crate::output_mode::OutputMode;
 
 /// The destination of a streaming query's rows.
 pub trait Sink: Send {
@@ -25,14 +24,4 @@ pub trait Sink: Send {
 
     /// How progress reports name this sink.
     fn description(&self) -> String;
-}
-
-/// The output modes each sink format accepts (Spark's sink compatibility table).
-pub(crate) fn supported_modes(format: &str) -> &'static [OutputMode] {
-    use OutputMode::*;
-    match format {
-        "memory" => &[Append, Complete],
-        "parquet" | "json" | "csv" => &[Append],
-        _ => &[Append, Update, Complete], // console, foreachBatch, noop
-    }
 }
