@@ -297,43 +297,74 @@ fn strict_integers(text: &ArrayRef, field: &Field) -> Result<ArrayRef> {
     Ok(cast_with_options(&wide, field.data_type(), &CastOptions { safe: false, ..Default::default() })?)
 }
 
-/// Decodes JSON lines from `input` on this thread, whole lines at a time: each piece is first
-/// scanned for what arrow-json would get wrong by Spark's rules (`json_scan.rs`), and the
-/// fast path gives up (for the line-by-line path) on the first such line.
-fn decode_all(
+/// The fast path's decoder over whole lines: each piece is first scanned for what arrow-json
+/// would get wrong by Spark's rules (`json_scan.rs`), and the fast path gives up (for the
+/// line-by-line path) on the first piece with such a line.
+struct FastLines {
+    decoder: JsonDecoder,
+    quoted: QuotedNumbers,
+    out: Vec<RecordBatch>,
+}
+
+impl FastLines {
+    fn new(schema: &SchemaRef, ts: Option<&TimestampFormat>) -> Result<Self> {
+        Ok(FastLines { decoder: decoder(schema, ts)?, quoted: QuotedNumbers::new(schema), out: Vec::new() })
+    }
+
+    /// Decodes `lines`, whole lines only.
+    fn decode(&mut self, lines: &[u8]) -> Result<()> {
+        if may_nest_too_deep(lines) || self.quoted.in_text(lines) || has_control_bytes(lines) {
+            return Err(line_by_line());
+        }
+        let mut at = 0;
+        while at < lines.len() {
+            at += self.decoder.decode(&lines[at..])?;
+            if at < lines.len() {
+                self.out.extend(self.decoder.flush()?); // the decoder's batch is full
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Vec<RecordBatch>> {
+        self.out.extend(self.decoder.flush()?);
+        Ok(self.out)
+    }
+}
+
+/// Decodes the JSON lines of `input` on this thread, a buffer of whole lines at a time.
+fn decode_stream(
     mut input: impl Read,
     path: &Path,
     schema: &SchemaRef,
     ts: Option<&TimestampFormat>,
 ) -> Result<Vec<RecordBatch>> {
-    let mut decoder = decoder(schema, ts)?;
-    let quoted = QuotedNumbers::new(schema);
-    let mut out = Vec::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_BUFFER);
-    let mut eof = false;
-    while !eof {
-        // Fill the buffer, then hand over every whole line in it.
-        let filled = buf.len();
-        buf.resize(filled.max(READ_BUFFER / 2) * 2, 0);
-        let read = input.read(&mut buf[filled..]).map_err(|e| Error::io(path, e))?;
-        buf.truncate(filled + read);
-        eof = read == 0;
-        let whole = if eof { buf.len() } else { memchr::memrchr(b'\n', &buf).map_or(0, |n| n + 1) };
-        let lines = &buf[..whole];
-        if may_nest_too_deep(lines) || quoted.in_text(lines) || has_control_bytes(lines) {
-            return Err(line_by_line());
+    let mut fast = FastLines::new(schema, ts)?;
+    let mut buf = vec![0u8; READ_BUFFER];
+    // `buf[..end]` holds read bytes not decoded yet, from the start of a line.
+    let mut end = 0;
+    loop {
+        if end == buf.len() {
+            buf.resize(buf.len() * 2, 0); // a line longer than the buffer
         }
-        let mut at = 0;
-        while at < lines.len() {
-            at += decoder.decode(&lines[at..])?;
-            if at < lines.len() {
-                out.extend(decoder.flush()?); // the decoder's batch is full
-            }
+        let read = input.read(&mut buf[end..]).map_err(|e| Error::io(path, e))?;
+        end += read;
+        if read == 0 {
+            fast.decode(&buf[..end])?;
+            return fast.finish();
         }
-        buf.drain(..whole);
+        let Some(newline) = memchr::memrchr(b'\n', &buf[..end]) else { continue };
+        fast.decode(&buf[..=newline])?;
+        buf.copy_within(newline + 1..end, 0);
+        end -= newline + 1;
     }
-    out.extend(decoder.flush()?);
-    Ok(out)
+}
+
+/// Decodes `lines` (whole lines) on this thread.
+fn decode_slice(lines: &[u8], schema: &SchemaRef, ts: Option<&TimestampFormat>) -> Result<Vec<RecordBatch>> {
+    let mut fast = FastLines::new(schema, ts)?;
+    fast.decode(lines)?;
+    fast.finish()
 }
 
 /// Below this size a file is decoded on one thread.
@@ -351,12 +382,12 @@ fn decode_file(path: &Path, schema: &SchemaRef, ts: Option<&TimestampFormat>) ->
     let mut file = open(path)?;
     let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if size < PARALLEL_BYTES || crate::parallel::cores_busy() {
-        return decode_all(file, path, schema, ts);
+        return decode_stream(file, path, schema, ts);
     }
     let mut bytes = Vec::with_capacity(size as usize);
     file.read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
     let decoded = crate::parallel::map_ordered(&line_chunks(&bytes, crate::parallel::cores()), |chunk| {
-        decode_all(*chunk, path, schema, ts)
+        decode_slice(chunk, schema, ts)
     })?;
     Ok(decoded.into_iter().flatten().collect())
 }

@@ -18,12 +18,14 @@ fn openings(text: &[u8]) -> usize {
     text.iter().filter(|&&b| b == b'[' || b == b'{').count()
 }
 
-/// Whether some line of `lines` (whole lines) may nest too deep: it holds more opening
-/// brackets than the limit. It only counts, and never says no to a line that is too deep.
+/// Whether some line of `lines` (whole lines) may nest too deep: it is longer than the limit
+/// and holds more opening brackets than that. It only measures and counts, and never says no
+/// to a line that is too deep.
 pub(crate) fn may_nest_too_deep(lines: &[u8]) -> bool {
     let mut start = 0;
     for end in memchr::memchr_iter(b'\n', lines).chain(std::iter::once(lines.len())) {
-        if openings(&lines[start..end]) > MAX_NESTING {
+        // A line can only hold more openings than it has bytes.
+        if end - start > MAX_NESTING && openings(&lines[start..end]) > MAX_NESTING {
             return true;
         }
         start = end + 1;
@@ -34,7 +36,12 @@ pub(crate) fn may_nest_too_deep(lines: &[u8]) -> bool {
 /// Whether `lines` hold a control byte other than tab, newline and carriage return: Spark's
 /// parser refuses one inside a string (it must be escaped, `\u0000`), where arrow-json keeps it.
 pub(crate) fn has_control_bytes(lines: &[u8]) -> bool {
-    lines.iter().any(|&b| b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r')
+    // 64 bytes at a time without branching (which vectorizes); the exact test only for a
+    // block with some byte below 0x20 that is not a newline.
+    lines.chunks(64).any(|block| {
+        block.iter().fold(false, |seen, &b| seen | ((b < 0x20) & (b != b'\n')))
+            && block.iter().any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+    })
 }
 
 /// Why Spark's parser refuses the record `text` where arrow-json would not: nested too deep,
@@ -142,6 +149,20 @@ pub(crate) fn quote_non_numeric(record: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// How common a byte is in JSON lines, for the substring search's prefilter: quotes, colons,
+/// commas, brackets, spaces and digits are everywhere, so it anchors on the letters of a name.
+struct JsonRank;
+
+impl memchr::arch::all::packedpair::HeuristicFrequencyRank for JsonRank {
+    fn rank(&self, byte: u8) -> u8 {
+        match byte {
+            b'"' | b':' | b',' | b'{' | b'}' | b'[' | b']' | b' ' | b'0'..=b'9' => 255,
+            b'a'..=b'z' | b'_' => 160,
+            _ => 80,
+        }
+    }
+}
+
 /// Finds a JSON string given for a numeric field: `"user_id": "6"`. Spark reads it as null
 /// (a string is no number, and `"3.5"` for a DOUBLE is no double either, apart from `"NaN"`
 /// and the infinities), where arrow-json would parse the text. The search looks for each
@@ -158,7 +179,10 @@ impl QuotedNumbers {
             .fields()
             .iter()
             .filter(|f| f.data_type().is_numeric())
-            .map(|f| memchr::memmem::Finder::new(format!("\"{}\"", f.name()).as_bytes()).into_owned())
+            .map(|f| {
+                let needle = format!("\"{}\"", f.name());
+                memchr::memmem::FinderBuilder::new().build_forward_with_ranker(JsonRank, needle.as_bytes()).into_owned()
+            })
             .collect();
         QuotedNumbers { names }
     }
