@@ -1,7 +1,9 @@
-//! The registry of streaming sinks: every `write_stream().format(..)` by name, with what it
-//! declares — the options it reads, the output modes it accepts (Spark's sink table), whether
-//! it may run on a temporary checkpoint, and how it is built. [`crate::DataStreamWriter`]
-//! looks a sink up here and never matches on names; a new sink is one more entry.
+//! The registry of streaming connectors by format name. [`crate::DataStreamWriter`] and
+//! `read_stream()` look connectors up here and never match on names; a new one is one more
+//! entry. (The file formats, which read a directory and infer schemas, are `format/`'s.)
+//!
+//! Each sink declares the options it reads, the output modes it accepts (Spark's sink table),
+//! whether it may run on a temporary checkpoint, and how it is built:
 //!
 //! | sink | options | modes | without `checkpointLocation` |
 //! |---|---|---|---|
@@ -11,6 +13,13 @@
 //! | `foreachbatch` | | append, update, complete | yes |
 //! | `noop` | | append, update, complete | yes |
 //! | `kafka` (feature) | `kafka.*`, `topic`, `deliveryGuarantee` | append, update, complete | no |
+//!
+//! Each source that reads no path declares its options, its fixed schema and its kind:
+//!
+//! | source | schema |
+//! |---|---|
+//! | `rate`, `rate-micro-batch` | `timestamp`, `value` |
+//! | `kafka` (feature) | `key`, `value`, `topic`, `partition`, `offset`, `timestamp`, ... |
 
 use std::path::PathBuf;
 
@@ -24,6 +33,8 @@ use crate::sink::file::{FileSink, WriteFormat};
 use crate::sink::foreach::{ForeachBatchFn, ForeachBatchSink};
 use crate::sink::noop::NoopSink;
 use crate::sink::{Sink, console, memory};
+use crate::source::SourceKind;
+use crate::source::rate::{RATE_MICRO_BATCH_OPTIONS, RATE_OPTIONS, rate_schema};
 
 /// What a sink is built from.
 pub(crate) struct SinkArgs<'a> {
@@ -146,4 +157,53 @@ impl SinkConnector {
         }
         Err(Error::Analysis(format!("Data source {format} does not support {mode} output mode")))
     }
+}
+
+/// One stream source that reads no path, as it declares itself.
+pub(crate) struct SourceConnector {
+    pub names: &'static [&'static str],
+    /// The options it reads.
+    pub options: fn() -> Vec<&'static str>,
+    /// Its rows' fixed schema, which may depend on options (Kafka's `includeHeaders`); it also
+    /// refuses options the source cannot take.
+    pub schema: fn(&Options) -> Result<SchemaRef>,
+    pub kind: SourceKind,
+}
+
+static SOURCES: &[SourceConnector] = &[
+    SourceConnector {
+        names: &["rate"],
+        options: || RATE_OPTIONS.to_vec(),
+        schema: |_| Ok(rate_schema()),
+        kind: SourceKind::Rate,
+    },
+    SourceConnector {
+        names: &["rate-micro-batch"],
+        options: || RATE_MICRO_BATCH_OPTIONS.to_vec(),
+        schema: |_| Ok(rate_schema()),
+        kind: SourceKind::RateMicroBatch,
+    },
+    #[cfg(feature = "kafka")]
+    SourceConnector {
+        names: &["kafka"],
+        options: || [crate::kafka::source::READ_OPTIONS, crate::kafka::source::STREAM_OPTIONS].concat(),
+        schema: |o| {
+            let ending = ["endingOffsets", "endingOffsetsByTimestamp", "endingTimestamp"];
+            if let Some(key) = ending.into_iter().find(|k| o.get(k).is_some()) {
+                return Err(Error::option(key, "ending offsets are not valid in streaming queries"));
+            }
+            Ok(crate::kafka::kafka_schema(o.flag("includeHeaders", false)?))
+        },
+        kind: SourceKind::Kafka,
+    },
+];
+
+/// The path-less stream source `format` names, if there is one.
+pub(crate) fn stream_source(format: &str) -> Option<&'static SourceConnector> {
+    SOURCES.iter().find(|s| s.names.contains(&format))
+}
+
+/// The names of the path-less stream sources, for errors that list them.
+pub(crate) fn stream_source_names() -> Vec<&'static str> {
+    SOURCES.iter().flat_map(|s| s.names.iter().copied()).collect()
 }

@@ -26,7 +26,7 @@
 //! dataframe.rs   DataFrame: select, filter, group_by, ...; collect/show for static data
 //! batch_writer.rs DataFrameWriter: df.write()...save(dir) / save_source() for static data
 //! writer.rs      DataStreamWriter: validates, picks the sink -> start() -> StreamingQuery
-//! connector.rs   the registry of streaming sinks: names, options, output modes, constructors
+//! connector.rs   the registry of streaming sinks and path-less sources: names, options, modes
 //! execution/     query assembly (start.rs), the micro-batch loop; query handle, manager,
 //!                listeners, triggers, the watermark
 //! operator/      StatefulOperator: aggregation (plain, windows, sessions), deduplication,

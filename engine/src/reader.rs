@@ -14,7 +14,6 @@ use crate::format::FileFormat;
 use crate::options::Options;
 use crate::plan::tables::StreamingTable;
 use crate::session::Session;
-use crate::source::rate::{RATE_MICRO_BATCH_OPTIONS, RATE_OPTIONS, rate_schema};
 use crate::source::{SourceKind, SourceSpec};
 
 /// Something that names a schema: an Arrow schema or a DDL string such as
@@ -146,35 +145,20 @@ impl DataStreamReader {
     /// `kafka`).
     pub fn load_source(mut self) -> Result<DataFrame> {
         let format = self.spec.format()?.to_string();
-        let (kind, known, schema) = match format.as_str() {
-            "rate" => (SourceKind::Rate, RATE_OPTIONS, rate_schema()),
-            "rate-micro-batch" => (SourceKind::RateMicroBatch, RATE_MICRO_BATCH_OPTIONS, rate_schema()),
-            #[cfg(feature = "kafka")]
-            "kafka" => {
-                if let Some(key) = ["endingOffsets", "endingOffsetsByTimestamp", "endingTimestamp"]
-                    .into_iter()
-                    .find(|k| self.spec.options.get(k).is_some())
-                {
-                    return Err(Error::option(key, "ending offsets are not valid in streaming queries"));
-                }
-                (
-                    SourceKind::Kafka,
-                    &[crate::kafka::source::READ_OPTIONS, crate::kafka::source::STREAM_OPTIONS].concat()[..],
-                    crate::kafka::kafka_schema(self.spec.options.flag("includeHeaders", false)?),
-                )
-            }
-            "json" | "csv" | "text" | "parquet" => {
+        let Some(source) = crate::connector::stream_source(&format) else {
+            if FileFormat::is_file_format(&format) {
                 return Err(Error::option("path", format!("format '{format}' reads files: call .load(path)")));
             }
-            other => return Err(unknown_format(other)),
+            return Err(unknown_format(&format));
         };
         if self.spec.schema()?.is_some() {
             return Err(Error::Analysis(format!(
                 "the {format} source has a fixed schema and does not take .schema(..)"
             )));
         }
-        self.spec.options.check_known(&format!("format '{format}'"), known)?;
-        let spec = SourceSpec { kind, schema, options: self.spec.options };
+        let schema = (source.schema)(&self.spec.options)?;
+        self.spec.options.check_known(&format!("format '{format}'"), &(source.options)())?;
+        let spec = SourceSpec { kind: source.kind.clone(), schema, options: self.spec.options };
         DataFrame::from_table(&self.spec.session, &format.replace('-', "_"), Arc::new(StreamingTable::new(spec)))
     }
 
@@ -182,7 +166,7 @@ impl DataStreamReader {
     pub fn load(mut self, path: impl AsRef<Path>) -> Result<DataFrame> {
         let dir = path.as_ref().to_path_buf();
         let name = self.spec.format()?.to_string();
-        if name == "rate" || name == "rate-micro-batch" {
+        if crate::connector::stream_source(&name).is_some() {
             return self.load_source();
         }
         let format = FileFormat::try_new(&name, &self.spec.options)?;
@@ -353,16 +337,10 @@ fn table_name(path: &Path) -> String {
     if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) { format!("t_{name}") } else { name }
 }
 
-#[cfg(feature = "kafka")]
-const KAFKA_NOTE: &str = ", kafka";
-#[cfg(not(feature = "kafka"))]
-const KAFKA_NOTE: &str = " (kafka needs the crate feature `kafka`)";
-
 fn unknown_format(name: &str) -> Error {
-    Error::option(
-        "format",
-        format!("unknown format '{name}'; sources are json, csv, text, parquet, rate, rate-micro-batch{}", KAFKA_NOTE),
-    )
+    let kafka = if cfg!(feature = "kafka") { "" } else { " (kafka needs the crate feature `kafka`)" };
+    let names = [&crate::format::FILE_FORMATS[..], &crate::connector::stream_source_names()].concat();
+    Error::option("format", format!("unknown format '{name}'; sources are {}{kafka}", names.join(", ")))
 }
 
 /// The data files in `dir` and its `column=value` subdirectories (hidden and `_`-prefixed

@@ -58,7 +58,15 @@ pub(crate) const FILE_SOURCE_OPTIONS: &[&str] = &[
     "path",
 ];
 
+/// The names of the file formats.
+pub(crate) const FILE_FORMATS: [&str; 4] = ["json", "csv", "text", "parquet"];
+
 impl FileFormat {
+    /// Whether `name` is a file format's.
+    pub(crate) fn is_file_format(name: &str) -> bool {
+        FILE_FORMATS.contains(&name)
+    }
+
     /// The format named `name` with `options`; unknown options are errors.
     pub fn try_new(name: &str, options: &Options) -> Result<Self> {
         let (format, known): (FileFormat, &[&str]) = match name {

@@ -73,7 +73,7 @@ pub(crate) struct SourceSpec {
     pub options: Options,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum SourceKind {
     Files {
         dir: PathBuf,
