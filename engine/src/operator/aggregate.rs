@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
-use arrow::compute::{cast, filter_record_batch, not};
+use arrow::compute::{cast, concat_batches, filter_record_batch, not};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
@@ -206,12 +206,11 @@ impl StatefulOperator for StatefulAggregate {
         self.rows.set(input)?;
         // Partition by partition, in order: the order groups are first seen in (and so the
         // order the console prints them in) is the same on every run.
-        let partial = self.runner.collect(partial_plan(&self.runner, &self.plan)?)?;
+        let physical = partial_plan(&self.runner, &self.plan)?;
+        let schema = physical.schema();
+        let partial = concat_batches(&schema, &self.runner.collect(physical)?)?;
         let late_until = self.event_time.then_some(late_us);
-        let mut partial_dropped = 0;
-        for b in &partial {
-            partial_dropped += self.state.merge(b, late_until)?;
-        }
+        let partial_dropped = self.state.merge(&partial, late_until)?;
         if partial_dropped > 0 {
             self.record_late_rows(late_us)?;
         }

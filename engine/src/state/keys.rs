@@ -34,8 +34,7 @@ pub(crate) struct KeyStore {
     added: Vec<Box<[u8]>>,
     removed: Vec<Box<[u8]>>,
     key_bytes: usize,
-    compaction: files::Compaction,
-    dir: PathBuf,
+    files: files::StateFiles,
 }
 
 impl KeyStore {
@@ -44,13 +43,16 @@ impl KeyStore {
     pub(crate) fn try_new(key_fields: Vec<FieldRef>, time_column: Option<&str>, dir: PathBuf) -> Result<Self> {
         let converter = RowConverter::new(key_fields.iter().map(|f| SortField::new(f.data_type().clone())).collect())?;
         let key_schema = Arc::new(Schema::new(key_fields.clone()));
+        let identity = files::Identity::columns(&key_fields)?;
         let mut file_fields = key_fields;
         if let Some(name) = time_column {
             file_fields.push(Arc::new(Field::new(name, DataType::Int64, true)));
         }
+        let file_schema = Arc::new(Schema::new(file_fields));
         Ok(KeyStore {
             converter,
-            file_schema: Arc::new(Schema::new(file_fields)),
+            files: files::StateFiles::new(dir, file_schema.clone(), key_schema.clone(), identity),
+            file_schema,
             key_schema,
             has_time_column: time_column.is_some(),
             entries: HashMap::new(),
@@ -58,8 +60,6 @@ impl KeyStore {
             added: Vec::new(),
             removed: Vec::new(),
             key_bytes: 0,
-            compaction: files::Compaction::default(),
-            dir,
         })
     }
 
@@ -132,22 +132,18 @@ impl KeyStore {
                 std::mem::take(&mut self.added).into_iter().partition(|k| self.entries.contains_key(k));
             (p, g.into_iter().collect())
         };
-        files::write(&self.dir, version, files::Kind::Delta, &self.rows(&present, true)?)?;
+        let delta = self.rows(&present, true)?;
+        self.files.write_delta(version, &delta)?;
         let removed: Vec<_> = std::mem::take(&mut self.removed).into_iter().filter(|k| !gone.contains(k)).collect();
-        if !removed.is_empty() {
-            files::write(&self.dir, version, files::Kind::Removed, &self.rows(&removed, false)?)?;
-        }
-        self.compaction.wrote(present.len() + removed.len());
-        if self.compaction.snapshot_due(version, self.entries.len()) {
-            let all: Vec<Box<[u8]>> = self.entries.keys().cloned().collect();
-            files::write_snapshot(&self.dir, version, &self.file_schema, &all, |keys| self.rows(keys, true))?;
-        }
+        let removed = self.rows(&removed, false)?;
+        self.files.write_removed(version, &removed)?;
+        self.files.committed(version, self.entries.len());
         Ok(())
     }
 
     /// Deletes state files that versions from `keep_from` on no longer need.
     pub(crate) fn purge(&self, keep_from: u64) -> Result<()> {
-        files::purge(&self.dir, keep_from)
+        self.files.purge(keep_from)
     }
 
     /// Rebuilds the keys of `version` (the last committed batch), or empty. `time_of` gives a
@@ -165,8 +161,7 @@ impl KeyStore {
             return Ok(());
         };
         let num_keys = self.key_schema.fields().len();
-        let changes = files::read_version(&self.dir, version, &self.file_schema, &self.key_schema)?;
-        self.compaction.restored(&changes);
+        let changes = self.files.read(version)?;
         for (kind, batch) in changes {
             let keys = self.keys(&batch.columns()[..num_keys])?;
             if kind == files::Kind::Removed {

@@ -57,8 +57,7 @@ pub(crate) struct SessionState {
     /// Sessions the watermark removed since the last commit.
     evicted: usize,
     memory_bytes: usize,
-    compaction: files::Compaction,
-    dir: PathBuf,
+    files: files::StateFiles,
 }
 
 impl SessionState {
@@ -76,6 +75,9 @@ impl SessionState {
         let others = (0..num_keys).filter(|&i| i != session_at);
         let converter =
             RowConverter::new(others.map(|i| SortField::new(partial_schema.field(i).data_type().clone())).collect())?;
+        let key_schema = Arc::new(Schema::new(partial_schema.fields()[..num_keys].to_vec()));
+        let identity = files::Identity::with_session_start(key_schema.fields(), session_at)?;
+        let files = files::StateFiles::new(dir, partial_schema.clone(), key_schema, identity);
         Ok(SessionState {
             partial_schema,
             num_keys,
@@ -93,8 +95,7 @@ impl SessionState {
             touched_keys: HashSet::new(),
             evicted: 0,
             memory_bytes: 0,
-            compaction: files::Compaction::default(),
-            dir,
+            files,
         })
     }
 
@@ -349,20 +350,16 @@ impl GroupStore for SessionState {
     fn commit(&mut self, version: u64) -> Result<()> {
         let touched = GroupStore::touched(self);
         let delta = self.state_rows(&touched)?;
-        files::write(&self.dir, version, files::Kind::Delta, &delta)?;
+        self.files.write_delta(version, &delta)?;
         // A session whose (key, start) is live again was replaced, not removed.
         let live: HashSet<(&[u8], i64)> = self.slots.iter().flatten().map(|s| (&*s.key, s.start)).collect();
         let removed: Vec<(&[u8], i64, i64)> =
             self.removed.iter().filter(|(k, s)| !live.contains(&(&**k, *s))).map(|(k, s)| (&**k, *s, *s)).collect();
         if !removed.is_empty() {
             let batch = RecordBatch::try_new(self.key_schema(), self.columns_of(&removed)?)?;
-            files::write(&self.dir, version, files::Kind::Removed, &batch)?;
+            self.files.write_removed(version, &batch)?;
         }
-        self.compaction.wrote(delta.num_rows() + removed.len());
-        if self.compaction.snapshot_due(version, self.len()) {
-            let (all, schema, dir) = (self.all_groups(), self.partial_schema.clone(), self.dir.clone());
-            files::write_snapshot(&dir, version, &schema, &all, |slots| self.state_rows(slots))?;
-        }
+        self.files.committed(version, self.len());
         self.removed.clear();
         self.touched_keys.clear();
         self.evicted = 0;
@@ -373,7 +370,7 @@ impl GroupStore for SessionState {
     }
 
     fn purge(&self, keep_from: u64) -> Result<()> {
-        files::purge(&self.dir, keep_from)
+        self.files.purge(keep_from)
     }
 
     fn restore(&mut self, version: Option<u64>) -> Result<()> {
@@ -388,9 +385,7 @@ impl GroupStore for SessionState {
         self.evicted = 0;
         self.memory_bytes = 0;
         let Some(version) = version else { return Ok(()) };
-        let key_schema = self.key_schema();
-        let changes = files::read_version(&self.dir, version, &self.partial_schema, &key_schema)?;
-        self.compaction.restored(&changes);
+        let changes = self.files.read(version)?;
         for (kind, batch) in changes {
             let keys = self.other_keys(&batch)?;
             let bounds = self.bounds(&batch)?;
