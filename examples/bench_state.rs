@@ -14,7 +14,7 @@
 //! also wrote a snapshot (compaction; warm-up batches included) with their time, and the resident
 //! memory of the process: at the end, at its peak, and at its peak while filling; and what a
 //! group costs: the state's `memoryUsedBytes` per group and the process's growth while filling
-//! per group.
+//! per group, less the input rows the memory stream keeps.
 
 use std::path::Path;
 use std::process::Command;
@@ -89,14 +89,19 @@ fn run(args: &Args, groups: usize) -> anyhow::Result<()> {
 
     let rss_before_fill = rss_mb("VmRSS:");
     let fill = Instant::now();
+    let mut input_bytes = 0;
     for start in (0..groups).step_by(100_000) {
-        stream.add_batches(vec![key_batch(&stream, start..(start + 100_000).min(groups))?])?;
+        let rows = key_batch(&stream, start..(start + 100_000).min(groups))?;
+        input_bytes += rows.get_array_memory_size();
+        stream.add_batches(vec![rows])?;
         query.process_all_available()?;
     }
     let fill_s = fill.elapsed().as_secs_f64();
     let fill_peak = rss_mb("VmHWM:");
-    // What one group costs: the process's growth while filling, and the state's own count.
-    let rss_per_group = (rss_mb("VmRSS:") - rss_before_fill) * 1024.0 * 1024.0 / groups as f64;
+    // What one group costs: the state's own count, and the process's growth while filling,
+    // less the input rows, which a memory stream keeps.
+    let rss_growth = (rss_mb("VmRSS:") - rss_before_fill) * 1024.0 * 1024.0;
+    let rss_per_group = (rss_growth - input_bytes as f64) / groups as f64;
 
     let mut keys = Keys(0x9E37_79B9_7F4A_7C15);
     let mut batch = |n: usize| key_batch(&stream, (0..n).map(|_| keys.next(groups)));
@@ -131,7 +136,7 @@ fn run(args: &Args, groups: usize) -> anyhow::Result<()> {
     println!(
         "result {{\"groups\":{groups},\"rows_per_batch\":{},\"batches\":{},\"ms_median\":{:.2},\"ms_p95\":{:.2},\"ms_max\":{:.2},\
          \"state_bytes_per_batch_mean\":{mean_bytes},\"state_bytes_per_batch_max\":{},\"snapshot_batches\":[{}],\
-         \"memory_used_mb\":{:.0},\"memory_used_bytes_per_group\":{:.0},\"rss_growth_bytes_per_group\":{rss_per_group:.0},\"rss_mb\":{:.0},\"peak_rss_mb\":{:.0},\"peak_rss_after_fill_mb\":{fill_peak:.0},\"fill_seconds\":{fill_s:.1}}}",
+         \"memory_used_mb\":{:.0},\"memory_used_bytes_per_group\":{:.0},\"rss_growth_bytes_per_group\":{rss_per_group:.0},\"input_mb\":{:.0},\"rss_mb\":{:.0},\"peak_rss_mb\":{:.0},\"peak_rss_after_fill_mb\":{fill_peak:.0},\"fill_seconds\":{fill_s:.1}}}",
         args.rows,
         args.batches,
         at(0.5),
@@ -141,6 +146,7 @@ fn run(args: &Args, groups: usize) -> anyhow::Result<()> {
         snapshots.join(","),
         state.memory_used_bytes as f64 / 1e6,
         state.memory_used_bytes as f64 / groups as f64,
+        input_bytes as f64 / 1e6,
         rss_mb("VmRSS:"),
         rss_mb("VmHWM:"),
     );

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod bench;
+pub mod crash;
 pub mod events;
 pub mod kafka;
 pub mod notebook;

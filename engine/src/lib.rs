@@ -27,6 +27,7 @@
 //! batch_writer.rs DataFrameWriter: df.write()...save(dir) / save_source() for static data
 //! writer.rs      DataStreamWriter: validates, picks the sink -> start() -> StreamingQuery
 //! connector.rs   the registry of streaming sinks and path-less sources: names, options, modes
+//! fault.rs       named fault points where the crash harness kills a process
 //! execution/     query assembly (start.rs), the micro-batch loop; query handle, manager,
 //!                listeners, triggers, the watermark
 //! operator/      StatefulOperator: aggregation (plain, windows, sessions), deduplication,
@@ -77,6 +78,7 @@ pub mod ddl;
 pub mod display;
 pub mod error;
 pub mod execution;
+pub mod fault;
 pub mod format;
 pub mod functions;
 #[cfg(feature = "kafka")]

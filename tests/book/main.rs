@@ -8,6 +8,7 @@
 
 mod browser;
 mod chapters;
+mod crash;
 mod examples;
 mod kafka;
 mod kafka_crash;

@@ -193,6 +193,7 @@ impl MicroBatchExecution {
                 };
                 let wal = Instant::now();
                 self.checkpoint.write_offsets(self.next_batch, &seq)?;
+                crate::fault::point("offsets-written");
                 let wal_ms = wal.elapsed().as_millis() as u64;
                 self.run_batch(seq, latest_offset_ms + wal_ms)?;
                 if self.trigger == Trigger::Once {
@@ -358,6 +359,7 @@ impl MicroBatchExecution {
             }
         }
         durations.insert("addBatch".to_string(), t.elapsed().as_millis() as u64);
+        crate::fault::point("sink-done");
         let num_output_rows = output.iter().map(RecordBatch::num_rows).sum::<usize>() as i64;
         let listeners = self.session.streams().listeners();
         if !listeners.is_empty() {
@@ -387,6 +389,7 @@ impl MicroBatchExecution {
             input_watermarks_ms: self.watermark.inputs().to_vec(),
         };
         self.checkpoint.write_commit(batch_id, &commit)?;
+        crate::fault::point("commit-written");
         self.previous_watermark_ms = batch_watermark_ms;
         self.needs_another_batch = self.should_run_another_batch(batch_watermark_ms, next_watermark_ms);
         let keep_from = Checkpoint::first_retained(batch_id);

@@ -337,6 +337,7 @@ impl KafkaSink {
         let error = |what: &str, e| self.error(format!("batch {batch_id}: {what}"), e);
         self.producer.begin_transaction().map_err(|e| error("cannot begin a transaction", e))?;
         let result = self.produce(&records).and_then(|()| {
+            crate::fault::point("kafka-sent");
             let mut markers = TopicPartitionList::new();
             for topic in &written {
                 markers

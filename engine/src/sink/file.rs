@@ -239,6 +239,7 @@ impl FileSink {
         }
         self.format.write(&path, rows)?;
         let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+        crate::fault::point("sink-file-written");
         Ok(serde_json::to_string(&ManifestEntry { path: rel.to_string(), size, batch_id })
             .expect("manifest entries serialize"))
     }

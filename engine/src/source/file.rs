@@ -236,7 +236,14 @@ fn entry_number(offset: &Offset) -> Result<u64> {
 }
 
 impl Source for FileStreamSource {
-    fn latest_offset(&mut self, _start: Option<&Offset>, limit: ReadLimit) -> Result<Option<Offset>> {
+    fn latest_offset(&mut self, start: Option<&Offset>, limit: ReadLimit) -> Result<Option<Offset>> {
+        // Files logged before a crash, whose batch never got its offsets, are the next batch
+        // on their own, as an uninterrupted run had them (semantics appendix, §10).
+        let next = start.map(entry_number).transpose()?.map_or(0, |n| n + 1);
+        let capped = limit == ReadLimit::Default && self.max_files_per_trigger.is_some();
+        if capped && self.last_entry.is_some_and(|last| last >= next) {
+            return Ok(Some(serde_json::json!({ "logOffset": next })));
+        }
         let mut files = self.new_files(limit)?;
         if !files.is_empty() {
             let n = self.last_entry.map_or(0, |n| n + 1);
@@ -263,7 +270,11 @@ impl Source for FileStreamSource {
             files.extend(self.read_entry(n)?);
         }
         // Files decoded in parallel, their rows in the log's order.
-        let decoded = crate::parallel::map_ordered(&files, |entry| self.format.read(&entry.path, &self.schema))?;
+        let decoded = crate::parallel::map_ordered(&files, |entry| {
+            let rows = self.format.read(&entry.path, &self.schema);
+            crate::fault::point("source-read");
+            rows
+        })?;
         Ok(decoded.into_iter().flatten().collect())
     }
 

@@ -148,6 +148,7 @@ impl StateFiles {
     /// After version `version` is written, with `state_rows` rows in state: starts its
     /// snapshot in the background when one is due and none is running.
     pub(super) fn committed(&mut self, version: u64, state_rows: usize) {
+        crate::fault::point("state-written");
         let running = self.job.as_ref().is_some_and(|j| !j.is_finished());
         let due = version > 0 && version.is_multiple_of(SNAPSHOT_EVERY) && self.rows_since_snapshot >= state_rows;
         if running || !due {
@@ -258,6 +259,7 @@ fn write_snapshot(
     }
     writer.finish()?;
     drop(writer);
+    crate::fault::point("snapshot-writing");
     write_atomically(&path(dir, version, Kind::Snapshot), &bytes)
 }
 

@@ -112,12 +112,12 @@ impl AggregateState {
         self.event_times.clear();
         self.by_time.clear();
         if self.num_keys == 0 {
-            self.slot_for(&[], None);
+            self.slot_for(&[], None).expect("an empty key fits");
         }
     }
 
-    fn slot_for(&mut self, key: &[u8], event_time: Option<i64>) -> u32 {
-        let (slot, new) = self.keys.intern(key);
+    fn slot_for(&mut self, key: &[u8], event_time: Option<i64>) -> Result<u32> {
+        let (slot, new) = self.keys.intern(key)?;
         if new {
             let s = slot as usize;
             if self.touched_mark.len() <= s {
@@ -131,7 +131,7 @@ impl AggregateState {
                 self.by_time.insert((t, slot));
             }
         }
-        slot
+        Ok(slot)
     }
 
     /// Each row's key event time in microseconds, when the state has an event-time key.
@@ -156,16 +156,16 @@ impl AggregateState {
         let times = self.event_times_of(batch)?;
         let late = |t: Option<i64>| matches!((t, late_until), (Some(t), Some(w)) if t <= w);
         match self.converter.take() {
-            None => Ok(times.iter().map(|&t| (!late(t)).then(|| self.slot_for(&[], t))).collect()),
+            None => times.iter().map(|&t| (!late(t)).then(|| self.slot_for(&[], t)).transpose()).collect(),
             Some(converter) => {
                 let rows = converter.convert_columns(&batch.columns()[..self.num_keys]);
                 self.converter = Some(converter);
                 let rows = rows?;
-                Ok(times
+                times
                     .iter()
                     .enumerate()
-                    .map(|(i, &t)| (!late(t)).then(|| self.slot_for(rows.row(i).as_ref(), t)))
-                    .collect())
+                    .map(|(i, &t)| (!late(t)).then(|| self.slot_for(rows.row(i).as_ref(), t)).transpose())
+                    .collect()
             }
         }
     }
