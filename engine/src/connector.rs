@@ -28,19 +28,21 @@ use arrow::datatypes::SchemaRef;
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::output_mode::OutputMode;
-use crate::session::Session;
 use crate::sink::file::{FileSink, WriteFormat};
-use crate::sink::foreach::{ForeachBatchFn, ForeachBatchSink};
+use crate::sink::foreach::{BatchFn, ForeachBatchSink};
 use crate::sink::noop::NoopSink;
 use crate::sink::{Sink, console, memory};
 use crate::source::SourceKind;
 use crate::source::rate::{RATE_MICRO_BATCH_OPTIONS, RATE_OPTIONS, rate_schema};
+use datafusion::prelude::SessionContext;
 
 /// What a sink is built from.
 pub(crate) struct SinkArgs<'a> {
     /// The format name the query asked for.
     pub format: &'a str,
-    pub session: &'a Session,
+    /// The session's catalog (the memory sink's table goes there) and console.
+    pub ctx: &'a SessionContext,
+    pub console: console::ConsoleOutput,
     pub options: &'a Options,
     pub mode: OutputMode,
     /// The rows' layout.
@@ -53,7 +55,7 @@ pub(crate) struct SinkArgs<'a> {
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub sink_dir: PathBuf,
     pub partition_by: &'a [String],
-    pub foreach_batch: Option<ForeachBatchFn>,
+    pub foreach_batch: Option<BatchFn>,
 }
 
 /// One sink, as it declares itself.
@@ -79,7 +81,7 @@ static SINKS: &[SinkConnector] = &[
         options: console::OPTIONS,
         modes: ALL_MODES,
         temporary_checkpoint: true,
-        create: |a| Ok(Box::new(console::ConsoleSink::try_new(a.options, a.session.inner.console.clone())?)),
+        create: |a| Ok(Box::new(console::ConsoleSink::try_new(a.options, a.console)?)),
     },
     SinkConnector {
         names: &["memory"],
@@ -89,7 +91,7 @@ static SINKS: &[SinkConnector] = &[
         create: |a| {
             let name =
                 a.query_name.ok_or_else(|| Error::Analysis("queryName must be specified for memory sink".into()))?;
-            Ok(Box::new(memory::MemorySink::try_new(a.session, name, a.mode, a.schema)?))
+            Ok(Box::new(memory::MemorySink::try_new(a.ctx, name, a.mode, a.schema)?))
         },
     },
     SinkConnector {
@@ -113,7 +115,7 @@ static SINKS: &[SinkConnector] = &[
         temporary_checkpoint: true,
         create: |a| {
             let f = a.foreach_batch.ok_or_else(|| Error::Internal("foreach_batch without a function".into()))?;
-            Ok(Box::new(ForeachBatchSink { session: a.session.clone(), f }))
+            Ok(Box::new(ForeachBatchSink { f }))
         },
     },
     SinkConnector {

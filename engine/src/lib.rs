@@ -35,12 +35,13 @@
 //! plan/          logical plan -> streaming plan (views inlined, sources as batch tables,
 //!                stateful operators cut out), Spark's rules for what a stream and an
 //!                output mode allow
-//! source/        Source trait + files, rate, rate-micro-batch, MemoryStream
+//! memory_stream.rs MemoryStream: rows the program adds, a batch per add
+//! source/        Source trait + files, rate, rate-micro-batch, memory
 //! kafka/         Kafka source, batch reader and sink (feature `kafka`), exactly-once sink
 //! format/        json, csv, text, parquet readers with Spark's bad-record modes; parquet
 //!                writes with parquet-java's dictionary-or-plain choice per column
-//! state/         versioned state of an operator (groups, sessions, keys), checkpointed as
-//!                Arrow IPC deltas
+//! state/         versioned state of an operator (groups, sessions, keys): one file layer of
+//!                Arrow IPC deltas, snapshots written in the background
 //! sink/          Sink trait + console, memory, foreach_batch, files with a manifest
 //! checkpoint/    offsets log, commit log, query metadata, recovery (the restart protocol)
 //! progress.rs    StreamingQueryProgress and its parts    output_mode.rs  append/update/complete
@@ -49,6 +50,12 @@
 //! parallel.rs    map_ordered: files decoded and written one thread per core, in order
 //! testing.rs     BatchRecorder and helpers for tests and the book
 //! ```
+//!
+//! Layers point one way: the API (session, readers, writers, `MemoryStream`) uses execution and
+//! the connector registry, which use plan and operators, which use state, sources and sinks,
+//! which use formats and the checkpoint; nothing imports from a layer above it (checked by
+//! `tests/layers.rs`). A new operator is one more `StatefulOperator`; a new connector one
+//! more entry in `connector.rs`.
 //!
 //! # The life of a micro-batch
 //!
@@ -83,6 +90,7 @@ pub mod format;
 pub mod functions;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod memory_stream;
 mod operator;
 pub mod options;
 pub mod output_mode;
@@ -104,11 +112,11 @@ pub use error::{Error, Result};
 pub use execution::listener::StreamingQueryListener;
 pub use execution::query::StreamingQuery;
 pub use execution::trigger::Trigger;
+pub use memory_stream::MemoryStream;
 pub use operator::late_rows::late_rows_schema;
 pub use output_mode::OutputMode;
 pub use progress::StreamingQueryProgress;
 pub use session::Session;
-pub use source::memory::MemoryStream;
 pub use writer::DataStreamWriter;
 
 /// This engine's version, as recorded with the book's outputs.

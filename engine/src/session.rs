@@ -1,6 +1,7 @@
 //! [`Session`]: the entry point. It owns the DataFusion context, a tokio runtime (so that every
 //! Brooklet call is synchronous, pleasant in a REPL), the clock and the running queries.
 
+pub use crate::sink::console::ConsoleOutput;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -36,7 +37,7 @@ pub(crate) struct SessionInner {
     /// `spark.sql.streaming.checkpointLocation`: queries without their own
     /// `checkpointLocation` get `<root>/<query name or id>`.
     pub(crate) checkpoint_root: Mutex<Option<PathBuf>>,
-    pub(crate) streams: StreamingQueryManager,
+    pub(crate) streams: Arc<StreamingQueryManager>,
     pub(crate) conf: RuntimeConfig,
     /// Where the console sink's text goes (stdout unless the builder says otherwise).
     pub(crate) console: ConsoleOutput,
@@ -54,9 +55,6 @@ impl Drop for SessionInner {
         }
     }
 }
-
-/// Receives the console sink's text, one batch at a time.
-pub type ConsoleOutput = Arc<dyn Fn(&str) -> std::io::Result<()> + Send + Sync>;
 
 /// Spark's `spark.conf`: named settings, read when a query starts (and then kept in its
 /// checkpoint, as Spark keeps them, so a restart runs with the same values).
@@ -193,7 +191,7 @@ impl SessionBuilder {
                 runtime,
                 clock: self.clock,
                 checkpoint_root: Mutex::new(self.checkpoint_root),
-                streams: StreamingQueryManager::default(),
+                streams: Arc::default(),
                 conf: RuntimeConfig::default(),
                 console: self.console.unwrap_or_else(|| Arc::new(print_to_stdout)),
                 temporary_checkpoints: Mutex::default(),
@@ -274,6 +272,17 @@ impl Session {
     }
 
     /// What the loop and the operators of a query run their plans with.
+    /// What a query started in this session needs of it.
+    pub(crate) fn query_env(&self) -> crate::execution::QueryEnv {
+        crate::execution::QueryEnv {
+            clock: self.clock(),
+            streams: self.inner.streams.clone(),
+            runner: self.runner(),
+            watermark_policy: self.conf().get(crate::execution::watermark::MULTIPLE_WATERMARK_POLICY),
+            _session: self.inner.clone(),
+        }
+    }
+
     pub(crate) fn runner(&self) -> crate::plan::runner::PlanRunner {
         crate::plan::runner::PlanRunner { ctx: self.inner.ctx.clone(), runtime: self.inner.runtime.handle().clone() }
     }

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::execution::listener::{BatchOutput, StreamingQueryListener};
 
 pub use crate::clock::VirtualClock;
-pub use crate::source::memory::MemoryStream;
+pub use crate::memory_stream::MemoryStream;
 
 /// One micro-batch's output, as recorded by [`BatchRecorder`].
 #[derive(Debug, Clone)]

@@ -16,7 +16,20 @@ use crate::operator::late_rows::late_rows_schema;
 use crate::options::Options;
 pub use crate::output_mode::OutputMode;
 use crate::plan::{check_output_mode, plan_stream};
-use crate::sink::foreach::{ForeachBatchFn, ForeachBatchSink};
+use crate::session::Session;
+use crate::sink::foreach::{BatchFn, ForeachBatchSink};
+
+/// The function `foreach_batch` takes: the batch's rows as a static DataFrame, and its id.
+pub type ForeachBatchFn = Box<dyn FnMut(DataFrame, u64) -> Result<()> + Send>;
+
+/// `f` as the foreach sink calls it: the rows become a DataFrame of `session`.
+fn over_dataframes(session: &Session, mut f: ForeachBatchFn) -> BatchFn {
+    let session = session.clone();
+    Box::new(move |batch_id, schema, batches| {
+        let table = datafusion::datasource::MemTable::try_new(schema.clone(), vec![batches.to_vec()])?;
+        f(DataFrame::from_table(&session, "batch", Arc::new(table))?, batch_id)
+    })
+}
 use crate::sink::{Sink, memory};
 
 /// Describes a streaming query before it starts: sink, options, output mode, trigger.
@@ -160,16 +173,20 @@ impl DataStreamWriter {
                 ));
             }
             Some(LateRowsTarget::Table(name)) => {
-                Some(Box::new(memory::MemorySink::try_new(&session, &name, OutputMode::Append, late_rows_schema())?)
-                    as Box<dyn Sink>)
+                let sink =
+                    memory::MemorySink::try_new(&session.inner.ctx, &name, OutputMode::Append, late_rows_schema())?;
+                Some(Box::new(sink) as Box<dyn Sink>)
             }
-            Some(LateRowsTarget::Foreach(f)) => Some(Box::new(ForeachBatchSink { session: session.clone(), f }) as _),
+            Some(LateRowsTarget::Foreach(f)) => {
+                Some(Box::new(ForeachBatchSink { f: over_dataframes(&session, f) }) as _)
+            }
         };
         let output = session.inner.ctx.state().optimize(&plan.output)?;
         let schema = Arc::new(output.schema().as_arrow().clone());
         let sink = connector.build(SinkArgs {
             format: &self.format,
-            session: &session,
+            ctx: &session.inner.ctx,
+            console: session.inner.console.clone(),
             options: &self.options,
             mode,
             schema,
@@ -177,7 +194,7 @@ impl DataStreamWriter {
             query_name: self.query_name.as_deref(),
             sink_dir: checkpoint.sink_dir(),
             partition_by: &self.partition_by,
-            foreach_batch: self.foreach_batch.take(),
+            foreach_batch: self.foreach_batch.take().map(|f| over_dataframes(&session, f)),
         })?;
         let spec = QuerySpec {
             id,
@@ -189,7 +206,7 @@ impl DataStreamWriter {
             sink,
             late_rows,
         };
-        start(&session, plan, output, spec)
+        start(session.query_env(), plan, output, spec)
     }
 
     /// Where the checkpoint goes; `temporary_allowed` when the sink may run on a made-up one.

@@ -31,7 +31,9 @@ use uuid::Uuid;
 
 use self::log::{log_entries, read_log_file, write_atomically, write_log_file};
 use crate::error::{Error, Result};
-use crate::source::Offset;
+
+/// A position in a source, as written to the offsets log.
+pub type Offset = serde_json::Value;
 
 /// How many recent batches a checkpoint keeps (Spark's default).
 pub const MIN_BATCHES_TO_RETAIN: u64 = 100;

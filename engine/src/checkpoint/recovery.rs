@@ -7,9 +7,9 @@
 //! | `offsets/N`, commits up to N-1 | re-runs batch N with exactly `offsets/N` |
 //! | anything else | refuses to start: the checkpoint is inconsistent |
 
+use super::Offset;
 use super::{Checkpoint, OffsetSeq};
 use crate::error::{Error, Result};
-use crate::source::Offset;
 
 /// What a (re)started query needs to know about its previous runs.
 #[derive(Debug)]

@@ -29,18 +29,18 @@ use arrow::array::RecordBatch;
 use datafusion::logical_expr::LogicalPlan;
 
 use self::listener::{BatchOutput, QueryIdleEvent, QueryStartedEvent, QueryTerminatedEvent};
+use self::manager::StreamingQueryManager;
 use self::progress::{InputWatermark, SinkProgress, SourceProgress, StreamingQueryProgress, WatermarkTimeline};
 use self::query::QueryShared;
 use self::trigger::Trigger;
 use self::watermark::WatermarkTracker;
 use crate::checkpoint::{Checkpoint, CommitMetadata, OffsetSeq, OffsetSeqMetadata};
-use crate::clock::iso_millis;
+use crate::clock::{Clock, iso_millis};
 use crate::error::{Error, Result};
 use crate::operator::late_rows::late_rows_schema;
 use crate::operator::{BatchWatermarks, StatefulOperator};
 use crate::plan::runner::PlanRunner;
 use crate::plan::tables::BatchTable;
-use crate::session::Session;
 use crate::sink::Sink;
 use crate::source::{Offset, ReadLimit, Source};
 
@@ -57,9 +57,22 @@ pub(crate) struct OperatorStage {
     pub output: BatchTable,
 }
 
+/// What a running query needs of its session, handed down so that execution never reaches up
+/// to the API layer.
+pub(crate) struct QueryEnv {
+    pub clock: Arc<dyn Clock>,
+    /// Listeners, and termination for `await_any_termination`.
+    pub streams: Arc<StreamingQueryManager>,
+    pub runner: PlanRunner,
+    /// `spark.sql.streaming.multipleWatermarkPolicy` as the session sets it.
+    pub watermark_policy: Option<String>,
+    /// The session, kept alive while the query runs: its runtime runs DataFusion's futures.
+    pub _session: Arc<dyn std::any::Any + Send + Sync>,
+}
+
 /// Everything a running query owns.
 pub(crate) struct MicroBatchExecution {
-    pub session: Session,
+    pub env: QueryEnv,
     pub runner: PlanRunner,
     pub shared: Arc<QueryShared>,
     pub sources: Vec<Box<dyn Source>>,
@@ -94,8 +107,8 @@ pub(crate) struct MicroBatchExecution {
 impl MicroBatchExecution {
     /// Runs until stopped, drained (Once / AvailableNow) or failed; then reports termination.
     pub(crate) fn run(mut self) {
-        let clock = self.session.clock();
-        for l in self.session.streams().listeners() {
+        let clock = self.env.clock.clone();
+        for l in self.env.streams.listeners() {
             l.on_query_started(&QueryStartedEvent {
                 id: self.shared.id,
                 run_id: self.shared.run_id,
@@ -116,14 +129,14 @@ impl MicroBatchExecution {
             s.status.message = "Stopped".into();
             s.status.is_trigger_active = false;
         });
-        for l in self.session.streams().listeners() {
+        for l in self.env.streams.listeners() {
             l.on_query_terminated(&QueryTerminatedEvent {
                 id: self.shared.id,
                 run_id: self.shared.run_id,
                 exception: exception.as_ref().map(|e| e.to_string()),
             });
         }
-        self.session.streams().notify_terminated();
+        self.env.streams.notify_terminated();
     }
 
     fn stop_requested(&self) -> bool {
@@ -139,7 +152,7 @@ impl MicroBatchExecution {
     }
 
     fn run_batches(&mut self) -> Result<()> {
-        let clock = self.session.clock();
+        let clock = self.env.clock.clone();
         if let Some(seq) = self.pending.take() {
             tracing::info!(batch = self.next_batch, "re-running the batch planned before the last stop");
             self.run_batch(seq, 0)?;
@@ -216,7 +229,7 @@ impl MicroBatchExecution {
                         run_id: self.shared.run_id,
                         timestamp: iso_millis(clock.now_ms()),
                     };
-                    for l in self.session.streams().listeners() {
+                    for l in self.env.streams.listeners() {
                         l.on_query_idle(&event);
                     }
                 }
@@ -281,7 +294,7 @@ impl MicroBatchExecution {
 
     /// Sleeps until processing time `deadline_ms`, waking for `stop`; whether stop came.
     fn wait_until(&self, deadline_ms: i64) -> bool {
-        let clock = self.session.clock();
+        let clock = self.env.clock.clone();
         loop {
             let now = clock.now_ms();
             if now >= deadline_ms {
@@ -361,7 +374,7 @@ impl MicroBatchExecution {
         durations.insert("addBatch".to_string(), t.elapsed().as_millis() as u64);
         crate::fault::point("sink-done");
         let num_output_rows = output.iter().map(RecordBatch::num_rows).sum::<usize>() as i64;
-        let listeners = self.session.streams().listeners();
+        let listeners = self.env.streams.listeners();
         if !listeners.is_empty() {
             let event = BatchOutput {
                 id: self.shared.id,

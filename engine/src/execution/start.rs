@@ -10,13 +10,12 @@ use datafusion::logical_expr::LogicalPlan;
 use super::query::{QueryShared, StreamingQuery};
 use super::trigger::Trigger;
 use super::watermark::{MULTIPLE_WATERMARK_POLICY, WatermarkPolicy, WatermarkTracker};
-use super::{MicroBatchExecution, OperatorStage};
+use super::{MicroBatchExecution, OperatorStage, QueryEnv};
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::operator::{self, OperatorContext};
 use crate::output_mode::OutputMode;
 use crate::plan::StreamingPlan;
-use crate::session::Session;
 use crate::sink::Sink;
 use crate::source::SourceContext;
 
@@ -36,7 +35,7 @@ pub(crate) struct QuerySpec {
 
 /// Builds the query and starts its thread. `output` is `plan.output`, optimized.
 pub(crate) fn start(
-    session: &Session,
+    env: QueryEnv,
     plan: StreamingPlan,
     output: LogicalPlan,
     spec: QuerySpec,
@@ -47,21 +46,21 @@ pub(crate) fn start(
         .sources
         .iter()
         .enumerate()
-        .map(|(i, (spec, _))| spec.create(SourceContext { dir: checkpoint.source_dir(i), clock: session.clock() }))
+        .map(|(i, (spec, _))| spec.create(SourceContext { dir: checkpoint.source_dir(i), clock: env.clock.clone() }))
         .collect::<Result<Vec<_>>>()?;
     for source in &mut sources {
         let query = Arc::downgrade(&shared);
         source.set_waker(Arc::new(move || query.upgrade().map(|q| q.wake()).is_some()));
     }
     let source_tables = plan.sources.iter().map(|(_, t)| t.clone()).collect();
-    let df_state = session.inner.ctx.state();
+    let df_state = env.runner.ctx.state();
     let mut operators = plan
         .operators
         .iter()
         .enumerate()
         .map(|(i, part)| {
             let context = OperatorContext {
-                runner: session.runner(),
+                runner: env.runner.clone(),
                 mode,
                 dir: checkpoint.state_dir(i),
                 late_rows: late_rows.is_some(),
@@ -79,8 +78,7 @@ pub(crate) fn start(
     let recovery = checkpoint.recover(sources.len())?;
     // The watermark policy is fixed by the first run (kept in the offsets log), as in Spark.
     let recorded_policy = recovery.recorded_conf.get(MULTIPLE_WATERMARK_POLICY).cloned();
-    let policy =
-        WatermarkPolicy::parse(recorded_policy.or_else(|| session.conf().get(MULTIPLE_WATERMARK_POLICY)).as_deref())?;
+    let policy = WatermarkPolicy::parse(recorded_policy.or_else(|| env.watermark_policy.clone()).as_deref())?;
     let mut watermark = WatermarkTracker::new(plan.watermarks, policy);
     for stage in &mut operators {
         stage.operator.restore(recovery.last_commit)?;
@@ -96,9 +94,10 @@ pub(crate) fn start(
         watermark.restore(ran_with.max(commit.next_batch_watermark_ms), &commit.input_watermarks_ms);
         owed_no_data_batch = recovery.pending.is_none();
     }
+    let streams = env.streams.clone();
     let mut execution = MicroBatchExecution {
-        session: session.clone(),
-        runner: session.runner(),
+        runner: env.runner.clone(),
+        env,
         shared: shared.clone(),
         sources,
         source_tables,
@@ -126,6 +125,6 @@ pub(crate) fn start(
         .spawn(move || execution.run())
         .map_err(|e| Error::Internal(format!("cannot start the query thread: {e}")))?;
     let query = StreamingQuery { shared, thread: Arc::new(Mutex::new(Some(handle))) };
-    session.streams().register(query.clone());
+    streams.register(query.clone());
     Ok(query)
 }

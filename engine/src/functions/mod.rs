@@ -8,6 +8,10 @@
 //! let five_minutes = window(col("timestamp"), "5 minutes");
 //! ```
 
+/// The field metadata key that marks an event-time column, with its delay in milliseconds
+/// (Spark's `EventTimeWatermark.delayKey`); `with_watermark` sets it.
+pub const DELAY_KEY: &str = "spark.watermarkDelayMs";
+
 pub(crate) mod json;
 pub(crate) mod session;
 pub(crate) mod split;

@@ -19,9 +19,9 @@ use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use super::DELAY_KEY;
 use super::window::{micros, window_type};
 use crate::options::parse_interval_ms;
-use crate::plan::watermark::DELAY_KEY;
 
 /// The user-facing function's name, and the output column's.
 pub const SESSION_WINDOW_UDF: &str = "session_window";

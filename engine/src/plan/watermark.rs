@@ -34,9 +34,7 @@ use futures::StreamExt;
 
 use crate::error::{Error, Result};
 
-/// The field metadata key that marks an event-time column, with its delay in milliseconds
-/// (Spark's `EventTimeWatermark.delayKey`).
-pub const DELAY_KEY: &str = "spark.watermarkDelayMs";
+pub use crate::functions::DELAY_KEY;
 
 /// The event time observed in one batch by one watermark node, in milliseconds.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]

@@ -19,7 +19,9 @@ use super::Sink;
 use crate::display::format_table;
 use crate::error::{Error, Result};
 use crate::options::Options;
-use crate::session::ConsoleOutput;
+
+/// Receives the console sink's text, one batch at a time.
+pub type ConsoleOutput = std::sync::Arc<dyn Fn(&str) -> std::io::Result<()> + Send + Sync>;
 
 pub(crate) const OPTIONS: &[&str] = &["numRows", "truncate", "checkpointLocation"];
 

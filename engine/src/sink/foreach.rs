@@ -1,29 +1,22 @@
-//! `foreach_batch`: the user's own function receives each batch as a static DataFrame.
-
-use std::sync::Arc;
+//! `foreach_batch`: a function receives each batch's rows and id. (The API wraps the user's
+//! function of a DataFrame, see `DataStreamWriter::foreach_batch`.)
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use datafusion::datasource::MemTable;
 
 use super::Sink;
-use crate::dataframe::DataFrame;
 use crate::error::Result;
-use crate::session::Session;
 
-/// The function `foreach_batch` takes: the batch's rows and its id.
-pub type ForeachBatchFn = Box<dyn FnMut(DataFrame, u64) -> Result<()> + Send>;
+/// What the sink calls for each batch: its id, its schema and its rows.
+pub type BatchFn = Box<dyn FnMut(u64, &SchemaRef, &[RecordBatch]) -> Result<()> + Send>;
 
 pub(crate) struct ForeachBatchSink {
-    pub session: Session,
-    pub f: ForeachBatchFn,
+    pub f: BatchFn,
 }
 
 impl Sink for ForeachBatchSink {
     fn add_batch(&mut self, batch_id: u64, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
-        let table = MemTable::try_new(schema.clone(), vec![batches.to_vec()])?;
-        let df = DataFrame::from_table(&self.session, "batch", Arc::new(table))?;
-        (self.f)(df, batch_id)
+        (self.f)(batch_id, schema, batches)
     }
 
     fn description(&self) -> String {

@@ -9,10 +9,10 @@ use datafusion::datasource::MemTable;
 use super::Sink;
 use crate::error::Result;
 use crate::output_mode::OutputMode;
-use crate::session::Session;
+use datafusion::prelude::SessionContext;
 
 pub(crate) struct MemorySink {
-    session: Session,
+    ctx: SessionContext,
     name: String,
     mode: OutputMode,
     rows: Vec<RecordBatch>,
@@ -21,15 +21,16 @@ pub(crate) struct MemorySink {
 }
 
 impl MemorySink {
-    pub(crate) fn try_new(session: &Session, name: &str, mode: OutputMode, schema: SchemaRef) -> Result<Self> {
-        let sink = MemorySink { session: session.clone(), name: name.into(), mode, rows: Vec::new(), last_batch: None };
+    /// A sink publishing its rows as table `name` of `ctx` (the session's catalog).
+    pub(crate) fn try_new(ctx: &SessionContext, name: &str, mode: OutputMode, schema: SchemaRef) -> Result<Self> {
+        let sink = MemorySink { ctx: ctx.clone(), name: name.into(), mode, rows: Vec::new(), last_batch: None };
         sink.publish(schema)?;
         Ok(sink)
     }
 
     fn publish(&self, schema: SchemaRef) -> Result<()> {
         let table = MemTable::try_new(schema, vec![self.rows.clone()])?;
-        let ctx = &self.session.inner.ctx;
+        let ctx = &self.ctx;
         ctx.deregister_table(self.name.as_str())?;
         ctx.register_table(self.name.as_str(), Arc::new(table))?;
         Ok(())

@@ -1,19 +1,15 @@
-//! [`MemoryStream`]: a stream fed by the program itself, one batch per `add`. For tests, the
-//! book, and users' own tests of their pipelines.
+//! The source behind `MemoryStream` (the API type, in `memory_stream.rs`): rows the program
+//! adds, one micro-batch per add, shared by every query that reads the stream.
 
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::{Offset, ReadLimit, Source, SourceKind, SourceSpec, Waker};
-use crate::dataframe::DataFrame;
+use super::{Offset, ReadLimit, Source, Waker};
 use crate::error::{Error, Result};
-use crate::options::Options;
-use crate::plan::tables::StreamingTable;
-use crate::session::Session;
 
-/// Rows added to a [`MemoryStream`], shared by every query that reads it.
+/// Rows added to a `MemoryStream`, shared by every query that reads it.
 pub(crate) struct MemoryData {
     schema: SchemaRef,
     /// One entry per `add`; entry k is the data of offset k + 1.
@@ -28,87 +24,33 @@ impl std::fmt::Debug for MemoryData {
     }
 }
 
-/// A stream whose rows the program adds. Each `add_*` call becomes exactly one micro-batch.
-///
-/// ```
-/// use brooklet::prelude::*;
-///
-/// let session = Session::new();
-/// let words = MemoryStream::new(&session, "word STRING").unwrap();
-/// let query = words.to_df().unwrap().group_by(["word"]).unwrap().count().unwrap()
-///     .write_stream().format("memory").query_name("word_counts").output_mode("complete")
-///     .start().unwrap();
-/// words.add_json(r#"{"word": "stream"} {"word": "table"} {"word": "stream"}"#).unwrap();
-/// query.process_all_available().unwrap();
-/// let counts = session.sql("SELECT word, count FROM word_counts ORDER BY word").unwrap();
-/// assert_eq!(counts.to_string_table(20).unwrap(), "\
-/// +------+-----+
-/// |  word|count|
-/// +------+-----+
-/// |stream|    2|
-/// | table|    1|
-/// +------+-----+
-/// ");
-/// query.stop().unwrap();
-/// ```
-#[derive(Debug, Clone)]
-pub struct MemoryStream {
-    session: Session,
-    data: Arc<MemoryData>,
-}
-
-impl MemoryStream {
-    /// A stream of rows with `schema`: an Arrow schema or a DDL string like `"id STRING, n LONG"`.
-    pub fn new(session: &Session, schema: impl crate::reader::IntoSchema) -> Result<Self> {
-        let schema = schema.into_schema()?;
-        Ok(MemoryStream {
-            session: session.clone(),
-            data: Arc::new(MemoryData { schema, adds: Mutex::default(), wakers: Mutex::default() }),
-        })
+impl MemoryData {
+    pub(crate) fn new(schema: SchemaRef) -> Self {
+        MemoryData { schema, adds: Mutex::default(), wakers: Mutex::default() }
     }
 
-    /// The stream's schema.
-    pub fn schema(&self) -> SchemaRef {
-        self.data.schema.clone()
+    pub(crate) fn schema(&self) -> SchemaRef {
+        self.schema.clone()
     }
 
-    /// Adds record batches as the next micro-batch. Returns the new offset.
-    pub fn add_batches(&self, batches: Vec<RecordBatch>) -> Result<u64> {
+    /// Adds `batches` as the next offset, which it returns, and wakes the queries reading.
+    pub(crate) fn add(&self, batches: Vec<RecordBatch>) -> Result<u64> {
         for b in &batches {
-            if b.schema().fields() != self.data.schema.fields() {
+            if b.schema().fields() != self.schema.fields() {
                 return Err(Error::Analysis(format!(
                     "MemoryStream: added rows have schema {} but the stream's schema is {}",
                     b.schema(),
-                    self.data.schema
+                    self.schema
                 )));
             }
         }
         let offset = {
-            let mut adds = self.data.adds.lock().expect("memory stream lock poisoned");
+            let mut adds = self.adds.lock().expect("memory stream lock poisoned");
             adds.push(batches);
             adds.len() as u64
         };
-        self.data.wakers.lock().expect("memory stream lock poisoned").retain(|wake| wake());
+        self.wakers.lock().expect("memory stream lock poisoned").retain(|wake| wake());
         Ok(offset)
-    }
-
-    /// Adds rows written as JSON objects (one or more, whitespace-separated) as the next
-    /// micro-batch.
-    pub fn add_json(&self, json: &str) -> Result<u64> {
-        let mut decoder = arrow::json::ReaderBuilder::new(self.data.schema.clone()).build_decoder()?;
-        decoder.decode(json.as_bytes())?;
-        let batch = decoder.flush()?.into_iter().collect();
-        self.add_batches(batch)
-    }
-
-    /// A streaming DataFrame over this stream.
-    pub fn to_df(&self) -> Result<DataFrame> {
-        let spec = SourceSpec {
-            kind: SourceKind::Memory(self.data.clone()),
-            schema: self.data.schema.clone(),
-            options: Options::default(),
-        };
-        DataFrame::from_table(&self.session, "memory_stream", Arc::new(StreamingTable::new(spec)))
     }
 }
 

@@ -20,8 +20,7 @@ use crate::error::Result;
 use crate::format::FileFormat;
 use crate::options::Options;
 
-/// A position in a source, as written to the checkpoint's offsets log.
-pub type Offset = serde_json::Value;
+pub use crate::checkpoint::Offset;
 
 /// How much a batch may take from a source (Spark's `ReadLimit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,7 @@ mod chained;
 mod dedup;
 mod errors;
 mod late_rows;
+mod layers;
 mod queries;
 mod sessions;
 mod windows;
