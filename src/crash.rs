@@ -173,9 +173,7 @@ impl Output {
     /// The committed output, one line per row, sorted.
     fn rows(&self, scenario: Scenario) -> anyhow::Result<Vec<String>> {
         let mut rows = match self {
-            Output::Files(dir) if brooklet::sink::file::committed_files(dir)?.is_none_or(|f| f.is_empty()) => {
-                Vec::new()
-            }
+            Output::Files(dir) if brooklet::sink::committed_files(dir)?.is_none_or(|f| f.is_empty()) => Vec::new(),
             Output::Files(dir) => {
                 let session = Session::new();
                 let mut reader = session.read().format(scenario.format());

@@ -6,11 +6,11 @@
 use std::path::Path;
 
 use crate::checkpoint::log::log_entries;
+use crate::connector::files::sink::{FileSink, MANIFEST_DIR, WriteFormat};
 use crate::dataframe::DataFrame;
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::sink::Sink;
-use crate::sink::file::{FileSink, MANIFEST_DIR, WriteFormat};
 
 /// What to do when the destination directory already has data (Spark's `SaveMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,18 +133,14 @@ impl DataFrameWriter {
     /// `value`, and optionally `key`, `topic`, `partition`, `headers`), at least once.
     pub fn save_source(self) -> Result<()> {
         self.refuse_a_stream()?;
-        match self.format.as_str() {
-            #[cfg(feature = "kafka")]
-            "kafka" => {
-                self.options.check_known("writer 'kafka'", &["kafka.*", "topic"])?;
-                let schema = self.df.schema();
-                let batches = self.df.collect()?;
-                let mut sink =
-                    crate::kafka::sink::KafkaSink::try_new(&self.options, uuid::Uuid::nil(), std::env::temp_dir())?;
-                sink.add_batch(0, &schema, &batches)
-            }
-            other => Err(Error::option("format", format!("'{other}' writes to a path: call save(path)"))),
-        }
+        let format = self.format.as_str();
+        let Some(batch) = crate::connector::sink(format).ok().and_then(|s| s.batch.as_ref()) else {
+            return Err(Error::option("format", format!("'{format}' writes to a path: call save(path)")));
+        };
+        self.options.check_known(&format!("writer '{format}'"), batch.options)?;
+        let schema = self.df.schema();
+        let batches = self.df.collect()?;
+        (batch.write)(&self.options, &schema, &batches)
     }
 }
 

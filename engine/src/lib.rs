@@ -26,7 +26,7 @@
 //! dataframe.rs   DataFrame: select, filter, group_by, ...; collect/show for static data
 //! batch_writer.rs DataFrameWriter: df.write()...save(dir) / save_source() for static data
 //! writer.rs      DataStreamWriter: validates, picks the sink -> start() -> StreamingQuery
-//! connector.rs   the registry of streaming sinks and path-less sources: names, options, modes
+//! memory_stream.rs MemoryStream: rows the program adds, a batch per add
 //! fault.rs       named fault points where the crash harness kills a process
 //! execution/     query assembly (start.rs), the micro-batch loop; query handle, manager,
 //!                listeners, triggers, the watermark
@@ -35,14 +35,13 @@
 //! plan/          logical plan -> streaming plan (views inlined, sources as batch tables,
 //!                stateful operators cut out), Spark's rules for what a stream and an
 //!                output mode allow
-//! memory_stream.rs MemoryStream: rows the program adds, a batch per add
-//! source/        Source trait + files, rate, rate-micro-batch, memory
-//! kafka/         Kafka source, batch reader and sink (feature `kafka`), exactly-once sink
+//! connector/     every source and sink, one module per connector (files/, kafka/, rate,
+//!                memory/, console, foreach_batch, noop), and the registry by format name
+//! source.rs      the Source trait          sink.rs   the Sink trait
 //! format/        json, csv, text, parquet readers with Spark's bad-record modes; parquet
 //!                writes with parquet-java's dictionary-or-plain choice per column
 //! state/         versioned state of an operator (groups, sessions, keys): one file layer of
 //!                Arrow IPC deltas, snapshots written in the background
-//! sink/          Sink trait + console, memory, foreach_batch, files with a manifest
 //! checkpoint/    offsets log, commit log, query metadata, recovery (the restart protocol)
 //! progress.rs    StreamingQueryProgress and its parts    output_mode.rs  append/update/complete
 //! clock.rs       system and virtual clocks       display.rs  Spark's show() layout
@@ -51,11 +50,11 @@
 //! testing.rs     BatchRecorder and helpers for tests and the book
 //! ```
 //!
-//! Layers point one way: the API (session, readers, writers, `MemoryStream`) uses execution and
-//! the connector registry, which use plan and operators, which use state, sources and sinks,
-//! which use formats and the checkpoint; nothing imports from a layer above it (checked by
-//! `tests/layers.rs`). A new operator is one more `StatefulOperator`; a new connector one
-//! more entry in `connector.rs`.
+//! Layers point one way: the API (session, readers, writers, `MemoryStream`) uses execution,
+//! which uses plan and operators, which use state and the connectors, which use formats and
+//! the checkpoint; nothing imports from a layer above it (checked by `tests/layers.rs`). A new
+//! operator is one more `StatefulOperator`; a new connector one more module in `connector/`
+//! and one more line in its registry.
 //!
 //! # The life of a micro-batch
 //!
@@ -79,7 +78,7 @@
 pub mod batch_writer;
 pub mod checkpoint;
 pub mod clock;
-mod connector;
+pub mod connector;
 pub mod dataframe;
 pub mod ddl;
 pub mod display;
@@ -88,8 +87,6 @@ pub mod execution;
 pub mod fault;
 pub mod format;
 pub mod functions;
-#[cfg(feature = "kafka")]
-pub mod kafka;
 pub mod memory_stream;
 mod operator;
 pub mod options;

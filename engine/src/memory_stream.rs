@@ -6,13 +6,12 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
+use crate::connector::memory::source::{MemoryData, MemorySource};
 use crate::dataframe::DataFrame;
 use crate::error::Result;
-use crate::options::Options;
 use crate::plan::tables::StreamingTable;
 use crate::session::Session;
-use crate::source::memory::MemoryData;
-use crate::source::{SourceKind, SourceSpec};
+use crate::source::SourceSpec;
 
 /// A stream whose rows the program adds. Each `add_*` call becomes exactly one micro-batch.
 ///
@@ -70,10 +69,11 @@ impl MemoryStream {
 
     /// A streaming DataFrame over this stream.
     pub fn to_df(&self) -> Result<DataFrame> {
+        let data = self.data.clone();
         let spec = SourceSpec {
-            kind: SourceKind::Memory(self.data.clone()),
             schema: self.data.schema(),
-            options: Options::default(),
+            name: "MemoryStream".into(),
+            create: Arc::new(move |_| Ok(Box::new(MemorySource::new(data.clone())))),
         };
         DataFrame::from_table(&self.session, "memory_stream", Arc::new(StreamingTable::new(spec)))
     }

@@ -14,7 +14,7 @@ use crate::format::FileFormat;
 use crate::options::Options;
 use crate::plan::tables::StreamingTable;
 use crate::session::Session;
-use crate::source::{SourceKind, SourceSpec};
+use crate::source::SourceSpec;
 
 /// Something that names a schema: an Arrow schema or a DDL string such as
 /// `"event_id STRING, timestamp TIMESTAMP"`.
@@ -158,7 +158,8 @@ impl DataStreamReader {
         }
         let schema = (source.schema)(&self.spec.options)?;
         self.spec.options.check_known(&format!("format '{format}'"), &(source.options)())?;
-        let spec = SourceSpec { kind: source.kind.clone(), schema, options: self.spec.options };
+        let (create, options) = (source.create, self.spec.options);
+        let spec = SourceSpec { schema, name: format.clone(), create: Arc::new(move |ctx| create(&options, ctx)) };
         DataFrame::from_table(&self.spec.session, &format.replace('-', "_"), Arc::new(StreamingTable::new(spec)))
     }
 
@@ -195,7 +196,7 @@ impl DataStreamReader {
             }
         };
         let table_name = table_name(&dir);
-        let spec = SourceSpec { kind: SourceKind::Files { dir, format }, schema, options: self.spec.options };
+        let spec = crate::connector::files::source::spec(dir, format, schema, self.spec.options);
         DataFrame::from_table(&self.spec.session, &table_name, Arc::new(StreamingTable::new(spec)))
     }
 }
@@ -214,20 +215,16 @@ impl DataFrameReader {
                 "the {format} source has a fixed schema and does not take .schema(..)"
             )));
         }
-        match format.as_str() {
-            #[cfg(feature = "kafka")]
-            "kafka" => {
-                let known = [crate::kafka::source::READ_OPTIONS, crate::kafka::batch::BATCH_OPTIONS].concat();
-                self.spec.options.check_known("format 'kafka'", &known)?;
-                let (schema, batches) = crate::kafka::batch::read(&self.spec.options)?;
-                let table = MemTable::try_new(schema, vec![batches])?;
-                DataFrame::from_table(&self.spec.session, "kafka", Arc::new(table))
-            }
-            "json" | "csv" | "text" | "parquet" => {
-                Err(Error::option("path", format!("format '{format}' reads files: call .load(path)")))
-            }
-            other => Err(unknown_format(other)),
+        if let Some(batch) = crate::connector::stream_source(&format).and_then(|s| s.batch.as_ref()) {
+            self.spec.options.check_known(&format!("format '{format}'"), &(batch.options)())?;
+            let (schema, batches) = (batch.read)(&self.spec.options)?;
+            let table = MemTable::try_new(schema, vec![batches])?;
+            return DataFrame::from_table(&self.spec.session, &format.replace('-', "_"), Arc::new(table));
         }
+        if FileFormat::is_file_format(&format) {
+            return Err(Error::option("path", format!("format '{format}' reads files: call .load(path)")));
+        }
+        Err(unknown_format(&format))
     }
 
     /// A static DataFrame over a file or a directory of files.
@@ -236,7 +233,7 @@ impl DataFrameReader {
         let name = self.spec.format()?.to_string();
         let format = FileFormat::try_new(&name, &self.spec.options)?;
         let files = if path.is_dir() {
-            crate::sink::file::committed_files(path)?.map_or_else(|| data_files(path), Ok)?
+            crate::connector::files::sink::committed_files(path)?.map_or_else(|| data_files(path), Ok)?
         } else if path.is_file() {
             vec![path.to_path_buf()]
         } else {
@@ -244,7 +241,8 @@ impl DataFrameReader {
         };
         // Hive-style directories (`event_type=click/part-0.parquet`) become columns; every
         // file must sit under the same ones.
-        let partitions: Vec<_> = files.iter().map(|f| crate::sink::file::partition_values(path, f)).collect();
+        let partitions: Vec<_> =
+            files.iter().map(|f| crate::connector::files::sink::partition_values(path, f)).collect();
         let partition_columns: Vec<String> =
             partitions.first().map(|p| p.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
         for (f, values) in files.iter().zip(&partitions) {

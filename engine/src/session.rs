@@ -1,7 +1,7 @@
 //! [`Session`]: the entry point. It owns the DataFusion context, a tokio runtime (so that every
 //! Brooklet call is synchronous, pleasant in a REPL), the clock and the running queries.
 
-pub use crate::sink::console::ConsoleOutput;
+pub use crate::connector::console::ConsoleOutput;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 

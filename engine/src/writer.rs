@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::checkpoint::Checkpoint;
+use crate::connector::foreach_batch::{BatchFn, ForeachBatchSink};
 use crate::connector::{self, SinkArgs};
 use crate::dataframe::DataFrame;
 use crate::error::{Error, Result};
@@ -17,7 +18,6 @@ use crate::options::Options;
 pub use crate::output_mode::OutputMode;
 use crate::plan::{check_output_mode, plan_stream};
 use crate::session::Session;
-use crate::sink::foreach::{BatchFn, ForeachBatchSink};
 
 /// The function `foreach_batch` takes: the batch's rows as a static DataFrame, and its id.
 pub type ForeachBatchFn = Box<dyn FnMut(DataFrame, u64) -> Result<()> + Send>;
@@ -30,7 +30,8 @@ fn over_dataframes(session: &Session, mut f: ForeachBatchFn) -> BatchFn {
         f(DataFrame::from_table(&session, "batch", Arc::new(table))?, batch_id)
     })
 }
-use crate::sink::{Sink, memory};
+use crate::connector::memory::sink as memory;
+use crate::sink::Sink;
 
 /// Describes a streaming query before it starts: sink, options, output mode, trigger.
 pub struct DataStreamWriter {

@@ -55,6 +55,8 @@ pub(crate) struct OperatorStage {
     pub operator: Box<dyn StatefulOperator>,
     /// Where its rows go for the plans above it.
     pub output: BatchTable,
+    /// The operators below it whose outputs it reads.
+    pub inputs: Vec<usize>,
 }
 
 /// What a running query needs of its session, handed down so that execution never reaches up
@@ -346,9 +348,17 @@ impl MicroBatchExecution {
         let late_watermark_ms = self.previous_watermark_ms;
         let watermarks = BatchWatermarks { late_ms: late_watermark_ms, eviction_ms: batch_watermark_ms };
         self.watermark.reset_observations();
-        for stage in self.operators.iter_mut().rev() {
+        // Bottom up; each operator's two watermarks are the least of what its inputs pass on
+        // (semantics appendix, §12).
+        let mut passed_on = vec![watermarks; self.operators.len()];
+        for (i, stage) in self.operators.iter_mut().enumerate().rev() {
+            let own = stage.inputs.iter().fold(watermarks, |w, &below| w.min(passed_on[below]));
             let rows = self.runner.collect(self.runner.physical(&stage.input)?)?;
-            stage.output.set(stage.operator.process(rows, watermarks)?)?;
+            stage.output.set(stage.operator.process(rows, own)?)?;
+            passed_on[i] = BatchWatermarks {
+                late_ms: stage.operator.output_watermark(own.late_ms),
+                eviction_ms: stage.operator.output_watermark(own.eviction_ms),
+            };
         }
         let physical = self.runner.physical(&self.output)?;
         durations.insert("queryPlanning".to_string(), t.elapsed().as_millis() as u64);

@@ -69,6 +69,7 @@ pub(crate) fn start(
                 input: df_state.optimize(&part.input)?,
                 operator: operator::build(part, context)?,
                 output: part.output.clone(),
+                inputs: part.inputs.clone(),
             })
         })
         .collect::<Result<Vec<_>>>()?;

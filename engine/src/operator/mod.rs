@@ -47,6 +47,16 @@ pub(crate) struct BatchWatermarks {
     pub eviction_ms: i64,
 }
 
+impl BatchWatermarks {
+    /// Each of the two the lesser of `self`'s and `other`'s.
+    pub(crate) fn min(self, other: BatchWatermarks) -> BatchWatermarks {
+        BatchWatermarks {
+            late_ms: self.late_ms.min(other.late_ms),
+            eviction_ms: self.eviction_ms.min(other.eviction_ms),
+        }
+    }
+}
+
 /// A stateful operator: folds each batch's rows into versioned state, passes rows on.
 ///
 /// Required: [`process`](Self::process), [`commit`](Self::commit),
@@ -74,6 +84,13 @@ pub(crate) trait StatefulOperator: Send {
     /// to `next_watermark_ms` (semantics appendix, §5). By default: whenever it moved.
     fn should_run_another_batch(&self, watermark_ms: i64, next_watermark_ms: i64) -> bool {
         next_watermark_ms > watermark_ms
+    }
+
+    /// The watermark this operator's output carries to the operators above it, given the one
+    /// it ran with (Spark's `produceOutputWatermark`). Aggregations, sessions and
+    /// deduplication pass it on unchanged, as in Spark; a stream-stream join holds it back.
+    fn output_watermark(&self, input_ms: i64) -> i64 {
+        input_ms
     }
 
     /// The earliest event time (microseconds) of a result still waiting for the watermark,

@@ -43,6 +43,9 @@ pub(crate) struct OperatorPart {
     pub kind: OperatorKind,
     /// Where the operator's rows go, for the plan above it.
     pub output: BatchTable,
+    /// The operators whose outputs its input reads (their numbers): its watermark comes from
+    /// theirs.
+    pub inputs: Vec<usize>,
 }
 
 /// What an operator does with its input rows.
@@ -80,12 +83,19 @@ pub(crate) fn cut_table(schema: &DFSchema, name: &str, partitions: usize) -> Res
 /// (the plan whose rows go to the sink) and the operators, numbered top down.
 pub(crate) fn cut_operators(plan: LogicalPlan, partitions: usize) -> Result<(LogicalPlan, Vec<OperatorPart>)> {
     let mut operators = Vec::new();
-    let output = cut(plan, partitions, &mut operators)?;
+    let output = cut(plan, partitions, &mut operators, &mut Vec::new())?;
     let operators = operators.into_iter().map(|o| o.expect("every reserved operator is filled")).collect();
     Ok((output, operators))
 }
 
-fn cut(plan: LogicalPlan, partitions: usize, operators: &mut Vec<Option<OperatorPart>>) -> Result<LogicalPlan> {
+/// Cuts the operators out of `plan`, numbering them into `operators`; the numbers of those
+/// directly in `plan` (not below another operator) go into `cut_here`.
+fn cut(
+    plan: LogicalPlan,
+    partitions: usize,
+    operators: &mut Vec<Option<OperatorPart>>,
+    cut_here: &mut Vec<usize>,
+) -> Result<LogicalPlan> {
     let mut failure = None;
     let plan = plan
         .transform_down(|p| {
@@ -97,12 +107,14 @@ fn cut(plan: LogicalPlan, partitions: usize, operators: &mut Vec<Option<Operator
             // Reserve this operator's number before the ones below it: pre-order, as Spark.
             let id = operators.len();
             operators.push(None);
+            cut_here.push(id);
+            let mut inputs = Vec::new();
             let part = match (p.clone(), dedup) {
-                (_, Some((spec, input))) => cut(input, partitions, operators).map(|input| {
+                (_, Some((spec, input))) => cut(input, partitions, operators, &mut inputs).map(|input| {
                     let input_schema = Arc::new(input.schema().as_arrow().clone());
                     (input, OperatorKind::Deduplicate { spec, input_schema })
                 }),
-                (LogicalPlan::Aggregate(agg), None) => cut_aggregate(agg, id, partitions, operators),
+                (LogicalPlan::Aggregate(agg), None) => cut_aggregate(agg, id, partitions, operators, &mut inputs),
                 _ => unreachable!("only aggregates and deduplications are cut"),
             };
             let (input, kind) = match part {
@@ -113,7 +125,7 @@ fn cut(plan: LogicalPlan, partitions: usize, operators: &mut Vec<Option<Operator
                 }
             };
             let (output, replacement) = cut_table(p.schema(), &format!("__brooklet_operator_{id}"), 1)?;
-            operators[id] = Some(OperatorPart { input, kind, output });
+            operators[id] = Some(OperatorPart { input, kind, output, inputs });
             Ok(Transformed::new(replacement, true, TreeNodeRecursion::Jump))
         })?
         .data;
@@ -126,8 +138,9 @@ fn cut_aggregate(
     id: usize,
     partitions: usize,
     operators: &mut Vec<Option<OperatorPart>>,
+    inputs: &mut Vec<usize>,
 ) -> Result<(LogicalPlan, OperatorKind)> {
-    let input = cut(Arc::unwrap_or_clone(agg.input), partitions, operators)?;
+    let input = cut(Arc::unwrap_or_clone(agg.input), partitions, operators, inputs)?;
     let (rows, rows_plan) = cut_table(input.schema(), &format!("__brooklet_operator_{id}_input"), partitions)?;
     let plan = LogicalPlan::Aggregate(Aggregate::try_new(Arc::new(rows_plan), agg.group_expr, agg.aggr_expr)?);
     Ok((input, OperatorKind::Aggregate { plan, rows }))

@@ -121,3 +121,17 @@ fn two_aggregations_need_append_mode_while_a_dedup_feeds_an_aggregation_in_compl
     assert_eq!(p.state_operators[1].custom_metrics["numDroppedDuplicateRows"], 1);
     assert_eq!(operators(&p), vec![(1, 1, 0), (2, 2, 0)]);
 }
+
+#[test]
+fn each_operator_knows_the_operators_it_reads_so_watermarks_flow_up_the_plan() {
+    let (s, _) = session();
+    let events = MemoryStream::new(&s, SCHEMA).unwrap();
+    let deduped = events.to_df().unwrap().with_watermark("timestamp", "10 minutes").unwrap();
+    let five = deduped.drop_duplicates(&["id"]).unwrap().group_by([window(col("timestamp"), "5 minutes")]).unwrap();
+    let five = five.agg(["count(*) AS n"]).unwrap();
+    let hourly = five.group_by([window(window_time(col("window")), "1 hour").alias("hour")]).unwrap();
+    let hourly = hourly.agg([sum(col("n")).alias("events")]).unwrap();
+    let plan = crate::plan::plan_stream(hourly.df.logical_plan().clone(), 1).unwrap();
+    let inputs: Vec<Vec<usize>> = plan.operators.iter().map(|o| o.inputs.clone()).collect();
+    assert_eq!(inputs, vec![vec![1], vec![2], vec![]], "hourly reads the 5-minute count, which reads the dedup");
+}

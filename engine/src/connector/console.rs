@@ -15,13 +15,22 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::Sink;
 use crate::display::format_table;
 use crate::error::{Error, Result};
 use crate::options::Options;
+use crate::sink::Sink;
 
 /// Receives the console sink's text, one batch at a time.
 pub type ConsoleOutput = std::sync::Arc<dyn Fn(&str) -> std::io::Result<()> + Send + Sync>;
+
+pub(crate) static SINK: super::SinkConnector = super::SinkConnector {
+    names: &["console"],
+    options: OPTIONS,
+    modes: super::ALL_MODES,
+    temporary_checkpoint: true,
+    create: |a| Ok(Box::new(ConsoleSink::try_new(a.options, a.console)?)),
+    batch: None,
+};
 
 pub(crate) const OPTIONS: &[&str] = &["numRows", "truncate", "checkpointLocation"];
 

@@ -26,3 +26,36 @@ pub(crate) mod sink;
 pub(crate) mod source;
 
 pub use read::kafka_schema;
+
+use super::{BatchRead, BatchWrite, SinkConnector, SourceConnector};
+use crate::error::Error;
+
+pub(crate) static SOURCE: SourceConnector = SourceConnector {
+    names: &["kafka"],
+    options: || [source::READ_OPTIONS, source::STREAM_OPTIONS].concat(),
+    schema: |o| {
+        let ending = ["endingOffsets", "endingOffsetsByTimestamp", "endingTimestamp"];
+        if let Some(key) = ending.into_iter().find(|k| o.get(k).is_some()) {
+            return Err(Error::option(key, "ending offsets are not valid in streaming queries"));
+        }
+        Ok(kafka_schema(o.flag("includeHeaders", false)?))
+    },
+    create: |o, ctx| Ok(Box::new(source::KafkaSource::try_new(o, ctx)?)),
+    batch: Some(BatchRead { options: || [source::READ_OPTIONS, batch::BATCH_OPTIONS].concat(), read: batch::read }),
+};
+
+pub(crate) static SINK: SinkConnector = SinkConnector {
+    names: &["kafka"],
+    options: sink::SINK_OPTIONS,
+    modes: super::ALL_MODES,
+    temporary_checkpoint: false,
+    create: |a| Ok(Box::new(sink::KafkaSink::try_new(a.options, a.query_id, a.sink_dir)?)),
+    // At least once: a static write has no checkpoint to make it exactly once.
+    batch: Some(BatchWrite {
+        options: &["kafka.*", "topic"],
+        write: |o, schema, rows| {
+            use crate::sink::Sink as _;
+            sink::KafkaSink::try_new(o, uuid::Uuid::nil(), std::env::temp_dir())?.add_batch(0, schema, rows)
+        },
+    }),
+};

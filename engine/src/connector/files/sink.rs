@@ -21,9 +21,9 @@ use arrow::datatypes::{Schema, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde::{Deserialize, Serialize};
 
-use super::Sink;
 use crate::checkpoint::log::{log_entries, read_log_file, write_log_file};
 use crate::error::{Error, Result};
+use crate::sink::Sink;
 
 /// The manifest directory, named as Spark names it so tools that know Spark's layout work.
 pub const MANIFEST_DIR: &str = "_spark_metadata";

@@ -4,8 +4,17 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::Sink;
 use crate::error::Result;
+use crate::sink::Sink;
+
+pub(crate) static SINK: super::SinkConnector = super::SinkConnector {
+    names: &["noop"],
+    options: &[],
+    modes: super::ALL_MODES,
+    temporary_checkpoint: true,
+    create: |_| Ok(Box::new(NoopSink)),
+    batch: None,
+};
 
 /// Discards every batch.
 pub(crate) struct NoopSink;

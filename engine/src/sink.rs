@@ -4,13 +4,9 @@
 //! twice (a batch re-run after a crash); a sink must then leave the same visible result as if
 //! it had seen it once. The memory and file sinks do so by remembering committed batch ids;
 //! the console prints again (as Spark's does); `foreach_batch` passes the batch id on so the
-//! user's code can do the same.
+//! user's code can do the same. The sinks themselves are connectors (`connector/`).
 
-pub(crate) mod console;
-pub mod file;
-pub(crate) mod foreach;
-pub(crate) mod memory;
-pub(crate) mod noop;
+pub use crate::connector::files::sink::{MANIFEST_DIR, committed_files};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;

@@ -3,11 +3,8 @@
 //! A [`Source`] answers two questions for the micro-batch loop: "how far does the data go
 //! now?" ([`Source::latest_offset`]) and "give me the rows between these two offsets"
 //! ([`Source::get_batch`]). Offsets are small JSON values written to the checkpoint before a
-//! batch runs, so a restarted query re-reads exactly the same rows.
-
-pub mod file;
-pub mod memory;
-pub mod rate;
+//! batch runs, so a restarted query re-reads exactly the same rows. The sources themselves are
+//! connectors (`connector/`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,8 +14,6 @@ use arrow::datatypes::SchemaRef;
 
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::format::FileFormat;
-use crate::options::Options;
 
 pub use crate::checkpoint::Offset;
 
@@ -64,43 +59,26 @@ pub(crate) struct SourceContext {
     pub clock: Arc<dyn Clock>,
 }
 
+/// Builds a fresh source instance for one run of a query.
+pub(crate) type SourceFactory = Arc<dyn Fn(SourceContext) -> Result<Box<dyn Source>> + Send + Sync>;
+
 /// How to build a source: what `read_stream()...load()` recorded.
-#[derive(Debug)]
 pub(crate) struct SourceSpec {
-    pub kind: SourceKind,
     pub schema: SchemaRef,
-    pub options: Options,
+    /// What progress and plans call it (`FileStreamSource[...]`, `rate`, ...).
+    pub name: String,
+    pub create: SourceFactory,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) enum SourceKind {
-    Files {
-        dir: PathBuf,
-        format: FileFormat,
-    },
-    Rate,
-    RateMicroBatch,
-    Memory(Arc<memory::MemoryData>),
-    #[cfg(feature = "kafka")]
-    Kafka,
+impl std::fmt::Debug for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceSpec").field("name", &self.name).field("schema", &self.schema).finish_non_exhaustive()
+    }
 }
 
 impl SourceSpec {
     /// Creates a fresh source instance for one run of a query.
     pub(crate) fn create(&self, ctx: SourceContext) -> Result<Box<dyn Source>> {
-        Ok(match &self.kind {
-            SourceKind::Files { dir, format } => Box::new(file::FileStreamSource::try_new(
-                dir.clone(),
-                format.clone(),
-                self.schema.clone(),
-                &self.options,
-                ctx,
-            )?),
-            SourceKind::Rate => Box::new(rate::RateSource::try_new(&self.options, ctx)?),
-            SourceKind::RateMicroBatch => Box::new(rate::RatePerMicroBatchSource::try_new(&self.options)?),
-            SourceKind::Memory(data) => Box::new(memory::MemorySource::new(data.clone())),
-            #[cfg(feature = "kafka")]
-            SourceKind::Kafka => Box::new(crate::kafka::source::KafkaSource::try_new(&self.options, ctx)?),
-        })
+        (self.create)(ctx)
     }
 }

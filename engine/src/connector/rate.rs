@@ -6,11 +6,11 @@ use std::sync::Arc;
 use arrow::array::{Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::{Offset, ReadLimit, Source, SourceContext};
 use crate::checkpoint::log::{read_log_file, write_log_file};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::options::Options;
+use crate::source::{Offset, ReadLimit, Source, SourceContext};
 
 /// `timestamp TIMESTAMP, value LONG`.
 pub fn rate_schema() -> SchemaRef {
@@ -20,9 +20,21 @@ pub fn rate_schema() -> SchemaRef {
     ]))
 }
 
-pub(crate) const RATE_OPTIONS: &[&str] = &["rowsPerSecond", "rampUpTime", "numPartitions"];
-pub(crate) const RATE_MICRO_BATCH_OPTIONS: &[&str] =
-    &["rowsPerBatch", "numPartitions", "startTimestamp", "advanceMillisPerBatch"];
+pub(crate) static SOURCE: super::SourceConnector = super::SourceConnector {
+    names: &["rate"],
+    options: || vec!["rowsPerSecond", "rampUpTime", "numPartitions"],
+    schema: |_| Ok(rate_schema()),
+    create: |o, ctx| Ok(Box::new(RateSource::try_new(o, ctx)?)),
+    batch: None,
+};
+
+pub(crate) static MICRO_BATCH_SOURCE: super::SourceConnector = super::SourceConnector {
+    names: &["rate-micro-batch"],
+    options: || vec!["rowsPerBatch", "numPartitions", "startTimestamp", "advanceMillisPerBatch"],
+    schema: |_| Ok(rate_schema()),
+    create: |o, _| Ok(Box::new(RatePerMicroBatchSource::try_new(o)?)),
+    batch: None,
+};
 
 fn rows(values: std::ops::Range<i64>, timestamp_us: impl Fn(i64) -> i64) -> Result<Vec<RecordBatch>> {
     let ts: TimestampMicrosecondArray = values.clone().map(|v| Some(timestamp_us(v))).collect();

@@ -6,9 +6,9 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
 
-use super::Sink;
 use crate::error::Result;
 use crate::output_mode::OutputMode;
+use crate::sink::Sink;
 use datafusion::prelude::SessionContext;
 
 pub(crate) struct MemorySink {

@@ -11,17 +11,18 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
-use super::{Offset, ReadLimit, Source, SourceContext};
 use crate::checkpoint::log::{log_entries, read_log_file, write_log_file};
 use crate::error::{Error, Result};
 use crate::format::FileFormat;
 use crate::options::{Options, parse_interval_ms};
+use crate::source::{Offset, ReadLimit, Source, SourceContext, SourceSpec};
 
 /// Entries between compactions (Spark's `spark.sql.streaming.fileSource.log.compactInterval`).
 const COMPACT_INTERVAL: u64 = 10;
@@ -34,6 +35,16 @@ struct FileEntry {
     /// Modification time, milliseconds since the epoch.
     timestamp: i64,
     batch_id: u64,
+}
+
+/// The spec of a stream over the files arriving in `dir`.
+pub(crate) fn spec(dir: PathBuf, format: FileFormat, schema: SchemaRef, options: Options) -> SourceSpec {
+    let name = format!("FileStreamSource[{}]", dir.display());
+    let rows = schema.clone();
+    let create = move |ctx| -> Result<Box<dyn Source>> {
+        Ok(Box::new(FileStreamSource::try_new(dir.clone(), format.clone(), rows.clone(), &options, ctx)?))
+    };
+    SourceSpec { schema, name, create: Arc::new(create) }
 }
 
 pub(crate) struct FileStreamSource {

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::{Offset, ReadLimit, Source, Waker};
 use crate::error::{Error, Result};
+use crate::source::{Offset, ReadLimit, Source, Waker};
 
 /// Rows added to a `MemoryStream`, shared by every query that reads it.
 pub(crate) struct MemoryData {
