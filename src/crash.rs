@@ -207,7 +207,7 @@ fn lines(batches: &[RecordBatch]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// Writes the seeded input: [`FILES`] JSON files, each a 15-second slice of events with some
+/// Writes the seeded input: `FILES` (16) JSON files, each a 15-second slice of events with some
 /// late ones and some repeated ids, in file-name and modification-time order.
 pub fn write_input(dir: &Path, seed: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;

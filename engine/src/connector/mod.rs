@@ -1,7 +1,7 @@
 //! Connectors: every source and sink, one module (a folder when it has parts) per connector,
 //! and the registry the readers and writers look them up in by format name. Nothing outside
-//! names a connector: a new one is one more module here and one more line in [`SINKS`] or
-//! [`SOURCES`].
+//! names a connector: a new one is one more module here and one more line in `SINKS` or
+//! `SOURCES`.
 //!
 //! ```text
 //! console.rs        sink: each batch printed as Spark prints it

@@ -265,6 +265,11 @@ fn write_snapshot(
 
 /// Deletes what a write cut short left (`.<name>.tmp`), before a restore.
 fn remove_unfinished(dir: &Path) -> Result<()> {
+    remove_files(dir, |name| name.starts_with('.') && name.ends_with(".tmp"))
+}
+
+/// Deletes the files in `dir` whose names `doomed` picks; a missing `dir` has none.
+fn remove_files(dir: &Path, doomed: impl Fn(&str) -> bool) -> Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -272,7 +277,7 @@ fn remove_unfinished(dir: &Path) -> Result<()> {
     };
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
-        if entry.file_name().to_str().is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp")) {
+        if entry.file_name().to_str().is_some_and(&doomed) {
             std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
         }
     }
@@ -331,20 +336,7 @@ fn read_version(
 /// snapshot at or before `keep_from`.
 fn purge(dir: &Path, keep_from: u64) -> Result<()> {
     let Some(base) = (1..=keep_from).rev().find(|&v| path(dir, v, Kind::Snapshot).exists()) else { return Ok(()) };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let name = entry.file_name();
-        let version = name.to_str().and_then(|n| n.split('.').next()).and_then(|v| v.parse::<u64>().ok());
-        if version.is_some_and(|v| v < base) {
-            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-        }
-    }
-    Ok(())
+    remove_files(dir, |name| name.split('.').next().and_then(|v| v.parse::<u64>().ok()).is_some_and(|v| v < base))
 }
 
 #[cfg(test)]
