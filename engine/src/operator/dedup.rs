@@ -118,7 +118,7 @@ impl Deduplicate {
                 // Spark reads a null event time as 0 here.
                 Eviction::Expiry { delay_us } => Some(time.unwrap_or(0) + delay_us),
             };
-            self.store.insert(key, evict_at);
+            self.store.insert(key, evict_at)?;
             self.added += 1;
             keep.push(true);
         }

@@ -245,11 +245,11 @@ impl ExecutionPlan for DeduplicateExec {
                     .map(|key| {
                         let first = !keys.contains(&key);
                         if first {
-                            keys.insert(key, None);
+                            keys.insert(key, None)?;
                         }
-                        Some(first)
+                        Ok(Some(first))
                     })
-                    .collect();
+                    .collect::<crate::error::Result<_>>()?;
                 Ok(filter_record_batch(&batch, &new)?)
             });
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), rows)))

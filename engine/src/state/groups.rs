@@ -2,11 +2,10 @@
 //!
 //! A group is a slot: its key sits in a [`KeyIndex`], its state row (the columns DataFusion's
 //! partial aggregation emits: `count`'s count, `avg`'s sum and count, ...) in [`StateRows`].
-//! No accumulator lives between batches. Merging a batch's partial aggregates runs one of
-//! DataFusion's `GroupsAccumulator`s per aggregate over just the groups the batch touches:
-//! their stored rows and the batch's rows go in, the new state rows come out and replace the
-//! stored ones. Evaluating groups (for the result) does the same over the groups asked for.
-//! So a batch costs what it touches, and a group costs its key and state bytes.
+//! No accumulator lives between batches ([`Aggregates`]): merging a batch's partial aggregates
+//! feeds the touched groups' stored rows and the batch's rows to DataFusion's grouped
+//! accumulators and stores the new rows; evaluating groups does the same over the groups asked
+//! for. So a batch costs what it touches, and a group costs its key and state bytes.
 //!
 //! Files are described in the [module docs](super).
 
@@ -17,10 +16,9 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use arrow::row::{RowConverter, SortField};
-use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
-use datafusion::physical_expr::GroupsAccumulatorAdapter;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
+use super::accumulate::Aggregates;
 use super::key_index::KeyIndex;
 use super::rows::StateRows;
 use super::{EventTimeKey, GroupStore, files};
@@ -32,9 +30,7 @@ pub(crate) struct AggregateState {
     /// partial aggregate output, used for both merging and checkpoint files.
     partial_schema: SchemaRef,
     num_keys: usize,
-    aggregates: Vec<Arc<AggregateFunctionExpr>>,
-    /// How many state columns each aggregate has.
-    state_widths: Vec<usize>,
+    aggregates: Aggregates,
     converter: Option<RowConverter>,
     keys: KeyIndex,
     states: StateRows,
@@ -59,11 +55,8 @@ impl AggregateState {
         event_time_key: Option<EventTimeKey>,
         dir: PathBuf,
     ) -> Result<Self> {
-        let state_widths = aggregates
-            .iter()
-            .map(|a| a.state_fields().map(|f| f.len()))
-            .collect::<datafusion::error::Result<Vec<_>>>()?;
-        let expected = num_keys + state_widths.iter().sum::<usize>();
+        let aggregates = Aggregates::try_new(aggregates)?;
+        let expected = num_keys + aggregates.state_width();
         if partial_schema.fields().len() != expected {
             return Err(Error::Internal(format!(
                 "partial aggregate has {} columns, expected {expected}",
@@ -85,7 +78,6 @@ impl AggregateState {
             partial_schema,
             num_keys,
             aggregates,
-            state_widths,
             converter,
             keys: KeyIndex::default(),
             states,
@@ -198,13 +190,9 @@ impl AggregateState {
                 .map(|c| arrow::compute::take(c, &take, None))
                 .collect::<std::result::Result<_, _>>()?
         };
-        let mut accumulators = self.accumulators_holding(&groups)?;
-        self.merge_into(&mut accumulators, &states, &row_groups, groups.len())?;
-        let mut new_states = Vec::with_capacity(states.len());
-        for acc in &mut accumulators {
-            new_states.extend(acc.state(EmitTo::All)?);
-        }
-        self.states.put(&groups, new_states)?;
+        let mut accumulators = self.aggregates.holding(&self.states, &groups)?;
+        self.aggregates.merge(&mut accumulators, &states, &row_groups, groups.len())?;
+        self.states.put(&groups, Aggregates::states(accumulators)?)?;
         for slot in groups {
             if !self.touched_mark[slot as usize] {
                 self.touched_mark[slot as usize] = true;
@@ -212,33 +200,6 @@ impl AggregateState {
             }
         }
         Ok(dropped)
-    }
-
-    /// One accumulator per aggregate, holding the stored state of `groups` (group `i` is
-    /// `groups[i]`; a group without a stored row starts empty).
-    fn accumulators_holding(&self, groups: &[u32]) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
-        let mut accumulators = self.aggregates.iter().map(groups_accumulator).collect::<Result<Vec<_>>>()?;
-        let (stored, at): (Vec<u32>, Vec<usize>) =
-            groups.iter().enumerate().filter(|(_, s)| self.states.has(**s)).map(|(i, &s)| (s, i)).unzip();
-        let rows = self.states.get(&stored)?;
-        self.merge_into(&mut accumulators, &rows, &at, groups.len())?;
-        Ok(accumulators)
-    }
-
-    /// Merges state columns (all aggregates', in order), row `i` into group `row_groups[i]`.
-    fn merge_into(
-        &self,
-        accumulators: &mut [Box<dyn GroupsAccumulator>],
-        states: &[ArrayRef],
-        row_groups: &[usize],
-        num_groups: usize,
-    ) -> Result<()> {
-        let mut column = 0;
-        for (acc, &width) in accumulators.iter_mut().zip(&self.state_widths) {
-            acc.merge_batch(&states[column..column + width], row_groups, num_groups)?;
-            column += width;
-        }
-        Ok(())
     }
 
     /// Groups whose event time is at or before `watermark` (microseconds), oldest first.
@@ -266,9 +227,7 @@ impl AggregateState {
     pub(crate) fn evaluate(&mut self, groups: &[usize]) -> Result<Vec<ArrayRef>> {
         let slots: Vec<u32> = groups.iter().map(|&g| g as u32).collect();
         let mut columns = self.key_columns(&slots)?;
-        for mut acc in self.accumulators_holding(&slots)? {
-            columns.push(acc.evaluate(EmitTo::All)?);
-        }
+        columns.extend(Aggregates::evaluate(self.aggregates.holding(&self.states, &slots)?)?);
         Ok(columns)
     }
 
@@ -289,9 +248,7 @@ impl AggregateState {
         if slots.iter().all(|&s| self.states.has(s)) {
             columns.extend(self.states.get(slots)?);
         } else {
-            for mut acc in self.accumulators_holding(slots)? {
-                columns.extend(acc.state(EmitTo::All)?);
-            }
+            columns.extend(Aggregates::states(self.aggregates.holding(&self.states, slots)?)?);
         }
         Ok(RecordBatch::try_new(self.partial_schema.clone(), columns)?)
     }
@@ -349,16 +306,6 @@ impl AggregateState {
             + self.event_times.capacity() * 8
             + self.by_time.len() * 2 * std::mem::size_of::<(i64, u32)>()
     }
-}
-
-/// A DataFusion grouped accumulator for `aggregate`; for the few aggregates without one, its
-/// per-group accumulators behind the same interface.
-fn groups_accumulator(aggregate: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {
-    if aggregate.groups_accumulator_supported() {
-        return Ok(aggregate.create_groups_accumulator()?);
-    }
-    let aggregate = aggregate.clone();
-    Ok(Box::new(GroupsAccumulatorAdapter::new(move || aggregate.create_accumulator())))
 }
 
 impl GroupStore for AggregateState {

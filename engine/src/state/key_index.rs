@@ -44,7 +44,6 @@ impl KeyIndex {
     }
 
     /// The slot holding `key`, if any.
-    #[cfg(test)]
     pub(crate) fn get(&self, key: &[u8]) -> Option<u32> {
         let hash = self.hasher.hash_one(key);
         self.table.find(hash, |&s| self.key(s) == key).copied()

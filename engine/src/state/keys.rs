@@ -3,14 +3,15 @@
 //! ```text
 //! state/<op>/<N>.delta      keys batch N added: the key columns (+ the eviction time column)
 //! state/<op>/<N>.removed    keys batch N removed (the watermark passed their time)
-//! state/<op>/<N>.snapshot   every key, when compaction is due (`files::Compaction`)
+//! state/<op>/<N>.snapshot   every key, when compaction is due (written in the background)
 //! ```
 //!
 //! Keys are held in arrow's row format (nulls are ordinary values, so a null key is a key like
-//! any other); files hold them as ordinary columns, readable with any Arrow tool. Keys with an
-//! eviction time are also indexed by it, so evicting costs what is evicted, not what is kept.
+//! any other), in a flat [`KeyIndex`]; files hold them as ordinary columns, readable with any
+//! Arrow tool. Keys with an eviction time are also indexed by it, so evicting costs what is
+//! evicted, not what is kept.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -19,7 +20,11 @@ use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 
 use super::files;
+use super::key_index::KeyIndex;
 use crate::error::Result;
+
+/// A slot's eviction time when it has none.
+const NO_TIME: i64 = i64::MIN;
 
 /// Keys and their eviction times (microseconds), versioned per batch.
 pub(crate) struct KeyStore {
@@ -28,12 +33,16 @@ pub(crate) struct KeyStore {
     file_schema: SchemaRef,
     key_schema: SchemaRef,
     has_time_column: bool,
-    entries: HashMap<Box<[u8]>, Option<i64>>,
-    by_time: BTreeSet<(i64, Box<[u8]>)>,
-    /// Keys added and removed since the last commit, in order.
-    added: Vec<Box<[u8]>>,
+    index: KeyIndex,
+    /// Per slot, the key's eviction time ([`NO_TIME`] when it has none).
+    times: Vec<i64>,
+    by_time: BTreeSet<(i64, u32)>,
+    /// Slots added since the last commit (a slot may appear twice: added, evicted, reused).
+    added: Vec<u32>,
+    /// Per slot, whether its key was added since the last commit.
+    added_mark: Vec<bool>,
+    /// Keys of committed versions removed since the last commit.
     removed: Vec<Box<[u8]>>,
-    key_bytes: usize,
     files: files::StateFiles,
 }
 
@@ -55,11 +64,12 @@ impl KeyStore {
             file_schema,
             key_schema,
             has_time_column: time_column.is_some(),
-            entries: HashMap::new(),
+            index: KeyIndex::default(),
+            times: Vec::new(),
             by_time: BTreeSet::new(),
             added: Vec::new(),
+            added_mark: Vec::new(),
             removed: Vec::new(),
-            key_bytes: 0,
         })
     }
 
@@ -70,74 +80,93 @@ impl KeyStore {
     }
 
     pub(crate) fn contains(&self, key: &[u8]) -> bool {
-        self.entries.contains_key(key)
+        self.index.get(key).is_some()
     }
 
     /// Adds `key`, to be evicted once a watermark reaches `time` (never when `None`).
-    pub(crate) fn insert(&mut self, key: Box<[u8]>, time: Option<i64>) {
-        if let Some(t) = time {
-            self.by_time.insert((t, key.clone()));
+    pub(crate) fn insert(&mut self, key: Box<[u8]>, time: Option<i64>) -> Result<()> {
+        let (slot, _) = self.index.intern(&key)?;
+        let s = slot as usize;
+        if self.times.len() <= s {
+            self.times.resize(s + 1, NO_TIME);
+            self.added_mark.resize(s + 1, false);
         }
-        self.key_bytes += key.len();
-        self.added.push(key.clone());
-        self.entries.insert(key, time);
+        if self.times[s] != NO_TIME {
+            self.by_time.remove(&(self.times[s], slot));
+        }
+        self.times[s] = time.unwrap_or(NO_TIME);
+        if let Some(t) = time {
+            self.by_time.insert((t, slot));
+        }
+        if !self.added_mark[s] {
+            self.added_mark[s] = true;
+            self.added.push(slot);
+        }
+        Ok(())
     }
 
     /// Removes every key whose time is at or before `watermark_us`; returns how many.
     pub(crate) fn evict(&mut self, watermark_us: i64) -> usize {
         let mut n = 0;
-        while let Some((t, _)) = self.by_time.first()
-            && *t <= watermark_us
+        while let Some(&(t, slot)) = self.by_time.first()
+            && t <= watermark_us
         {
-            let (_, key) = self.by_time.pop_first().expect("checked above");
-            self.entries.remove(&key);
-            self.key_bytes -= key.len();
-            self.removed.push(key);
+            self.by_time.pop_first();
+            self.times[slot as usize] = NO_TIME;
+            let key = self.index.remove(slot);
             n += 1;
+            // A key added and evicted before a commit was never in a version: no removal file.
+            if !std::mem::take(&mut self.added_mark[slot as usize]) {
+                self.removed.push(key);
+            }
         }
         n
     }
 
     /// Keys in state.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
-    /// Approximate bytes held: keys (twice when indexed by time) and table overhead.
+    /// Bytes held: the key index, eviction times, and the time index.
     pub(crate) fn memory_bytes(&self) -> usize {
-        let slot = std::mem::size_of::<Box<[u8]>>() + std::mem::size_of::<Option<i64>>();
-        // By length, not capacity: a hash table's capacity after removals depends on its random
-        // hash seed, and progress must be the same on every run.
-        self.key_bytes + self.entries.len() * slot + self.by_time.len() * (slot + 16)
+        self.index.memory_bytes()
+            + self.times.capacity() * 8
+            + self.added_mark.capacity()
+            + self.by_time.len() * 2 * std::mem::size_of::<(i64, u32)>()
     }
 
-    fn rows(&self, keys: &[Box<[u8]>], with_time: bool) -> Result<RecordBatch> {
+    /// `keys` as rows of the key columns, with their eviction times when `times` are given.
+    fn rows(&self, keys: &[&[u8]], times: Option<Vec<Option<i64>>>) -> Result<RecordBatch> {
         let parser = self.converter.parser();
         let mut columns = self.converter.convert_rows(keys.iter().map(|k| parser.parse(k)))?;
-        if with_time && self.has_time_column {
-            let times: Int64Array = keys.iter().map(|k| self.entries.get(k).copied().flatten()).collect();
-            columns.push(Arc::new(times));
-        }
-        let schema = if with_time { &self.file_schema } else { &self.key_schema };
+        let schema = match times {
+            Some(times) if self.has_time_column => {
+                columns.push(Arc::new(Int64Array::from(times)));
+                &self.file_schema
+            }
+            Some(_) => &self.file_schema,
+            None => &self.key_schema,
+        };
         Ok(RecordBatch::try_new(schema.clone(), columns)?)
     }
 
-    /// Writes version `version`: the keys added and removed since the last commit, and every
-    /// key when compaction is due.
+    /// Writes version `version`: the keys added and removed since the last commit.
     pub(crate) fn commit(&mut self, version: u64) -> Result<()> {
-        // A key added and evicted in the same batch was never in a committed version: it goes
-        // in neither file.
-        let (present, gone): (Vec<_>, std::collections::HashSet<_>) = {
-            let (p, g): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut self.added).into_iter().partition(|k| self.entries.contains_key(k));
-            (p, g.into_iter().collect())
-        };
-        let delta = self.rows(&present, true)?;
-        self.files.write_delta(version, &delta)?;
-        let removed: Vec<_> = std::mem::take(&mut self.removed).into_iter().filter(|k| !gone.contains(k)).collect();
-        let removed = self.rows(&removed, false)?;
-        self.files.write_removed(version, &removed)?;
-        self.files.committed(version, self.entries.len());
+        let mut present = Vec::new();
+        for slot in std::mem::take(&mut self.added) {
+            // Still here, and listed once (a reused slot is listed again).
+            if std::mem::take(&mut self.added_mark[slot as usize]) && self.index.is_live(slot) {
+                present.push(slot);
+            }
+        }
+        let keys: Vec<&[u8]> = present.iter().map(|&s| self.index.key(s)).collect();
+        let times = present.iter().map(|&s| Some(self.times[s as usize]).filter(|&t| t != NO_TIME)).collect();
+        self.files.write_delta(version, &self.rows(&keys, Some(times))?)?;
+        let removed = std::mem::take(&mut self.removed);
+        let removed: Vec<&[u8]> = removed.iter().map(|k| &**k).collect();
+        self.files.write_removed(version, &self.rows(&removed, None)?)?;
+        self.files.committed(version, self.len());
         Ok(())
     }
 
@@ -153,23 +182,25 @@ impl KeyStore {
         version: Option<u64>,
         time_of: &dyn Fn(&RecordBatch) -> Result<Vec<Option<i64>>>,
     ) -> Result<()> {
-        self.entries.clear();
+        self.index.clear();
+        self.times.clear();
         self.by_time.clear();
-        self.key_bytes = 0;
-        let Some(version) = version else {
-            self.added.clear();
-            return Ok(());
-        };
+        self.added.clear();
+        self.added_mark.clear();
+        self.removed.clear();
+        let Some(version) = version else { return Ok(()) };
         let num_keys = self.key_schema.fields().len();
-        let changes = self.files.read(version)?;
-        for (kind, batch) in changes {
+        for (kind, batch) in self.files.read(version)? {
             let keys = self.keys(&batch.columns()[..num_keys])?;
             if kind == files::Kind::Removed {
                 for key in keys {
-                    if let Some(Some(t)) = self.entries.remove(&key) {
-                        self.by_time.remove(&(t, key.clone()));
+                    if let Some(slot) = self.index.get(&key) {
+                        if self.times[slot as usize] != NO_TIME {
+                            self.by_time.remove(&(self.times[slot as usize], slot));
+                        }
+                        self.times[slot as usize] = NO_TIME;
+                        self.index.remove(slot);
                     }
-                    self.key_bytes = self.key_bytes.saturating_sub(key.len());
                 }
                 continue;
             }
@@ -179,11 +210,11 @@ impl KeyStore {
                 time_of(&batch)?
             };
             for (key, time) in keys.into_iter().zip(times) {
-                self.insert(key, time);
+                self.insert(key, time)?;
             }
         }
         self.added.clear();
-        self.removed.clear();
+        self.added_mark.iter_mut().for_each(|m| *m = false);
         Ok(())
     }
 }
@@ -206,7 +237,7 @@ mod tests {
         let ids: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None, Some("c")]));
         let keys = s.keys(&[ids]).unwrap();
         for (k, t) in keys.iter().zip([Some(10), None, Some(30)]) {
-            s.insert(k.clone(), t);
+            s.insert(k.clone(), t).unwrap();
         }
         s.commit(0).unwrap();
         assert_eq!(s.evict(10), 1, "at the watermark counts as passed");

@@ -1,12 +1,13 @@
 //! The versioned state of stateful operators, checkpointed as Arrow IPC files:
-//! [`groups`]: a streaming aggregation's groups (keys in a [`key_index`], accumulator state
-//! rows in [`rows`]); [`keys`]: deduplication's set of keys; [`sessions`]: session windows'
-//! sessions. All of them write the same files through [`files`]:
+//! [`groups`]: a streaming aggregation's groups (keys in a [`key_index`], partial-state rows
+//! in [`rows`], merged by [`accumulate`]); [`sessions`]: session windows' sessions (rows and
+//! merging alike); [`keys`]: deduplication's set of keys. All of them write the same files
+//! through [`files`]:
 //!
 //! ```text
 //! state/<op>/<N>.delta      the groups batch N changed: key columns + accumulator state columns
 //! state/<op>/<N>.removed    the keys batch N removed (evicted by the watermark), if any
-//! state/<op>/<N>.snapshot   every group, when compaction is due (`files::Compaction`)
+//! state/<op>/<N>.snapshot   every group, when compaction is due (written in the background)
 //! ```
 //!
 //! Version N is the state after batch N. Restoring version N reads the newest snapshot at or
@@ -18,7 +19,7 @@
 //! itself), each group's event time (a window's end) is indexed in order, so finding the groups
 //! a watermark has passed costs what they are, not what the state is.
 
-mod accumulator;
+mod accumulate;
 mod files;
 mod groups;
 mod key_index;
@@ -28,9 +29,7 @@ pub(crate) mod sessions;
 
 pub(crate) use groups::AggregateState;
 
-use arrow::array::{ArrayRef, RecordBatch, new_empty_array};
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::Accumulator;
+use arrow::array::{ArrayRef, RecordBatch};
 
 use crate::error::Result;
 
@@ -79,50 +78,4 @@ pub(crate) trait GroupStore: Send {
     fn len(&self) -> usize;
     /// Approximate bytes held.
     fn memory_bytes(&self) -> usize;
-}
-
-/// Merges the state columns (from column `first`) of row `row` of a partial aggregate batch
-/// into `accumulators`; returns their size in bytes afterwards.
-fn merge_partial_row(
-    accumulators: &mut [Box<dyn Accumulator>],
-    widths: &[usize],
-    partial: &RecordBatch,
-    first: usize,
-    row: usize,
-) -> Result<usize> {
-    let (mut column, mut size) = (first, 0);
-    for (acc, width) in accumulators.iter_mut().zip(widths) {
-        let states: Vec<ArrayRef> = partial.columns()[column..column + width].iter().map(|c| c.slice(row, 1)).collect();
-        acc.merge_batch(&states)?;
-        size += acc.size();
-        column += width;
-    }
-    Ok(size)
-}
-
-/// One group's accumulator states, in the partial layout's order.
-fn states_of(accumulators: &mut [Box<dyn Accumulator>]) -> Result<Vec<ScalarValue>> {
-    let mut states = Vec::new();
-    for acc in accumulators {
-        states.extend(acc.state()?);
-    }
-    Ok(states)
-}
-
-/// Groups' accumulator states (from [`states_of`]) as columns typed as `fields`, for
-/// checkpoint files.
-fn state_columns(per_group: Vec<Vec<ScalarValue>>, fields: &[arrow::datatypes::FieldRef]) -> Result<Vec<ArrayRef>> {
-    fields
-        .iter()
-        .enumerate()
-        .map(|(i, field)| scalars_to_array(per_group.iter().map(|s| s[i].clone()).collect(), field.data_type()))
-        .collect()
-}
-
-fn scalars_to_array(values: Vec<ScalarValue>, data_type: &arrow::datatypes::DataType) -> Result<ArrayRef> {
-    if values.is_empty() {
-        return Ok(new_empty_array(data_type));
-    }
-    let array = ScalarValue::iter_to_array(values)?;
-    if array.data_type() == data_type { Ok(array) } else { Ok(arrow::compute::cast(&array, data_type)?) }
 }

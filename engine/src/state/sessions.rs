@@ -1,13 +1,17 @@
 //! The state of a session-window aggregation: per key, its open sessions in start order, each
-//! with DataFusion accumulators.
+//! with its partial-state row.
 //!
 //! Each batch brings partial aggregates grouped by key and by each row's *own* session
 //! `[t, t + gap)`. Merging one in: every stored session of its key that overlaps or touches it
 //! (`start <= other.end && other.start <= end`) joins it — so a late row can bridge two stored
 //! sessions — and the merged session takes the union of their bounds and the merge of their
-//! accumulators. Files are those of [`super::AggregateState`] (`N.delta`, `N.removed`,
-//! `N.snapshot`), the key columns holding the session struct: a session is identified by its
-//! key and start, and a merge that moves a start removes the old one.
+//! states. A batch first works out which sessions become which, row by row, then merges the
+//! states in one pass of DataFusion's grouped accumulators ([`Aggregates`]): the stored rows
+//! of the sessions it touches and its own rows in, one row per resulting session out.
+//!
+//! Files are those of [`super::AggregateState`] (`N.delta`, `N.removed`, `N.snapshot`), the key
+//! columns holding the session struct: a session is identified by its key and start, and a
+//! merge that moves a start removes the old one.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
@@ -16,11 +20,11 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Fields, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use arrow::row::{RowConverter, SortField};
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
-use super::{GroupStore, files, merge_partial_row, scalars_to_array, state_columns, states_of};
+use super::accumulate::Aggregates;
+use super::rows::StateRows;
+use super::{GroupStore, files};
 use crate::error::{Error, Result};
 use crate::functions::session::session_struct;
 
@@ -29,26 +33,25 @@ struct Session {
     key: Box<[u8]>,
     start: i64,
     end: i64,
-    accumulators: Vec<Box<dyn Accumulator>>,
-    size: usize,
 }
 
-/// Every open session of one session-window aggregation.
+/// Every open session of one session-window aggregation. A session is a slot; its state row
+/// is in `states` under the same number.
 pub(crate) struct SessionState {
     /// Key columns (the session struct among them) then accumulator states.
     partial_schema: SchemaRef,
     num_keys: usize,
     /// Which key column is the session.
     session_at: usize,
-    aggregates: Vec<Arc<AggregateFunctionExpr>>,
-    state_widths: Vec<usize>,
+    aggregates: Aggregates,
     /// Converts the other key columns.
     converter: RowConverter,
     slots: Vec<Option<Session>>,
-    free: Vec<usize>,
-    by_key: HashMap<Box<[u8]>, BTreeMap<i64, usize>>,
-    by_end: BTreeSet<(i64, usize)>,
-    touched: Vec<usize>,
+    states: StateRows,
+    free: Vec<u32>,
+    by_key: HashMap<Box<[u8]>, BTreeMap<i64, u32>>,
+    by_end: BTreeSet<(i64, u32)>,
+    touched: Vec<u32>,
     touched_mark: Vec<bool>,
     /// `(key, start)` of sessions gone since the last commit (merged away or evicted).
     removed: Vec<(Box<[u8]>, i64)>,
@@ -56,8 +59,29 @@ pub(crate) struct SessionState {
     touched_keys: HashSet<Box<[u8]>>,
     /// Sessions the watermark removed since the last commit.
     evicted: usize,
-    memory_bytes: usize,
+    key_bytes: usize,
     files: files::StateFiles,
+}
+
+/// Within one merge: the sessions merged away, and where each went.
+#[derive(Default)]
+struct Merges {
+    /// Merged-away slot -> the slot of the session it joined.
+    into: HashMap<u32, u32>,
+    /// Merged-away slots that have a stored state row, to fold into where they went.
+    stored: Vec<u32>,
+    /// Merged-away slots, free again once the merge is done (not before: `into` names them).
+    freed: Vec<u32>,
+}
+
+impl Merges {
+    /// Where the session in `slot` ended up.
+    fn resolve(&self, mut slot: u32) -> u32 {
+        while let Some(&next) = self.into.get(&slot) {
+            slot = next;
+        }
+        slot
+    }
 }
 
 impl SessionState {
@@ -68,10 +92,7 @@ impl SessionState {
         aggregates: Vec<Arc<AggregateFunctionExpr>>,
         dir: PathBuf,
     ) -> Result<Self> {
-        let state_widths = aggregates
-            .iter()
-            .map(|a| a.state_fields().map(|f| f.len()))
-            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let aggregates = Aggregates::try_new(aggregates)?;
         let others = (0..num_keys).filter(|&i| i != session_at);
         let converter =
             RowConverter::new(others.map(|i| SortField::new(partial_schema.field(i).data_type().clone())).collect())?;
@@ -79,11 +100,11 @@ impl SessionState {
         let identity = files::Identity::with_session_start(key_schema.fields(), session_at)?;
         let files = files::StateFiles::new(dir, partial_schema.clone(), key_schema, identity);
         Ok(SessionState {
+            states: StateRows::new(partial_schema.fields()[num_keys..].to_vec()),
             partial_schema,
             num_keys,
             session_at,
             aggregates,
-            state_widths,
             converter,
             slots: Vec::new(),
             free: Vec::new(),
@@ -94,7 +115,7 @@ impl SessionState {
             removed: Vec::new(),
             touched_keys: HashSet::new(),
             evicted: 0,
-            memory_bytes: 0,
+            key_bytes: 0,
             files,
         })
     }
@@ -132,17 +153,18 @@ impl SessionState {
             .collect()
     }
 
-    fn insert(&mut self, key: Box<[u8]>, start: i64, end: i64, accumulators: Vec<Box<dyn Accumulator>>) -> usize {
-        let session = Session { key: key.clone(), start, end, accumulators, size: 0 };
+    fn insert(&mut self, key: Box<[u8]>, start: i64, end: i64) -> u32 {
+        self.key_bytes += key.len();
+        let session = Session { key: key.clone(), start, end };
         let slot = match self.free.pop() {
             Some(i) => {
-                self.slots[i] = Some(session);
+                self.slots[i as usize] = Some(session);
                 i
             }
             None => {
                 self.slots.push(Some(session));
                 self.touched_mark.push(false);
-                self.slots.len() - 1
+                (self.slots.len() - 1) as u32
             }
         };
         self.by_key.entry(key).or_default().insert(start, slot);
@@ -150,9 +172,10 @@ impl SessionState {
         slot
     }
 
-    /// Takes `slot` out of state, recording its `(key, start)` as removed.
-    fn take(&mut self, slot: usize) -> Session {
-        let session = self.slots[slot].take().expect("a live session slot");
+    /// Takes `slot` out of the indexes (not its state row, nor into the free list), recording
+    /// its `(key, start)` as removed.
+    fn take(&mut self, slot: u32) -> Session {
+        let session = self.slots[slot as usize].take().expect("a live session slot");
         if let Some(starts) = self.by_key.get_mut(&session.key) {
             starts.remove(&session.start);
             if starts.is_empty() {
@@ -160,75 +183,60 @@ impl SessionState {
             }
         }
         self.by_end.remove(&(session.end, slot));
-        self.memory_bytes -= session.size;
-        self.touched_mark[slot] = false;
-        self.free.push(slot);
+        self.key_bytes -= session.key.len();
+        self.touched_mark[slot as usize] = false;
         self.removed.push((session.key.clone(), session.start));
         session
     }
 
-    fn fresh_accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
-        Ok(self.aggregates.iter().map(super::accumulator::new_accumulator).collect::<datafusion::error::Result<_>>()?)
+    /// Takes `slot` out for good: its state row too, and the slot is free.
+    fn drop_session(&mut self, slot: u32) {
+        self.take(slot);
+        self.states.remove(slot);
+        self.free.push(slot);
     }
 
-    /// Merges the partial row `row` of `batch` (its states) into `slot`'s accumulators.
-    fn merge_row(&mut self, slot: usize, batch: &RecordBatch, row: usize) -> Result<()> {
-        let session = self.slots[slot].as_mut().expect("a live session slot");
-        let size = session.key.len()
-            + merge_partial_row(&mut session.accumulators, &self.state_widths, batch, self.num_keys, row)?;
-        self.memory_bytes = self.memory_bytes + size - session.size;
-        session.size = size;
-        self.touch(slot);
-        Ok(())
-    }
-
-    fn touch(&mut self, slot: usize) {
-        if !self.touched_mark[slot] {
-            self.touched_mark[slot] = true;
+    fn touch(&mut self, slot: u32) {
+        if !self.touched_mark[slot as usize] {
+            self.touched_mark[slot as usize] = true;
             self.touched.push(slot);
         }
     }
 
-    /// Merges the row's own session `[start, end)` of `key` with every stored session it
-    /// overlaps or touches; returns the slot of the result.
-    fn merge_session(&mut self, key: &[u8], start: i64, end: i64) -> Result<usize> {
-        let overlapping: Vec<usize> = match self.by_key.get(key) {
+    /// Joins the row's own session `[start, end)` of `key` with every session it overlaps or
+    /// touches; returns the slot of the result, noting in `merges` what went into it.
+    fn merge_session(&mut self, key: &[u8], start: i64, end: i64, merges: &mut Merges) -> u32 {
+        let overlapping: Vec<u32> = match self.by_key.get(key) {
             None => Vec::new(),
             Some(starts) => starts
                 .range(..=end)
                 .rev()
                 .map(|(_, &slot)| slot)
-                .take_while(|&slot| self.slots[slot].as_ref().is_some_and(|s| s.end >= start))
+                .take_while(|&slot| self.slots[slot as usize].as_ref().is_some_and(|s| s.end >= start))
                 .collect(),
         };
-        let Some(&first) = overlapping.last() else {
-            let accumulators = self.fresh_accumulators()?;
-            return Ok(self.insert(key.into(), start, end, accumulators));
-        };
-        // The earliest overlapping session absorbs the others (their states merge into it).
-        let mut merged = self.take(first);
-        for &slot in overlapping.iter().rev().skip(1) {
-            let other = self.take(slot);
-            merged.end = merged.end.max(other.end);
-            for (into, mut from) in merged.accumulators.iter_mut().zip(other.accumulators) {
-                let states: Vec<ArrayRef> =
-                    from.state()?.iter().map(ScalarValue::to_array).collect::<datafusion::error::Result<_>>()?;
-                into.merge_batch(&states)?;
-            }
+        if overlapping.is_empty() {
+            return self.insert(key.into(), start, end);
         }
-        let (new_start, new_end) = (merged.start.min(start), merged.end.max(end));
-        let slot = self.insert(merged.key, new_start, new_end, merged.accumulators);
-        self.touch(slot);
-        Ok(slot)
+        let (mut new_start, mut new_end) = (start, end);
+        for &slot in &overlapping {
+            let session = self.take(slot);
+            (new_start, new_end) = (new_start.min(session.start), new_end.max(session.end));
+            if self.states.has(slot) {
+                merges.stored.push(slot);
+            }
+            merges.freed.push(slot);
+        }
+        let merged = self.insert(key.into(), new_start, new_end);
+        for slot in overlapping {
+            merges.into.insert(slot, merged);
+        }
+        merged
     }
 
-    fn state_rows(&mut self, slots: &[usize]) -> Result<RecordBatch> {
+    fn state_rows(&self, slots: &[u32]) -> Result<RecordBatch> {
         let mut columns = self.key_columns(slots)?;
-        let states = slots
-            .iter()
-            .map(|&s| states_of(&mut self.slots[s].as_mut().expect("a live session slot").accumulators))
-            .collect::<Result<Vec<_>>>()?;
-        columns.extend(state_columns(states, &self.partial_schema.fields()[self.num_keys..])?);
+        columns.extend(self.states.get(slots)?);
         Ok(RecordBatch::try_new(self.partial_schema.clone(), columns)?)
     }
 
@@ -263,11 +271,11 @@ impl SessionState {
         Ok(arrow::compute::cast(&plain, &DataType::Struct(fields))?)
     }
 
-    fn key_columns(&self, slots: &[usize]) -> Result<Vec<ArrayRef>> {
+    fn key_columns(&self, slots: &[u32]) -> Result<Vec<ArrayRef>> {
         let sessions: Vec<(&[u8], i64, i64)> = slots
             .iter()
             .map(|&s| {
-                let session = self.session(s);
+                let session = self.session(s as usize);
                 (&*session.key, session.start, session.end)
             })
             .collect();
@@ -283,12 +291,41 @@ impl GroupStore for SessionState {
     fn merge(&mut self, partial: &RecordBatch, _late_until: Option<i64>) -> Result<u64> {
         // Late rows were filtered out before the partial aggregation, counted as input rows.
         let keys = self.other_keys(partial)?;
-        for (row, (key, (start, end))) in keys.iter().zip(self.bounds(partial)?).enumerate() {
-            let slot = self.merge_session(key, start, end)?;
-            self.merge_row(slot, partial, row)?;
+        let mut merges = Merges::default();
+        // New sessions must not reuse the slots merged away in this batch: `merges` names them.
+        let mut row_sessions = Vec::with_capacity(partial.num_rows());
+        for (key, (start, end)) in keys.iter().zip(self.bounds(partial)?) {
+            row_sessions.push(self.merge_session(key, start, end, &mut merges));
             if !self.touched_keys.contains(key) {
                 self.touched_keys.insert(key.clone());
             }
+        }
+        // The resulting sessions, numbered for the accumulators in first-seen order.
+        let mut local: HashMap<u32, usize> = HashMap::new();
+        let mut groups: Vec<u32> = Vec::new();
+        let mut group_of = |slot: u32| {
+            *local.entry(slot).or_insert_with(|| {
+                groups.push(slot);
+                groups.len() - 1
+            })
+        };
+        let row_groups: Vec<usize> = row_sessions.iter().map(|&s| group_of(merges.resolve(s))).collect();
+        let stored_groups: Vec<usize> = merges.stored.iter().map(|&s| group_of(merges.resolve(s))).collect();
+        // Sessions that continue without merging keep their slot and bring their stored row.
+        let continuing: Vec<u32> = groups.iter().copied().filter(|&s| self.states.has(s)).collect();
+        let continuing_groups: Vec<usize> = continuing.iter().map(|s| local[s]).collect();
+        let mut accumulators = self.aggregates.accumulators()?;
+        let n = groups.len();
+        self.aggregates.merge(&mut accumulators, &self.states.get(&continuing)?, &continuing_groups, n)?;
+        self.aggregates.merge(&mut accumulators, &self.states.get(&merges.stored)?, &stored_groups, n)?;
+        self.aggregates.merge(&mut accumulators, &partial.columns()[self.num_keys..], &row_groups, n)?;
+        for &slot in &merges.freed {
+            self.states.remove(slot);
+        }
+        self.free.extend(merges.freed);
+        self.states.put(&groups, Aggregates::states(accumulators)?)?;
+        for slot in groups {
+            self.touch(slot);
         }
         Ok(0)
     }
@@ -300,7 +337,7 @@ impl GroupStore for SessionState {
     }
 
     fn touched(&self) -> Vec<usize> {
-        self.touched.iter().copied().filter(|&s| self.touched_mark[s]).collect()
+        self.touched.iter().filter(|&&s| self.touched_mark[s as usize]).map(|&s| s as usize).collect()
     }
 
     fn all_groups(&self) -> Vec<usize> {
@@ -314,7 +351,7 @@ impl GroupStore for SessionState {
     }
 
     fn expired(&self, watermark: i64) -> Vec<usize> {
-        self.by_end.range(..=(watermark, usize::MAX)).map(|&(_, s)| s).collect()
+        self.by_end.range(..=(watermark, u32::MAX)).map(|&(_, s)| s as usize).collect()
     }
 
     fn open_event_times(&self) -> (Option<i64>, usize) {
@@ -324,7 +361,7 @@ impl GroupStore for SessionState {
     fn remove(&mut self, groups: &[usize]) {
         for &slot in groups {
             if self.slots[slot].is_some() {
-                self.take(slot);
+                self.drop_session(slot as u32);
                 self.evicted += 1;
             }
         }
@@ -336,19 +373,14 @@ impl GroupStore for SessionState {
     }
 
     fn evaluate(&mut self, groups: &[usize]) -> Result<Vec<ArrayRef>> {
-        let mut columns = self.key_columns(groups)?;
-        for a in 0..self.aggregates.len() {
-            let values = groups
-                .iter()
-                .map(|&s| self.slots[s].as_mut().expect("a live session slot").accumulators[a].evaluate())
-                .collect::<datafusion::error::Result<Vec<_>>>()?;
-            columns.push(scalars_to_array(values, self.aggregates[a].field().data_type())?);
-        }
+        let slots: Vec<u32> = groups.iter().map(|&g| g as u32).collect();
+        let mut columns = self.key_columns(&slots)?;
+        columns.extend(Aggregates::evaluate(self.aggregates.holding(&self.states, &slots)?)?);
         Ok(columns)
     }
 
     fn commit(&mut self, version: u64) -> Result<()> {
-        let touched = GroupStore::touched(self);
+        let touched: Vec<u32> = self.touched.iter().copied().filter(|&s| self.touched_mark[s as usize]).collect();
         let delta = self.state_rows(&touched)?;
         self.files.write_delta(version, &delta)?;
         // A session whose (key, start) is live again was replaced, not removed.
@@ -364,7 +396,7 @@ impl GroupStore for SessionState {
         self.touched_keys.clear();
         self.evicted = 0;
         for slot in std::mem::take(&mut self.touched) {
-            self.touched_mark[slot] = false;
+            self.touched_mark[slot as usize] = false;
         }
         Ok(())
     }
@@ -375,6 +407,7 @@ impl GroupStore for SessionState {
 
     fn restore(&mut self, version: Option<u64>) -> Result<()> {
         self.slots.clear();
+        self.states.clear();
         self.free.clear();
         self.by_key.clear();
         self.by_end.clear();
@@ -383,27 +416,24 @@ impl GroupStore for SessionState {
         self.removed.clear();
         self.touched_keys.clear();
         self.evicted = 0;
-        self.memory_bytes = 0;
+        self.key_bytes = 0;
         let Some(version) = version else { return Ok(()) };
-        let changes = self.files.read(version)?;
-        for (kind, batch) in changes {
+        for (kind, batch) in self.files.read(version)? {
             let keys = self.other_keys(&batch)?;
             let bounds = self.bounds(&batch)?;
-            for (row, (key, (start, end))) in keys.into_iter().zip(bounds).enumerate() {
-                let existing = self.by_key.get(&key).and_then(|s| s.get(&start)).copied();
-                if let Some(slot) = existing {
-                    self.take(slot);
+            let mut slots = Vec::with_capacity(batch.num_rows());
+            for (key, (start, end)) in keys.into_iter().zip(bounds) {
+                if let Some(&slot) = self.by_key.get(&key).and_then(|s| s.get(&start)) {
+                    self.drop_session(slot);
                 }
                 if kind != files::Kind::Removed {
-                    // A stored row is the session's whole state.
-                    let accumulators = self.fresh_accumulators()?;
-                    let slot = self.insert(key, start, end, accumulators);
-                    self.merge_row(slot, &batch, row)?;
+                    slots.push(self.insert(key, start, end));
                 }
             }
-        }
-        for slot in std::mem::take(&mut self.touched) {
-            self.touched_mark[slot] = false;
+            // A stored row is the session's whole state.
+            if kind != files::Kind::Removed {
+                self.states.put(&slots, batch.columns()[self.num_keys..].to_vec())?;
+            }
         }
         self.removed.clear();
         Ok(())
@@ -414,6 +444,7 @@ impl GroupStore for SessionState {
     }
 
     fn memory_bytes(&self) -> usize {
-        self.memory_bytes + self.by_end.len() * (2 * std::mem::size_of::<(i64, usize)>() + 16)
+        let per_session = std::mem::size_of::<Option<Session>>() + 2 * std::mem::size_of::<(i64, u32)>() + 16;
+        self.key_bytes + self.states.memory_bytes() + self.by_end.len() * per_session
     }
 }
