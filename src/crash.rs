@@ -44,7 +44,7 @@ const SCHEMA: &str = "id STRING, user STRING, ts TIMESTAMP, amount BIGINT";
 pub enum Scenario {
     /// 10-second windows per user, append mode, Parquet sink.
     Aggregation,
-    /// 5-second session windows per user, append mode, JSON sink.
+    /// 2-second session windows per user (many close and leave state), append mode, JSON sink.
     Sessions,
     /// `drop_duplicates_within_watermark(id)`, JSON sink.
     Dedup,
@@ -108,7 +108,7 @@ impl Scenario {
         let df = match self {
             Scenario::Aggregation => windows(events)?,
             Scenario::Sessions => events
-                .group_by([col("user"), session_window(col("ts"), "5 seconds")])?
+                .group_by([col("user"), session_window(col("ts"), "2 seconds")])?
                 .agg(["count(*) AS events", "sum(amount) AS total"])?
                 .select([
                     "user",
