@@ -385,6 +385,32 @@ mod tests {
     }
 
     #[test]
+    fn files_logged_before_a_crash_are_the_next_batch_on_their_own() {
+        let (dir, log) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for (i, name) in ["a.json", "b.json", "c.json"].iter().enumerate() {
+            write(dir.path(), name, i as u64);
+        }
+        let capped = [("maxFilesPerTrigger", "1")];
+        let mut s = source(dir.path(), log.path(), &capped);
+        let first = s.latest_offset(None, ReadLimit::Default).unwrap();
+        assert_eq!(first, Some(serde_json::json!({"logOffset": 0})));
+        // Logged a.json as entry 0, then died before batch 0's offsets were written: the
+        // restart starts from nothing committed and plans entry 0 alone, as the first run did.
+        let mut restarted = source(dir.path(), log.path(), &capped);
+        assert_eq!(restarted.latest_offset(None, ReadLimit::Default).unwrap(), first);
+        let rows = restarted.get_batch(None, first.as_ref().unwrap()).unwrap();
+        assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 1, "a.json only");
+        let next = restarted.latest_offset(first.as_ref(), ReadLimit::Default).unwrap();
+        assert_eq!(next, Some(serde_json::json!({"logOffset": 1})), "then b.json");
+        // Trigger.Once takes everything: the logged entry and the files after it.
+        let mut once = source(dir.path(), log.path(), &capped);
+        assert_eq!(
+            once.latest_offset(first.as_ref(), ReadLimit::All).unwrap(),
+            Some(serde_json::json!({"logOffset": 2}))
+        );
+    }
+
+    #[test]
     fn the_log_compacts_every_ten_entries_and_still_answers_every_batch() {
         let (dir, log) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let mut s = source(dir.path(), log.path(), &[]);
