@@ -24,6 +24,7 @@
 //! session.rs     Session: read / read_stream / sql / streams         (the entry point)
 //! reader.rs      DataFrameReader, DataStreamReader: format, schema, options, load
 //! dataframe.rs   DataFrame: select, filter, group_by, ...; collect/show for static data
+//! join.rs        DataFrame::join: Spark's join types, on key columns or a condition
 //! batch_writer.rs DataFrameWriter: df.write()...save(dir) / save_source() for static data
 //! writer.rs      DataStreamWriter: validates, picks the sink -> start() -> StreamingQuery
 //! memory_stream.rs MemoryStream: rows the program adds, a batch per add
@@ -87,6 +88,7 @@ pub mod execution;
 pub mod fault;
 pub mod format;
 pub mod functions;
+pub mod join;
 pub mod memory_stream;
 mod operator;
 pub mod options;

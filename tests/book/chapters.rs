@@ -66,6 +66,11 @@ fn ch08_state() {
     verify("ch08_state");
 }
 
+#[test]
+fn ch12_joins() {
+    verify("ch12_joins");
+}
+
 /// A chapter that needs something outside the project: verified where it is there,
 /// skipped (with a note) where it is not, unless the environment variable `required` is set.
 fn verify_or_skip(chapter: &str, required: &str) {

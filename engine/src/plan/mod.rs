@@ -170,6 +170,38 @@ fn distinct_as_aggregate(plan: LogicalPlan) -> Result<LogicalPlan> {
         .data)
 }
 
+/// Spark's refusal of a join between a stream and a static DataFrame that it cannot run
+/// (semantics appendix, §8): an outer join must keep the stream's unmatched rows, never the
+/// static side's, which a stream could match at any later batch.
+fn stream_static_join_problem(left_streams: bool, right_streams: bool, kind: JoinType) -> Option<String> {
+    let message = match (left_streams, right_streams, kind) {
+        (true, true, _) => "Stream-stream joins are not supported yet (issue 18: event-time joins)",
+        (true, false, JoinType::Right) => {
+            "RightOuter join with a streaming DataFrame/Dataset on the left and a static DataFrame/DataSet on the right not supported"
+        }
+        (true, false, JoinType::Full) => {
+            "FullOuter joins with streaming DataFrames/Datasets on the left and a static DataFrame/Dataset on the right is not supported"
+        }
+        (true, false, JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark) => {
+            "Right semi and anti joins with a streaming DataFrame/Dataset on the left are not supported"
+        }
+        (false, true, JoinType::Left) => {
+            "LeftOuter join with a streaming DataFrame/Dataset on the right and a static DataFrame/Dataset on the left is not supported"
+        }
+        (false, true, JoinType::Full) => {
+            "FullOuter joins with streaming DataFrames/Datasets on the right and a static DataFrame/Dataset on the left is not supported"
+        }
+        (false, true, JoinType::LeftSemi) => {
+            "LeftSemi join with a streaming DataFrame/Dataset on the right and a static DataFrame/Dataset on the left is not supported"
+        }
+        (false, true, JoinType::LeftAnti | JoinType::LeftMark) => {
+            "LeftAnti joins with a streaming DataFrame/Dataset on the right are not supported"
+        }
+        _ => return None,
+    };
+    Some(message.into())
+}
+
 fn check_supported(plan: &LogicalPlan) -> Result<()> {
     let mut problem = None;
     plan.apply(|p| {
@@ -180,18 +212,11 @@ fn check_supported(plan: &LogicalPlan) -> Result<()> {
             }
             LogicalPlan::Join(join) if streaming => {
                 let (left, right) = (reads_batch(&join.left), reads_batch(&join.right));
-                match (left, right, join.join_type) {
-                    (true, true, _) => Some("stream-stream joins are not supported yet (planned with event-time joins)".into()),
-                    (true, false, JoinType::Right | JoinType::Full | JoinType::RightSemi | JoinType::RightAnti) => {
-                        Some(format!("{} join with a streaming DataFrame on the left and a static DataFrame on the right is not supported", join.join_type))
-                    }
-                    (false, true, JoinType::Left | JoinType::Full | JoinType::LeftSemi | JoinType::LeftAnti) => {
-                        Some(format!("{} join with a static DataFrame on the left and a streaming DataFrame on the right is not supported", join.join_type))
-                    }
-                    _ => None,
-                }
+                stream_static_join_problem(left, right, join.join_type)
             }
-            LogicalPlan::Distinct(_) if streaming => Some("DISTINCT ON is not supported on streaming DataFrames".into()),
+            LogicalPlan::Distinct(_) if streaming => {
+                Some("DISTINCT ON is not supported on streaming DataFrames".into())
+            }
             _ => None,
         };
         Ok(if problem.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })

@@ -7,6 +7,7 @@ mod bad_input;
 mod chained;
 mod dedup;
 mod errors;
+mod joins;
 mod late_rows;
 mod layers;
 mod queries;

@@ -50,6 +50,9 @@ mod ch10_kafka_json;
 #[path = "../../../examples/ch11_kafka_batch.rs"]
 #[allow(dead_code)]
 mod ch11_kafka_batch;
+#[path = "../../../examples/ch12_joins.rs"]
+#[allow(dead_code)]
+mod ch12_joins;
 
 /// Every chapter, in book order.
 pub const CHAPTERS: &[(&str, Kind)] = &[
@@ -65,4 +68,5 @@ pub const CHAPTERS: &[(&str, Kind)] = &[
     ("ch09_repl", Kind::Repl),
     ("ch10_kafka_json", Kind::Kafka(ch10_kafka_json::run)),
     ("ch11_kafka_batch", Kind::Kafka(ch11_kafka_batch::run)),
+    ("ch12_joins", Kind::Program(ch12_joins::run)),
 ];
