@@ -90,7 +90,7 @@ pub enum Error {
 
     /// An error from DataFusion: planning, expressions, SQL or execution.
     #[error(transparent)]
-    DataFusion(#[from] datafusion::error::DataFusionError),
+    DataFusion(datafusion::error::DataFusionError),
 
     /// An error from Arrow.
     #[error(transparent)]
@@ -115,6 +115,20 @@ impl Error {
     /// An [`Error::Checkpoint`] for the file at `path`.
     pub fn checkpoint(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Checkpoint { path: path.into(), message: message.into() }
+    }
+}
+
+/// A DataFusion error; one that carries a Brooklet error (a file read inside a scan, say) is
+/// that error again, so its message names the file and line, not "External error".
+impl From<datafusion::error::DataFusionError> for Error {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        match e {
+            datafusion::error::DataFusionError::External(inner) => match inner.downcast::<Error>() {
+                Ok(own) => *own,
+                Err(other) => Error::DataFusion(datafusion::error::DataFusionError::External(other)),
+            },
+            other => Error::DataFusion(other),
+        }
     }
 }
 

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 
+use crate::connector::files::table::{FileTable, TableFile};
 use crate::dataframe::DataFrame;
 use crate::error::{Error, Result};
 use crate::format::FileFormat;
@@ -283,18 +283,13 @@ impl DataFrameReader {
             partition_columns.iter().zip(&partition_types).map(|(c, t)| Arc::new(Field::new(c, t.clone(), true))),
         );
         let schema = Arc::new(Schema::new(fields));
-        let mut batches = Vec::new();
-        for (f, values) in files.iter().zip(&partitions) {
-            for batch in format.read(f, &data_schema)? {
-                let mut columns = batch.columns().to_vec();
-                for ((_, v), t) in values.iter().zip(&partition_types) {
-                    let text = StringArray::from(vec![v.as_deref(); batch.num_rows()]);
-                    columns.push(arrow::compute::cast(&text, t)?);
-                }
-                batches.push(RecordBatch::try_new(schema.clone(), columns)?);
-            }
-        }
-        let table = MemTable::try_new(schema, vec![batches])?;
+        // Listed now, read by every scan: a stream joined with it sees each file as it is then.
+        let files = files
+            .into_iter()
+            .zip(partitions)
+            .map(|(path, values)| TableFile { path, partition_values: values.into_iter().map(|(_, v)| v).collect() })
+            .collect();
+        let table = FileTable { files, format, data_schema, schema, partition_types };
         DataFrame::from_table(&self.spec.session, &table_name(path), Arc::new(table))
     }
 }

@@ -126,3 +126,28 @@ fn a_condition_join_keeps_both_sides_columns_and_unknown_names_are_refused() {
     let err = events(&s).to_df().unwrap().join(users(&s, dir.path()), "user", "sideways").err().unwrap().to_string();
     assert!(err.contains("Unsupported join type 'sideways'"), "{err}");
 }
+
+/// Spark 4.3 gives the same two rows: `(u1, 1, Ann)`, then `(u1, 2, Annie)`.
+#[test]
+fn the_static_side_is_read_again_for_every_batch() {
+    let (s, recorder) = session();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.csv"), "user,name\nu1,Ann\n").unwrap();
+    let users = s.read().format("csv").option("header", true).schema("user STRING, name STRING").load(dir.path());
+    let events = MemoryStream::new(&s, "user STRING, n BIGINT").unwrap();
+    let joined = events.to_df().unwrap().join(users.unwrap(), "user", "left").unwrap();
+    let q = joined.write_stream().format("memory").query_name("enriched").start().unwrap();
+    events.add_json(r#"{"user": "u1", "n": 1}"#).unwrap();
+    q.process_all_available().unwrap();
+    // The file changes while the query runs: the next batch joins with what it holds now.
+    std::fs::write(dir.path().join("users.csv"), "user,name\nu1,Annie\n").unwrap();
+    events.add_json(r#"{"user": "u1", "n": 2}"#).unwrap();
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    let names: Vec<String> = recorder
+        .batches("enriched")
+        .iter()
+        .map(|b| b.to_table().unwrap().lines().nth(3).unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["|  u1|  1| Ann|", "|  u1|  2|Annie|"]);
+}

@@ -4,6 +4,7 @@
 
 pub mod sink;
 pub(crate) mod source;
+pub(crate) mod table;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,83 @@
+//! A static DataFrame over files (`session.read()...load(path)`): the files are listed when it
+//! is loaded and read every time a plan scans it, as Spark reads them for every action. A
+//! stream joined with it therefore sees what a file holds at each batch.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::Session as DfSession;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::error::Result;
+use crate::format::FileFormat;
+
+/// One file and the values of its Hive-style partition directories (`k=v/`).
+pub(crate) struct TableFile {
+    pub path: PathBuf,
+    pub partition_values: Vec<Option<String>>,
+}
+
+/// Files read on every scan, with partition columns after the files' own columns.
+pub(crate) struct FileTable {
+    pub files: Vec<TableFile>,
+    pub format: FileFormat,
+    /// The files' own columns.
+    pub data_schema: SchemaRef,
+    /// Those, then the partition columns.
+    pub schema: SchemaRef,
+    pub partition_types: Vec<DataType>,
+}
+
+impl std::fmt::Debug for FileTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileTable").field("files", &self.files.len()).field("schema", &self.schema).finish()
+    }
+}
+
+impl FileTable {
+    /// Every row of every file, each file's rows in order, the files in listing order.
+    fn read(&self) -> Result<Vec<RecordBatch>> {
+        let per_file = crate::parallel::map_ordered(&self.files, |file| {
+            let mut batches = Vec::new();
+            for batch in self.format.read(&file.path, &self.data_schema)? {
+                let mut columns = batch.columns().to_vec();
+                for (value, data_type) in file.partition_values.iter().zip(&self.partition_types) {
+                    let text = StringArray::from(vec![value.as_deref(); batch.num_rows()]);
+                    columns.push(arrow::compute::cast(&text, data_type)?);
+                }
+                batches.push(RecordBatch::try_new(self.schema.clone(), columns)?);
+            }
+            Ok(batches)
+        })?;
+        Ok(per_file.into_iter().flatten().collect())
+    }
+}
+
+#[async_trait]
+impl TableProvider for FileTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn DfSession,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let batches = self.read()?;
+        Ok(MemorySourceConfig::try_new_exec(&[batches], self.schema.clone(), projection.cloned())?)
+    }
+}
