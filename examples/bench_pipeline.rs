@@ -6,6 +6,8 @@
 //! ```
 //!
 //! Scenarios: JSON -> Parquet sink with all files in one batch and with one file per batch;
+//! the same with each event left-joined to a static 10,000-row users table (CSV, read again
+//! every batch, as Spark reads it) on `user_id`, both ways;
 //! JSON -> group_by(event_type) count/avg/sum in complete mode to the memory sink, both ways;
 //! JSON -> 5-minute tumbling windows with a 10-minute watermark in append mode, both ways;
 //! and the per-batch overhead of a one-row batch with checkpointing on. `libraries-only` does
@@ -47,9 +49,11 @@ struct Args {
     tiny_batches: u64,
 }
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 10] = [
     "parquet-one-batch",
     "parquet-per-file",
+    "enrich-one-batch",
+    "enrich-per-file",
     "aggregate-one-batch",
     "aggregate-per-file",
     "window-one-batch",
@@ -87,6 +91,22 @@ fn generate(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The users table the `enrich-*` scenarios join with: one row per generated user (10,000),
+/// as CSV.
+fn users_dir(args: &Args) -> anyhow::Result<PathBuf> {
+    let dir = args.dir.join("users-10000");
+    if !dir.join("users.csv").is_file() {
+        std::fs::create_dir_all(&dir)?;
+        let mut csv = String::from("user_id,name,tier\n");
+        for u in 1..=10_000 {
+            let tier = ["gold", "silver", "bronze"][u % 3];
+            csv.push_str(&format!("user-{u:02},User {u},{tier}\n"));
+        }
+        std::fs::write(dir.join("users.csv"), csv)?;
+    }
+    Ok(dir)
+}
+
 fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
     let session = Session::new();
     let watch = Arc::new(Watch::default());
@@ -106,6 +126,13 @@ fn run_scenario(args: &Args, scenario: &str) -> anyhow::Result<()> {
     let writer = match scenario {
         "parquet-one-batch" | "parquet-per-file" => {
             events(per_batch)?.write_stream().format("parquet").option("path", out.join("data").display())
+        }
+        "enrich-one-batch" | "enrich-per-file" => {
+            let users =
+                session.read().format("csv").option("header", true).schema("user_id STRING, name STRING, tier STRING");
+            let users = users.load(users_dir(args)?)?;
+            let enriched = events(per_batch)?.join(users, "user_id", "left")?;
+            enriched.write_stream().format("parquet").option("path", out.join("data").display())
         }
         "aggregate-one-batch" | "aggregate-per-file" => events(per_batch)?
             .group_by(["event_type"])?

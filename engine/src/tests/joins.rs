@@ -151,3 +151,18 @@ fn the_static_side_is_read_again_for_every_batch() {
         .collect();
     assert_eq!(names, ["|  u1|  1| Ann|", "|  u1|  2|Annie|"]);
 }
+
+#[test]
+fn sql_joins_over_streaming_views_follow_the_same_rules() {
+    let (s, recorder) = session();
+    let dir = tempfile::tempdir().unwrap();
+    events(&s).to_df().unwrap().create_or_replace_temp_view("events").unwrap();
+    users(&s, dir.path()).create_or_replace_temp_view("users").unwrap();
+    let using = s.sql("SELECT * FROM events LEFT JOIN users USING (user)");
+    assert_eq!(run(&recorder, using, "using"), "[user, n, name] null|3|null u1|1|Ann u2|2|Bea u2|2|Bob u9|4|null");
+    let refused = s.sql("SELECT * FROM events FULL JOIN users ON events.user = users.user");
+    assert!(
+        run(&recorder, refused, "full")
+            .starts_with("ERROR FullOuter joins with streaming DataFrames/Datasets on the left")
+    );
+}
