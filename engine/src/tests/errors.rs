@@ -188,7 +188,9 @@ fn a_failed_query_keeps_its_temporary_checkpoint_until_the_session_is_dropped() 
     let temporary = |s: &Session| s.inner.temporary_checkpoints.lock().unwrap().clone();
 
     // A query that stops cleanly deletes its checkpoint as it stops.
-    start("DROPMALFORMED").await_termination().unwrap();
+    let clean_query = start("DROPMALFORMED");
+    clean_query.await_termination().unwrap();
+    clean_query.stop().unwrap(); // joins its thread: it holds the session until it ends
     let clean = temporary(&s);
     assert_eq!(clean.len(), 1);
     assert!(!clean[0].exists(), "{}", clean[0].display());
