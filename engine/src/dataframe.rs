@@ -263,6 +263,16 @@ impl DataFrame {
         Ok(self.session.block_on(self.df.clone().collect())?)
     }
 
+    /// Spark's `cache()`: the rows, computed now and kept in memory, as a DataFrame that reads
+    /// them instead of its sources. A static table joined with a stream is otherwise read
+    /// again for every batch; cached, every batch joins with these rows. (Spark fills its cache
+    /// at the first action instead of at the call.) Refused on a stream.
+    pub fn cache(self) -> Result<Self> {
+        self.refuse_on_stream("cache")?;
+        let cached = self.session.block_on(self.df.clone().cache())?;
+        DataFrame::wrap(self.session, cached)
+    }
+
     /// The number of rows. Refused on a stream.
     pub fn count(&self) -> Result<usize> {
         self.refuse_on_stream("count")?;

@@ -150,6 +150,18 @@ fn the_static_side_is_read_again_for_every_batch() {
         .map(|b| b.to_table().unwrap().lines().nth(3).unwrap().to_string())
         .collect();
     assert_eq!(names, ["|  u1|  1| Ann|", "|  u1|  2|Annie|"]);
+
+    // Cached, the table keeps the rows it had when cached.
+    let cached = s.read().format("csv").option("header", true).schema("user STRING, name STRING").load(dir.path());
+    let cached = cached.unwrap().cache().unwrap();
+    std::fs::write(dir.path().join("users.csv"), "user,name\nu1,Anna\n").unwrap();
+    let joined = events.to_df().unwrap().join(cached, "user", "left").unwrap();
+    let q = joined.write_stream().format("memory").query_name("cached").start().unwrap();
+    events.add_json(r#"{"user": "u1", "n": 3}"#).unwrap();
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    let rows: Vec<String> = recorder.batches("cached").iter().map(|b| b.to_table().unwrap()).collect();
+    assert!(rows.iter().all(|t| t.contains("Annie") && !t.contains("Anna|")), "{rows:?}");
 }
 
 #[test]
