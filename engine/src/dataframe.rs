@@ -257,10 +257,12 @@ impl DataFrame {
         DataStreamWriter::new(self.clone())
     }
 
-    /// Runs the query and returns all rows. Refused on a stream.
+    /// Runs the query and returns all rows, partition by partition in order as Spark's
+    /// `collect()` does, so the same data gives the same order. Refused on a stream.
     pub fn collect(&self) -> Result<Vec<RecordBatch>> {
         self.refuse_on_stream("collect")?;
-        Ok(self.session.block_on(self.df.clone().collect())?)
+        let partitions = self.session.block_on(self.df.clone().collect_partitioned())?;
+        Ok(partitions.into_iter().flatten().collect())
     }
 
     /// Spark's `cache()`: the rows, computed now and kept in memory, as a DataFrame that reads

@@ -217,8 +217,11 @@ impl DataFrameReader {
         }
         if let Some(batch) = crate::connector::stream_source(&format).and_then(|s| s.batch.as_ref()) {
             self.spec.options.check_known(&format!("format '{format}'"), &(batch.options)())?;
-            let (schema, batches) = (batch.read)(&self.spec.options)?;
-            let table = MemTable::try_new(schema, vec![batches])?;
+            let (schema, mut partitions) = (batch.read)(&self.spec.options)?;
+            if partitions.is_empty() {
+                partitions.push(Vec::new());
+            }
+            let table = MemTable::try_new(schema, partitions)?;
             return DataFrame::from_table(&self.spec.session, &format.replace('-', "_"), Arc::new(table));
         }
         if FileFormat::is_file_format(&format) {

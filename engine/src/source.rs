@@ -26,6 +26,11 @@ pub enum ReadLimit {
     All,
 }
 
+/// A batch's rows as Spark's input partitions, in partition order: the rows of
+/// `partitions[p]` are the ones `spark_partition_id()` numbers `p`, and reading the partitions
+/// in order reads the rows in the order Spark's sinks receive them (semantics appendix, §10).
+pub type InputPartitions = Vec<Vec<RecordBatch>>;
+
 /// Wakes an idle query when its source has new data; returns `false` once the query is gone.
 pub type Waker = Arc<dyn Fn() -> bool + Send + Sync>;
 
@@ -36,8 +41,9 @@ pub trait Source: Send {
     /// [`ReadLimit::All`]. `None` when there has never been any data.
     fn latest_offset(&mut self, start: Option<&Offset>, limit: ReadLimit) -> Result<Option<Offset>>;
 
-    /// The rows after `start` up to and including `end`.
-    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<Vec<RecordBatch>>;
+    /// The rows after `start` up to and including `end`, in the input partitions Spark's own
+    /// source would read them in.
+    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<InputPartitions>;
 
     /// For `Trigger::AvailableNow`: fix the data to process to what is available now.
     fn prepare_for_available_now(&mut self, _start: Option<&Offset>) -> Result<()> {
@@ -57,6 +63,9 @@ pub(crate) struct SourceContext {
     /// This source's own directory in the checkpoint (`sources/<i>`).
     pub dir: PathBuf,
     pub clock: Arc<dyn Clock>,
+    /// Spark's `defaultParallelism`: how many partitions a source spreads a batch over when
+    /// nothing else decides (the session's target partitions, as `local[N]` is N).
+    pub parallelism: usize,
 }
 
 /// Builds a fresh source instance for one run of a query.

@@ -168,8 +168,8 @@ pub(crate) struct SourceConnector {
     pub batch: Option<BatchRead>,
 }
 
-/// A static DataFrame's schema and rows.
-pub(crate) type Rows = (SchemaRef, Vec<RecordBatch>);
+/// A static DataFrame's schema and rows, in its input partitions.
+pub(crate) type Rows = (SchemaRef, crate::source::InputPartitions);
 
 /// A static read: `options` checked, then `read(options)` gives the schema and the rows.
 pub(crate) struct BatchRead {

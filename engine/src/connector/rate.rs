@@ -10,7 +10,7 @@ use crate::checkpoint::log::{read_log_file, write_log_file};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::options::Options;
-use crate::source::{Offset, ReadLimit, Source, SourceContext};
+use crate::source::{InputPartitions, Offset, ReadLimit, Source, SourceContext};
 
 /// `timestamp TIMESTAMP, value LONG`.
 pub fn rate_schema() -> SchemaRef {
@@ -32,14 +32,32 @@ pub(crate) static MICRO_BATCH_SOURCE: super::SourceConnector = super::SourceConn
     names: &["rate-micro-batch"],
     options: || vec!["rowsPerBatch", "numPartitions", "startTimestamp", "advanceMillisPerBatch"],
     schema: |_| Ok(rate_schema()),
-    create: |o, _| Ok(Box::new(RatePerMicroBatchSource::try_new(o)?)),
+    create: |o, ctx| Ok(Box::new(RatePerMicroBatchSource::try_new(o, ctx.parallelism)?)),
     batch: None,
 };
 
-fn rows(values: std::ops::Range<i64>, timestamp_us: impl Fn(i64) -> i64) -> Result<Vec<RecordBatch>> {
-    let ts: TimestampMicrosecondArray = values.clone().map(|v| Some(timestamp_us(v))).collect();
-    let vs: Int64Array = values.map(Some).collect();
-    Ok(vec![RecordBatch::try_new(rate_schema(), vec![Arc::new(ts), Arc::new(vs)])?])
+/// The batch's values spread over `partitions` input partitions as Spark's rate sources do:
+/// partition `p` holds `from + p`, `from + p + partitions`, ... (semantics appendix, §10).
+fn rows(
+    values: std::ops::Range<i64>,
+    partitions: i64,
+    timestamp_us: impl Fn(i64) -> i64,
+) -> Result<InputPartitions> {
+    (0..partitions)
+        .map(|p| {
+            let mine = || (values.start + p..values.end).step_by(partitions as usize);
+            let ts: TimestampMicrosecondArray = mine().map(|v| Some(timestamp_us(v))).collect();
+            let vs: Int64Array = mine().map(Some).collect();
+            Ok(vec![RecordBatch::try_new(rate_schema(), vec![Arc::new(ts), Arc::new(vs)])?])
+        })
+        .collect()
+}
+
+/// `numPartitions`, or the session's parallelism when not given; and how descriptions show it.
+fn num_partitions(o: &Options, parallelism: usize) -> Result<(i64, String)> {
+    let n = positive(o, "numPartitions", parallelism.max(1) as i64)?;
+    let shown = if o.get("numPartitions").is_some() { n.to_string() } else { "default".to_string() };
+    Ok((n, shown))
 }
 
 fn positive(o: &Options, key: &str, default: i64) -> Result<i64> {
@@ -56,6 +74,7 @@ fn positive(o: &Options, key: &str, default: i64) -> Result<i64> {
 /// is empty. Values and timestamps follow Spark's `RateStreamMicroBatchStream` exactly.
 pub(crate) struct RateSource {
     rows_per_second: i64,
+    partitions: (i64, String),
     ramp_up_seconds: i64,
     start_ms: i64,
     clock: Arc<dyn Clock>,
@@ -89,7 +108,8 @@ impl RateSource {
             write_log_file(&path, &[now.to_string()])?;
             now
         };
-        Ok(RateSource { rows_per_second, ramp_up_seconds, start_ms, clock: ctx.clock })
+        let partitions = num_partitions(o, ctx.parallelism)?;
+        Ok(RateSource { rows_per_second, partitions, ramp_up_seconds, start_ms, clock: ctx.clock })
     }
 
     /// The first value not yet generated after `seconds` seconds (Spark's `valueAtSecond`):
@@ -135,19 +155,19 @@ impl Source for RateSource {
         Ok(Some(serde_json::json!({ "seconds": elapsed })))
     }
 
-    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<Vec<RecordBatch>> {
+    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<InputPartitions> {
         let (from_s, to_s) = (seconds(start), seconds(Some(end)));
         let (from, to) = (self.value_at_second(from_s), self.value_at_second(to_s));
         // Spark spreads the batch's values evenly over its seconds, in whole milliseconds.
         let local_start_ms = self.start_ms + from_s * 1_000;
         let ms_per_value = if to > from { ((to_s - from_s) * 1_000) as f64 / (to - from) as f64 } else { 0.0 };
-        rows(from..to, |v| (local_start_ms + ((v - from) as f64 * ms_per_value).round() as i64) * 1_000)
+        rows(from..to, self.partitions.0, |v| (local_start_ms + ((v - from) as f64 * ms_per_value).round() as i64) * 1_000)
     }
 
     fn description(&self) -> String {
         format!(
-            "RateStreamV2[rowsPerSecond={}, rampUpTimeSeconds={}, numPartitions=default]",
-            self.rows_per_second, self.ramp_up_seconds
+            "RateStreamV2[rowsPerSecond={}, rampUpTimeSeconds={}, numPartitions={}]",
+            self.rows_per_second, self.ramp_up_seconds, self.partitions.1
         )
     }
 }
@@ -156,6 +176,7 @@ impl Source for RateSource {
 /// the k-th batch stamped `startTimestamp + k * advanceMillisPerBatch`. Independent of the clock.
 pub(crate) struct RatePerMicroBatchSource {
     rows_per_batch: i64,
+    partitions: (i64, String),
     start_timestamp_ms: i64,
     advance_ms: i64,
     /// Under `AvailableNow`: the end of the one batch this run reads.
@@ -163,12 +184,13 @@ pub(crate) struct RatePerMicroBatchSource {
 }
 
 impl RatePerMicroBatchSource {
-    pub(crate) fn try_new(o: &Options) -> Result<Self> {
+    pub(crate) fn try_new(o: &Options, parallelism: usize) -> Result<Self> {
         if o.get("rowsPerBatch").is_none() {
             return Err(Error::option("rowsPerBatch", "is required by the rate-micro-batch source"));
         }
         Ok(RatePerMicroBatchSource {
             rows_per_batch: positive(o, "rowsPerBatch", 1)?,
+            partitions: num_partitions(o, parallelism)?,
             start_timestamp_ms: o.parse_or("startTimestamp", 0)?,
             advance_ms: o.parse_or("advanceMillisPerBatch", 1_000)?,
             available_now_end: None,
@@ -193,10 +215,10 @@ impl Source for RatePerMicroBatchSource {
         ))
     }
 
-    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<Vec<RecordBatch>> {
+    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<InputPartitions> {
         let (from, to) = (rows_offset(start), rows_offset(Some(end)));
         let (rpb, start_ms, advance) = (self.rows_per_batch, self.start_timestamp_ms, self.advance_ms);
-        rows(from..to, |v| (start_ms + (v / rpb) * advance) * 1_000)
+        rows(from..to, self.partitions.0, |v| (start_ms + (v / rpb) * advance) * 1_000)
     }
 
     fn prepare_for_available_now(&mut self, start: Option<&Offset>) -> Result<()> {
@@ -206,8 +228,8 @@ impl Source for RatePerMicroBatchSource {
 
     fn description(&self) -> String {
         format!(
-            "RatePerMicroBatchStream[rowsPerBatch={}, numPartitions=default, startTimestamp={}, advanceMillisPerBatch={}]",
-            self.rows_per_batch, self.start_timestamp_ms, self.advance_ms
+            "RatePerMicroBatchStream[rowsPerBatch={}, numPartitions={}, startTimestamp={}, advanceMillisPerBatch={}]",
+            self.rows_per_batch, self.partitions.1, self.start_timestamp_ms, self.advance_ms
         )
     }
 }
@@ -218,7 +240,7 @@ mod tests {
 
     fn source(rows_per_second: i64, ramp_up_seconds: i64) -> RateSource {
         let clock: Arc<dyn Clock> = Arc::new(crate::clock::VirtualClock::new(0));
-        RateSource { rows_per_second, ramp_up_seconds, start_ms: 0, clock }
+        RateSource { rows_per_second, partitions: (1, "1".into()), ramp_up_seconds, start_ms: 0, clock }
     }
 
     #[test]
@@ -243,11 +265,23 @@ mod tests {
     fn timestamps_spread_over_the_batch_seconds() {
         let mut s = source(10, 4);
         let start = serde_json::json!({"seconds": 1});
-        let batch = &s.get_batch(Some(&start), &serde_json::json!({"seconds": 3})).unwrap()[0];
+        let batch = &s.get_batch(Some(&start), &serde_json::json!({"seconds": 3})).unwrap()[0][0];
         let ts = batch.column(0).as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
         let values = batch.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
         // Seconds 1..3 hold values 2..12 (speeds 4 and 6): ten values over 2000 ms.
         assert_eq!(values.values().to_vec(), (2..12).collect::<Vec<i64>>());
         assert_eq!(ts.values().to_vec(), (0..10).map(|i| 1_000_000 + i * 200_000).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn values_interleave_over_the_partitions_as_in_spark() {
+        // Spark 4.3, rate-micro-batch rowsPerBatch=7 numPartitions=3, batch 1:
+        // partition 0 holds 7 10 13, partition 1 holds 8 11, partition 2 holds 9 12.
+        let partitions = rows(7..14, 3, |_| 0).unwrap();
+        let values: Vec<Vec<i64>> = partitions
+            .iter()
+            .map(|p| p[0].column(1).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
+            .collect();
+        assert_eq!(values, [vec![7, 10, 13], vec![8, 11], vec![9, 12]]);
     }
 }

@@ -337,8 +337,8 @@ impl MicroBatchExecution {
                 Some(end) if Some(end) != start => source.get_batch(start, end)?,
                 _ => Vec::new(),
             };
-            rows_per_source.push(data.iter().map(RecordBatch::num_rows).sum::<usize>() as u64);
-            self.source_tables[i].set(data)?;
+            rows_per_source.push(data.iter().flatten().map(RecordBatch::num_rows).sum::<usize>() as u64);
+            self.source_tables[i].set_partitions(data)?;
         }
         durations.insert("getBatch".to_string(), t.elapsed().as_millis() as u64);
 

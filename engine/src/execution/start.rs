@@ -42,11 +42,14 @@ pub(crate) fn start(
 ) -> Result<StreamingQuery> {
     let QuerySpec { id, name, mode, trigger, checkpoint, temporary_checkpoint, sink, late_rows } = spec;
     let shared = Arc::new(QueryShared::new(id, name));
+    let parallelism = env.runner.ctx.state().config().target_partitions();
     let mut sources = plan
         .sources
         .iter()
         .enumerate()
-        .map(|(i, (spec, _))| spec.create(SourceContext { dir: checkpoint.source_dir(i), clock: env.clock.clone() }))
+        .map(|(i, (spec, _))| {
+            spec.create(SourceContext { dir: checkpoint.source_dir(i), clock: env.clock.clone(), parallelism })
+        })
         .collect::<Result<Vec<_>>>()?;
     for source in &mut sources {
         let query = Arc::downgrade(&shared);

@@ -13,6 +13,7 @@
 pub const DELAY_KEY: &str = "spark.watermarkDelayMs";
 
 pub(crate) mod json;
+pub(crate) mod partition_id;
 pub(crate) mod session;
 pub(crate) mod split;
 pub(crate) mod window;
@@ -100,6 +101,14 @@ pub fn json_tuple(json: Expr, fields: &[&str]) -> Expr {
     Arc::new(json::JsonTuple::udf()).call(args)
 }
 
+/// Spark's `spark_partition_id()`: the number of the input partition each row was read in,
+/// from 0. A batch's partitions are the source's own (semantics appendix, §10): a rate
+/// source's `numPartitions`, one per `MemoryStream` add, files packed by size. Answered in a
+/// select or filter over the source's rows; refused above an aggregation, join or union.
+pub fn spark_partition_id() -> Expr {
+    Arc::new(partition_id::SparkPartitionId::udf()).call(vec![])
+}
+
 /// A session window's gap: a duration string, or an expression of them.
 pub trait SessionGap {
     /// The gap as an expression.
@@ -131,6 +140,7 @@ pub(crate) fn udfs() -> Vec<datafusion::logical_expr::ScalarUDF> {
         json::GetJsonObject::udf(),
         json::JsonTuple::udf(),
         split::SplitFunc::udf(),
+        partition_id::SparkPartitionId::udf(),
     ]
 }
 

@@ -17,6 +17,7 @@
 
 pub(crate) mod dedup;
 pub(crate) mod operators;
+pub(crate) mod partition_id;
 pub(crate) mod runner;
 pub mod tables;
 pub(crate) mod watermark;
@@ -94,6 +95,10 @@ pub(crate) fn reads_batch(plan: &LogicalPlan) -> bool {
 /// Plans a streaming DataFrame for micro-batch execution.
 pub(crate) fn plan_stream(plan: LogicalPlan, partitions: usize) -> Result<StreamingPlan> {
     let plan = inline_views(plan)?;
+    let exact_partitions = partition_id::used_in(&plan);
+    if exact_partitions {
+        partition_id::check_stream(&plan)?;
+    }
     let mut sources = Vec::new();
     let plan = plan
         .transform_up(|p| {
@@ -103,7 +108,10 @@ pub(crate) fn plan_stream(plan: LogicalPlan, partitions: usize) -> Result<Stream
             };
             let spec =
                 (stream.as_ref() as &dyn Any).downcast_ref::<StreamingTable>().expect("checked above").spec.clone();
-            let table = BatchTable::new(spec.schema.clone(), partitions);
+            let mut table = BatchTable::new(spec.schema.clone(), partitions);
+            if exact_partitions {
+                table = table.exact_partitions();
+            }
             sources.push((spec, table.clone()));
             let source = Arc::new(DefaultTableSource::new(Arc::new(table)));
             Ok(Transformed::yes(LogicalPlan::TableScan(TableScan { source, ..scan.clone() })))

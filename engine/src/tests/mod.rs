@@ -10,6 +10,7 @@ mod errors;
 mod joins;
 mod late_rows;
 mod layers;
+mod partition_id;
 mod queries;
 mod sessions;
 mod windows;

@@ -2,6 +2,7 @@
 //! directory ([`source`]), and the file sink that writes each batch as new files made visible
 //! by a manifest ([`sink`]). Reading and writing the formats themselves is `format/`'s.
 
+pub(crate) mod partitions;
 pub mod sink;
 pub(crate) mod source;
 pub(crate) mod table;

@@ -8,13 +8,15 @@
 //! Every ten entries (`COMPACT_INTERVAL`) the log is compacted, as Spark's `FileStreamSourceLog`
 //! is: entry `N` is written as `N.compact`, holding every file logged so far, and the entries
 //! it replaces are deleted, so a restart reads one compact file plus at most nine entries.
+//!
+//! A batch's files are read in the input partitions Spark's file scan packs them into
+//! (`partitions.rs`): largest first, so that is also the order of the rows.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +24,7 @@ use crate::checkpoint::log::{log_entries, read_log_file, write_log_file};
 use crate::error::{Error, Result};
 use crate::format::FileFormat;
 use crate::options::{Options, parse_interval_ms};
-use crate::source::{Offset, ReadLimit, Source, SourceContext, SourceSpec};
+use crate::source::{InputPartitions, Offset, ReadLimit, Source, SourceContext, SourceSpec};
 
 /// Entries between compactions (Spark's `spark.sql.streaming.fileSource.log.compactInterval`).
 const COMPACT_INTERVAL: u64 = 10;
@@ -66,6 +68,8 @@ pub(crate) struct FileStreamSource {
     last_entry: Option<u64>,
     /// Under `AvailableNow`: the only files this run may read.
     available_now: Option<HashSet<PathBuf>>,
+    /// Spark's default parallelism, which the packing of files into partitions divides by.
+    parallelism: usize,
 }
 
 impl FileStreamSource {
@@ -103,6 +107,7 @@ impl FileStreamSource {
             max_seen_ms: i64::MIN,
             last_entry: None,
             available_now: None,
+            parallelism: ctx.parallelism,
         };
         for e in source.logged_files()? {
             source.max_seen_ms = source.max_seen_ms.max(e.timestamp);
@@ -271,7 +276,7 @@ impl Source for FileStreamSource {
         Ok(self.last_entry.map(|n| serde_json::json!({ "logOffset": n })))
     }
 
-    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<Vec<RecordBatch>> {
+    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<InputPartitions> {
         let first = match start {
             Some(s) => entry_number(s)? + 1,
             None => 0,
@@ -280,13 +285,14 @@ impl Source for FileStreamSource {
         for n in first..=entry_number(end)? {
             files.extend(self.read_entry(n)?);
         }
-        // Files decoded in parallel, their rows in the log's order.
+        // Files decoded in parallel, then grouped into the partitions Spark would read.
         let decoded = crate::parallel::map_ordered(&files, |entry| {
             let rows = self.format.read(&entry.path, &self.schema);
             crate::fault::point("source-read");
             rows
         })?;
-        Ok(decoded.into_iter().flatten().collect())
+        let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+        super::partitions::group(&paths, decoded, self.parallelism)
     }
 
     fn prepare_for_available_now(&mut self, _start: Option<&Offset>) -> Result<()> {
@@ -327,7 +333,7 @@ mod tests {
         }
         let format = FileFormat::try_new("json", &Options::default()).unwrap();
         let schema = crate::ddl::parse_schema("v LONG").unwrap();
-        let ctx = SourceContext { dir: log.to_path_buf(), clock: Arc::new(SystemClock) };
+        let ctx = SourceContext { dir: log.to_path_buf(), clock: Arc::new(SystemClock), parallelism: 2 };
         FileStreamSource::try_new(dir.to_path_buf(), format, schema, &o, ctx).unwrap()
     }
 
@@ -399,7 +405,7 @@ mod tests {
         let mut restarted = source(dir.path(), log.path(), &capped);
         assert_eq!(restarted.latest_offset(None, ReadLimit::Default).unwrap(), first);
         let rows = restarted.get_batch(None, first.as_ref().unwrap()).unwrap();
-        assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 1, "a.json only");
+        assert_eq!(rows.iter().flatten().map(|b| b.num_rows()).sum::<usize>(), 1, "a.json only");
         let next = restarted.latest_offset(first.as_ref(), ReadLimit::Default).unwrap();
         assert_eq!(next, Some(serde_json::json!({"logOffset": 1})), "then b.json");
         // Trigger.Once takes everything: the logged entry and the files after it.

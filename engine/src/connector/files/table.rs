@@ -17,6 +17,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use crate::error::Result;
 use crate::format::FileFormat;
+use crate::source::InputPartitions;
 
 /// One file and the values of its Hive-style partition directories (`k=v/`).
 pub(crate) struct TableFile {
@@ -42,8 +43,9 @@ impl std::fmt::Debug for FileTable {
 }
 
 impl FileTable {
-    /// Every row of every file, each file's rows in order, the files in listing order.
-    fn read(&self) -> Result<Vec<RecordBatch>> {
+    /// Every row of every file, each file's rows in order, the files in the input partitions
+    /// Spark's file scan packs them into over `parallelism` cores (`partitions.rs`).
+    fn read(&self, parallelism: usize) -> Result<InputPartitions> {
         let per_file = crate::parallel::map_ordered(&self.files, |file| {
             let mut batches = Vec::new();
             for batch in self.format.read(&file.path, &self.data_schema)? {
@@ -56,7 +58,8 @@ impl FileTable {
             }
             Ok(batches)
         })?;
-        Ok(per_file.into_iter().flatten().collect())
+        let paths: Vec<&std::path::Path> = self.files.iter().map(|f| f.path.as_path()).collect();
+        super::partitions::group(&paths, per_file, parallelism)
     }
 }
 
@@ -72,12 +75,15 @@ impl TableProvider for FileTable {
 
     async fn scan(
         &self,
-        _state: &dyn DfSession,
+        state: &dyn DfSession,
         projection: Option<&Vec<usize>>,
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let batches = self.read()?;
-        Ok(MemorySourceConfig::try_new_exec(&[batches], self.schema.clone(), projection.cloned())?)
+        let mut partitions = self.read(state.config().target_partitions())?;
+        if partitions.is_empty() {
+            partitions.push(Vec::new());
+        }
+        Ok(MemorySourceConfig::try_new_exec(&partitions, self.schema.clone(), projection.cloned())?)
     }
 }

@@ -82,7 +82,7 @@ impl RangeReader {
     }
 
     /// The rows of `ranges`, in topic and partition order.
-    pub fn read(&mut self, ranges: &[OffsetRange]) -> Result<Vec<RecordBatch>> {
+    pub fn read(&mut self, ranges: &[OffsetRange]) -> Result<crate::source::InputPartitions> {
         let ranges: Vec<&OffsetRange> = ranges.iter().filter(|r| r.until > r.from).collect();
         let n = crate::parallel::cores().min(ranges.len());
         while self.consumers.len() < n {
@@ -109,8 +109,16 @@ impl RangeReader {
         .into_iter()
         .flatten()
         .collect();
+        // One input partition per topic partition, as Spark's Kafka source reads them.
         read.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(read.into_iter().map(|(_, batch)| batch).collect())
+        let mut partitions: Vec<(TopicPartition, Vec<RecordBatch>)> = Vec::new();
+        for (tp, batch) in read {
+            match partitions.last_mut() {
+                Some((last, rows)) if *last == tp => rows.push(batch),
+                _ => partitions.push((tp, vec![batch])),
+            }
+        }
+        Ok(partitions.into_iter().map(|(_, rows)| rows).collect())
     }
 }
 

@@ -286,7 +286,7 @@ impl Source for KafkaSource {
         Ok(Some(ends.to_json()))
     }
 
-    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<Vec<arrow::array::RecordBatch>> {
+    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<crate::source::InputPartitions> {
         let ends = PartitionOffsets::from_json(end, "the Kafka source's end offsets")?;
         let partitions: Vec<TopicPartition> = ends.iter().map(|(tp, _)| tp).collect();
         let starts = self.starts(start, &partitions)?;

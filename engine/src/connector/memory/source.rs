@@ -1,5 +1,5 @@
 //! The source behind `MemoryStream` (the API type, in `memory_stream.rs`): rows the program
-//! adds, one micro-batch per add, shared by every query that reads the stream.
+//! adds, one micro-batch (and one input partition) per add, shared by every query that reads the stream.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,7 +7,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, Result};
-use crate::source::{Offset, ReadLimit, Source, Waker};
+use crate::source::{InputPartitions, Offset, ReadLimit, Source, Waker};
 
 /// Rows added to a `MemoryStream`, shared by every query that reads it.
 pub(crate) struct MemoryData {
@@ -76,12 +76,13 @@ impl Source for MemorySource {
         Ok((end > 0).then(|| serde_json::json!({ "memory": end })))
     }
 
-    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<Vec<RecordBatch>> {
+    /// Each add is one input partition, as in Spark's `MemoryStream`.
+    fn get_batch(&mut self, start: Option<&Offset>, end: &Offset) -> Result<InputPartitions> {
         let adds = self.data.adds.lock().expect("memory stream lock poisoned");
         let (from, to) = (position(start), position(Some(end)));
         let slice =
             adds.get(from..to).ok_or_else(|| Error::Internal(format!("memory stream has no offsets {from}..{to}")))?;
-        Ok(slice.iter().flatten().cloned().collect())
+        Ok(slice.to_vec())
     }
 
     fn set_waker(&mut self, waker: Waker) {
