@@ -5,8 +5,6 @@
 //! when the DataFrame is made (Spark's rules: a batch read cannot start at latest or end at
 //! earliest). The partitions are read in parallel, one consumer per core.
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
 
 use super::client::{Broker, KafkaConfig};
 use super::offsets::{End, OffsetSpec};
@@ -19,7 +17,7 @@ use crate::options::Options;
 pub(crate) const BATCH_OPTIONS: &[&str] = &["endingOffsets", "endingOffsetsByTimestamp", "endingTimestamp"];
 
 /// Reads the range the options describe.
-pub(crate) fn read(options: &Options) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+pub(crate) fn read(options: &Options) -> Result<crate::connector::Rows> {
     let config = KafkaConfig::try_new(options)?;
     let subscription = Subscription::from_options(options)?;
     let starting = OffsetSpec::from_options(options, End::Starting, OffsetSpec::Earliest)?;
