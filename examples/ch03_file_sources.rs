@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
+use brooklet::functions::spark_partition_id;
 use brooklet::prelude::*;
 use brooklet_book::Chapter;
 use brooklet_book::events::{EVENT_SCHEMA, EventGenerator, write_with_mtime};
@@ -191,6 +192,20 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     let (files, per_file) = (chapter.param("inference_files", 20)?, chapter.param("inference_events_per_file", 2_000)?);
     EventGenerator::new(5, "2024-01-01T00:00:00Z", 50).write_json_files(&many, files, per_file)?;
     chapter.show("inference", || Ok(compare_inference(session, &many)?))?;
+
+    // Which rows are read together: the input partitions of a static read of the JSON files.
+    chapter.cell("partitions", |out| {
+        // ANCHOR: partitions
+        let events = session.read().format("json").schema(EVENT_SCHEMA).load(&json_dir)?;
+        let per_partition = events
+            .select(vec![spark_partition_id().alias("partition"), col("event_id")])?
+            .group_by(["partition"])?
+            .agg(["count(*) AS events", "min(event_id) AS first", "max(event_id) AS last"])?
+            .order_by(vec![col("partition").sort(true, false)])?;
+        // ANCHOR_END: partitions
+        out.print(per_partition.to_string_table(20)?);
+        Ok(())
+    })?;
 
     // Checkpoint and restart: two files, stop, two more files, start again.
     let (input, checkpoint) = (chapter.path("restart-input"), chapter.path("restart-checkpoint"));

@@ -63,7 +63,7 @@
 //!            ┌──────────────── StreamingQuery thread (execution/mod.rs) ─────────────────┐
 //!  trigger ─►│ 1. ask each Source for its latest offset                                  │
 //!            │ 2. new data? write offsets/N to the checkpoint          (write-ahead log)  │
-//!            │ 3. Source::get_batch(committed..latest) -> BatchTable   (Arrow batches)    │
+//!            │ 3. Source::get_batch(committed..latest) -> BatchTable   (input partitions) │
 //!            │ 4. each stateful operator, bottom up: DataFusion runs   (operator/mod.rs)  │
 //!            │    its input plan, StatefulOperator::process folds the rows into state     │
 //!            │ 5. DataFusion runs the plan above the operators         (select, filter..) │

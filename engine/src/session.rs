@@ -161,7 +161,8 @@ impl SessionBuilder {
         let mut physical: Vec<_> =
             state.physical_optimizers().iter().filter(|r| r.name() != "aggregate_statistics").cloned().collect();
         // `spark_partition_id()` is answered per partition once the partitions are final.
-        let last = physical.len().saturating_sub(usize::from(physical.last().is_some_and(|r| r.name() == "SanityCheckPlan")));
+        let last =
+            physical.len().saturating_sub(usize::from(physical.last().is_some_and(|r| r.name() == "SanityCheckPlan")));
         physical.insert(last, Arc::new(crate::plan::partition_id::PartitionIdRule));
         state = SessionStateBuilder::new_from_existing(state)
             .with_query_planner(Arc::new(crate::plan::watermark::BrookletQueryPlanner))

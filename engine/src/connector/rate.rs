@@ -38,11 +38,7 @@ pub(crate) static MICRO_BATCH_SOURCE: super::SourceConnector = super::SourceConn
 
 /// The batch's values spread over `partitions` input partitions as Spark's rate sources do:
 /// partition `p` holds `from + p`, `from + p + partitions`, ... (semantics appendix, §10).
-fn rows(
-    values: std::ops::Range<i64>,
-    partitions: i64,
-    timestamp_us: impl Fn(i64) -> i64,
-) -> Result<InputPartitions> {
+fn rows(values: std::ops::Range<i64>, partitions: i64, timestamp_us: impl Fn(i64) -> i64) -> Result<InputPartitions> {
     (0..partitions)
         .map(|p| {
             let mine = || (values.start + p..values.end).step_by(partitions as usize);
@@ -161,7 +157,9 @@ impl Source for RateSource {
         // Spark spreads the batch's values evenly over its seconds, in whole milliseconds.
         let local_start_ms = self.start_ms + from_s * 1_000;
         let ms_per_value = if to > from { ((to_s - from_s) * 1_000) as f64 / (to - from) as f64 } else { 0.0 };
-        rows(from..to, self.partitions.0, |v| (local_start_ms + ((v - from) as f64 * ms_per_value).round() as i64) * 1_000)
+        rows(from..to, self.partitions.0, |v| {
+            (local_start_ms + ((v - from) as f64 * ms_per_value).round() as i64) * 1_000
+        })
     }
 
     fn description(&self) -> String {

@@ -1,7 +1,8 @@
 //! Column functions for building expressions in Rust rather than SQL strings: DataFusion's
 //! (`col`, `lit`, `sum`, `avg`, `count`, `split_part`, ...) and Spark's event-time functions
 //! (`window`, `sliding_window`, `window_time`, `session_window`) and JSON functions
-//! (`from_json`, `to_json`, `schema_of_json`, `get_json_object`, `json_tuple`).
+//! (`from_json`, `to_json`, `schema_of_json`, `get_json_object`, `json_tuple`), and
+//! `spark_partition_id`.
 //!
 //! ```
 //! use brooklet::functions::{col, window};

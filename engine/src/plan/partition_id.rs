@@ -35,8 +35,8 @@ use datafusion::physical_plan::{
 };
 
 use crate::error::{Error, Result};
-pub(crate) use crate::functions::partition_id::WHERE_IT_WORKS;
 use crate::functions::partition_id::NAME;
+pub(crate) use crate::functions::partition_id::WHERE_IT_WORKS;
 
 /// Whether `expr` calls `spark_partition_id()`.
 fn calls_it(expr: &Expr) -> bool {

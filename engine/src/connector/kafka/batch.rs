@@ -5,7 +5,6 @@
 //! when the DataFrame is made (Spark's rules: a batch read cannot start at latest or end at
 //! earliest). The partitions are read in parallel, one consumer per core.
 
-
 use super::client::{Broker, KafkaConfig};
 use super::offsets::{End, OffsetSpec};
 use super::read::{OffsetRange, RangeReader};
