@@ -50,8 +50,8 @@ const POLLING_DELAY: Duration = Duration::from_millis(10);
 
 /// One stateful operator of a running query, between the plan below it and the plan above.
 pub(crate) struct OperatorStage {
-    /// The optimized plan of the operator's input rows (stateless).
-    pub input: LogicalPlan,
+    /// The optimized plans of the operator's input rows (stateless), one per input.
+    pub input: Vec<LogicalPlan>,
     pub operator: Box<dyn StatefulOperator>,
     /// Where its rows go for the plans above it.
     pub output: BatchTable,
@@ -353,7 +353,11 @@ impl MicroBatchExecution {
         let mut passed_on = vec![watermarks; self.operators.len()];
         for (i, stage) in self.operators.iter_mut().enumerate().rev() {
             let own = stage.inputs.iter().fold(watermarks, |w, &below| w.min(passed_on[below]));
-            let rows = self.runner.collect(self.runner.physical(&stage.input)?)?;
+            let rows = stage
+                .input
+                .iter()
+                .map(|plan| self.runner.collect(self.runner.physical(plan)?))
+                .collect::<Result<Vec<_>>>()?;
             stage.output.set(stage.operator.process(rows, own)?)?;
             passed_on[i] = BatchWatermarks {
                 late_ms: stage.operator.output_watermark(own.late_ms),

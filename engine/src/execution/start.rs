@@ -69,7 +69,7 @@ pub(crate) fn start(
                 late_rows: late_rows.is_some(),
             };
             Ok(OperatorStage {
-                input: df_state.optimize(&part.input)?,
+                input: part.input.iter().map(|p| df_state.optimize(p)).collect::<std::result::Result<_, _>>()?,
                 operator: operator::build(part, context)?,
                 output: part.output.clone(),
                 inputs: part.inputs.clone(),

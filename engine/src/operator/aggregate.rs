@@ -195,7 +195,8 @@ impl StatefulAggregate {
 }
 
 impl StatefulOperator for StatefulAggregate {
-    fn process(&mut self, input: Vec<RecordBatch>, watermarks: BatchWatermarks) -> Result<Vec<RecordBatch>> {
+    fn process(&mut self, inputs: Vec<Vec<RecordBatch>>, watermarks: BatchWatermarks) -> Result<Vec<RecordBatch>> {
+        let input = inputs.concat();
         let started = Instant::now();
         let late_us = watermarks.late_ms * 1_000;
         self.rows_dropped = 0;

@@ -147,7 +147,8 @@ impl Deduplicate {
 
 /// Dedup operators ask for a no-data batch whenever the watermark moved (the default).
 impl StatefulOperator for Deduplicate {
-    fn process(&mut self, input: Vec<RecordBatch>, watermarks: BatchWatermarks) -> Result<Vec<RecordBatch>> {
+    fn process(&mut self, inputs: Vec<Vec<RecordBatch>>, watermarks: BatchWatermarks) -> Result<Vec<RecordBatch>> {
+        let input = inputs.concat();
         self.begin_batch(watermarks.late_ms);
         let kept = input.iter().map(|b| self.filter(b)).collect::<Result<Vec<_>>>()?;
         // After the batch's rows: a key evicted in batch N still deduplicates batch N's rows.

@@ -62,8 +62,9 @@ impl BatchWatermarks {
 /// Required: [`process`](Self::process), [`commit`](Self::commit),
 /// [`restore`](Self::restore), [`purge`](Self::purge). The rest have defaults.
 pub(crate) trait StatefulOperator: Send {
-    /// This batch's input rows, in input order, in; the rows for the plan above, out.
-    fn process(&mut self, input: Vec<RecordBatch>, watermarks: BatchWatermarks) -> Result<Vec<RecordBatch>>;
+    /// This batch's input rows, one list per input plan in input order (a join has two), in;
+    /// the rows for the plan above, out.
+    fn process(&mut self, inputs: Vec<Vec<RecordBatch>>, watermarks: BatchWatermarks) -> Result<Vec<RecordBatch>>;
 
     /// Writes the state as version `batch_id`; returns the operator's progress for the batch.
     fn commit(&mut self, batch_id: u64) -> Result<StateOperatorProgress>;

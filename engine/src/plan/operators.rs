@@ -37,9 +37,9 @@ use crate::error::Result;
 
 /// One stateful operator of a running query's plan.
 pub(crate) struct OperatorPart {
-    /// The plan of the rows the operator reads in each batch: stateless, over the sources and
-    /// the outputs of the operators below it.
-    pub input: LogicalPlan,
+    /// The plans of the rows the operator reads in each batch, one per input (a join has
+    /// two): stateless, over the sources and the outputs of the operators below it.
+    pub input: Vec<LogicalPlan>,
     pub kind: OperatorKind,
     /// Where the operator's rows go, for the plan above it.
     pub output: BatchTable,
@@ -125,7 +125,7 @@ fn cut(
                 }
             };
             let (output, replacement) = cut_table(p.schema(), &format!("__brooklet_operator_{id}"), 1)?;
-            operators[id] = Some(OperatorPart { input, kind, output, inputs });
+            operators[id] = Some(OperatorPart { input: vec![input], kind, output, inputs });
             Ok(Transformed::new(replacement, true, TreeNodeRecursion::Jump))
         })?
         .data;
