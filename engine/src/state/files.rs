@@ -130,6 +130,11 @@ impl StateFiles {
         StateFiles { dir, schema, key_schema, identity: Arc::new(identity), rows_since_snapshot: 0, job: None }
     }
 
+    /// The directory the files are in.
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Writes version `version`'s changed rows (possibly none: the file says the version exists).
     pub(super) fn write_delta(&mut self, version: u64, rows: &RecordBatch) -> Result<()> {
         self.rows_since_snapshot += rows.num_rows();

@@ -22,6 +22,7 @@
 mod accumulate;
 mod files;
 mod groups;
+pub(crate) mod join_side;
 mod key_index;
 pub(crate) mod keys;
 mod rows;
