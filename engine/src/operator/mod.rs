@@ -4,6 +4,7 @@
 //! mod.rs         the trait, the watermarks of a batch, and `build` (plan part -> operator)
 //! aggregate.rs   group_by(..).agg(..): plain keys, windows, session windows
 //! dedup.rs       drop_duplicates, drop_duplicates_within_watermark
+//! join.rs        a join of two streams (symmetric hash join)
 //! late_rows.rs   the late-rows output every operator can feed
 //! ```
 //!
@@ -26,6 +27,7 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod dedup;
+pub(crate) mod join;
 pub(crate) mod late_rows;
 
 use std::path::PathBuf;
@@ -120,5 +122,6 @@ pub(crate) fn build(part: &OperatorPart, context: OperatorContext) -> Result<Box
         OperatorKind::Deduplicate { spec, input_schema } => {
             Box::new(dedup::Deduplicate::try_new(spec.clone(), input_schema, context)?)
         }
+        OperatorKind::StreamJoin { spec } => Box::new(join::StreamJoin::try_new(spec, context)?),
     })
 }

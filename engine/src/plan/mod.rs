@@ -19,6 +19,7 @@ pub(crate) mod dedup;
 pub(crate) mod operators;
 pub(crate) mod partition_id;
 pub(crate) mod runner;
+pub(crate) mod stream_join;
 pub mod tables;
 pub(crate) mod watermark;
 pub(crate) mod windows;
@@ -183,7 +184,6 @@ fn distinct_as_aggregate(plan: LogicalPlan) -> Result<LogicalPlan> {
 /// static side's, which a stream could match at any later batch.
 fn stream_static_join_problem(left_streams: bool, right_streams: bool, kind: JoinType) -> Option<String> {
     let message = match (left_streams, right_streams, kind) {
-        (true, true, _) => "Stream-stream joins are not supported yet: join a stream with a static DataFrame",
         (true, false, JoinType::Right) => {
             "RightOuter join with a streaming DataFrame/Dataset on the left and a static DataFrame/DataSet on the right not supported"
         }

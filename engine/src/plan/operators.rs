@@ -32,6 +32,7 @@ use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, LogicalPlanBuilder}
 
 use super::dedup::{DedupSpec, DeduplicateNode};
 use super::reads_batch;
+use super::stream_join::StreamJoinSpec;
 use super::tables::BatchTable;
 use crate::error::Result;
 
@@ -55,6 +56,8 @@ pub(crate) enum OperatorKind {
     Aggregate { plan: LogicalPlan, rows: BatchTable },
     /// `drop_duplicates` / `drop_duplicates_within_watermark`.
     Deduplicate { spec: DedupSpec, input_schema: arrow::datatypes::SchemaRef },
+    /// A join of two streams: inputs 0 (left) and 1 (right).
+    StreamJoin { spec: StreamJoinSpec },
 }
 
 /// The rows of a plan cut at a stateful operator: the table that holds them, and the plan that
@@ -100,8 +103,9 @@ fn cut(
     let plan = plan
         .transform_down(|p| {
             let is_aggregate = matches!(p, LogicalPlan::Aggregate(_)) && reads_batch(&p);
+            let is_join = matches!(&p, LogicalPlan::Join(j) if reads_batch(&j.left) && reads_batch(&j.right));
             let dedup = DeduplicateNode::of(&p).map(|d| (d.spec.clone(), d.input.clone()));
-            if !is_aggregate && dedup.is_none() {
+            if !is_aggregate && !is_join && dedup.is_none() {
                 return Ok(Transformed::no(p));
             }
             // Reserve this operator's number before the ones below it: pre-order, as Spark.
@@ -112,10 +116,13 @@ fn cut(
             let part = match (p.clone(), dedup) {
                 (_, Some((spec, input))) => cut(input, partitions, operators, &mut inputs).map(|input| {
                     let input_schema = Arc::new(input.schema().as_arrow().clone());
-                    (input, OperatorKind::Deduplicate { spec, input_schema })
+                    (vec![input], OperatorKind::Deduplicate { spec, input_schema })
                 }),
-                (LogicalPlan::Aggregate(agg), None) => cut_aggregate(agg, id, partitions, operators, &mut inputs),
-                _ => unreachable!("only aggregates and deduplications are cut"),
+                (LogicalPlan::Aggregate(agg), None) => {
+                    cut_aggregate(agg, id, partitions, operators, &mut inputs).map(|(input, kind)| (vec![input], kind))
+                }
+                (LogicalPlan::Join(join), None) => cut_join(join, partitions, operators, &mut inputs),
+                _ => unreachable!("only aggregates, deduplications and stream-stream joins are cut"),
             };
             let (input, kind) = match part {
                 Ok(part) => part,
@@ -125,11 +132,24 @@ fn cut(
                 }
             };
             let (output, replacement) = cut_table(p.schema(), &format!("__brooklet_operator_{id}"), 1)?;
-            operators[id] = Some(OperatorPart { input: vec![input], kind, output, inputs });
+            operators[id] = Some(OperatorPart { input, kind, output, inputs });
             Ok(Transformed::new(replacement, true, TreeNodeRecursion::Jump))
         })?
         .data;
     failure.map_or(Ok(plan), Err)
+}
+
+/// A stream-stream join's two inputs, each cut below it, and its plan.
+fn cut_join(
+    join: datafusion::logical_expr::Join,
+    partitions: usize,
+    operators: &mut Vec<Option<OperatorPart>>,
+    inputs: &mut Vec<usize>,
+) -> Result<(Vec<LogicalPlan>, OperatorKind)> {
+    let spec = super::stream_join::plan(&join)?;
+    let left = cut(Arc::unwrap_or_clone(join.left), partitions, operators, inputs)?;
+    let right = cut(Arc::unwrap_or_clone(join.right), partitions, operators, inputs)?;
+    Ok((vec![left, right], OperatorKind::StreamJoin { spec }))
 }
 
 /// An aggregation's input, cut below it, and the `Aggregate` rebuilt over a table of its rows.

@@ -228,7 +228,8 @@ impl JoinSide {
             .into_iter()
             .filter(|&s| std::mem::take(&mut self.changed_mark[s as usize]) && self.key_of[s as usize] != FREE)
             .collect();
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from_iter_values(live.iter().map(|&s| self.ids[s as usize])))];
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(UInt64Array::from_iter_values(live.iter().map(|&s| self.ids[s as usize])))];
         let parser = self.converter.parser();
         let keys = live.iter().map(|&s| parser.parse(self.keys.key(self.key_of[s as usize])));
         columns.extend(self.converter.convert_rows(keys)?);

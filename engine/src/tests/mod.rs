@@ -13,6 +13,7 @@ mod layers;
 mod partition_id;
 mod queries;
 mod sessions;
+mod stream_joins;
 mod windows;
 
 use crate::Session;

@@ -1,0 +1,189 @@
+//! Stream-stream joins, batch by batch, as Apache Spark 4.3 runs them (recorded with pyspark on
+//! the same files, `maxFilesPerTrigger` 1 on each side, 10-minute watermarks, a one-hour
+//! range): matches in the batch their second side arrives, inclusive range ends, null keys,
+//! late rows on both sides, outer rows padded with nulls when the state watermark passes them,
+//! the final no-data batch, state metrics, and the combinations Spark refuses (semantics
+//! appendix, §8).
+
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::tests::session;
+use crate::{DataFrame, Session, Trigger};
+
+const IMPRESSIONS: [&[(Option<&str>, &str)]; 4] = [
+    &[(Some("ad1"), "10:00"), (Some("ad2"), "10:05"), (Some("ad3"), "10:10"), (Some("ad1"), "10:02")],
+    &[(Some("ad4"), "11:00"), (None, "11:00")],
+    &[(Some("ad5"), "12:30")],
+    &[(Some("ad6"), "13:00"), (Some("ad7"), "10:45")],
+];
+const CLICKS: [&[(Option<&str>, &str)]; 4] = [
+    &[(Some("ad1"), "10:20")],
+    &[(Some("ad2"), "11:05"), (Some("ad3"), "11:11"), (None, "11:01")],
+    &[(Some("ad4"), "11:30"), (Some("ad4"), "11:40")],
+    &[(Some("ad9"), "13:00"), (Some("ad7"), "10:50")],
+];
+
+/// One file per batch for a side, oldest first.
+fn write(dir: &std::path::Path, id: &str, time: &str, files: &[&[(Option<&str>, &str)]]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (i, rows) in files.iter().enumerate() {
+        let lines: String = rows
+            .iter()
+            .map(|(ad, t)| {
+                let ad = ad.map_or("null".to_string(), |a| format!("\"{a}\""));
+                format!("{{\"{id}\": {ad}, \"{time}\": \"2024-01-01 {t}:00\"}}\n")
+            })
+            .collect();
+        let path = dir.join(format!("{i:02}.json"));
+        std::fs::write(&path, lines).unwrap();
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000 + i as u64);
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(when).unwrap();
+    }
+}
+
+fn sides(s: &Session, root: &std::path::Path, watermarks: (bool, bool)) -> (DataFrame, DataFrame) {
+    let (imp, clk) = (root.join("imp"), root.join("clk"));
+    if !imp.exists() {
+        write(&imp, "impressionAdId", "impressionTime", &IMPRESSIONS);
+        write(&clk, "clickAdId", "clickTime", &CLICKS);
+    }
+    let read = |dir: &std::path::Path, schema: &str| {
+        s.read_stream().format("json").schema(schema).option("maxFilesPerTrigger", 1).load(dir).unwrap()
+    };
+    let mut i = read(&imp, "impressionAdId STRING, impressionTime TIMESTAMP");
+    let mut c = read(&clk, "clickAdId STRING, clickTime TIMESTAMP");
+    if watermarks.0 {
+        i = i.with_watermark("impressionTime", "10 minutes").unwrap();
+    }
+    if watermarks.1 {
+        c = c.with_watermark("clickTime", "10 minutes").unwrap();
+    }
+    (i, c)
+}
+
+const RANGE: &str =
+    "clickAdId = impressionAdId AND clickTime >= impressionTime AND clickTime <= impressionTime + interval 1 hour";
+
+/// Each batch: `id (total, updated, removed, dropped)` and its rows sorted, or the error.
+fn run(how: &str, watermarks: (bool, bool), condition: &str) -> Vec<String> {
+    let (s, recorder) = session();
+    let root = tempfile::tempdir().unwrap();
+    let (i, c) = sides(&s, root.path(), watermarks);
+    let name = format!("join_{how}");
+    let started = i
+        .join(c, condition, how)
+        .and_then(|df| df.write_stream().format("memory").query_name(&name).trigger(Trigger::AvailableNow).start());
+    let q = match started {
+        Ok(q) => q,
+        Err(e) => return vec![format!("ERROR {e}")],
+    };
+    q.await_termination().unwrap();
+    let options = FormatOptions::default().with_null("null");
+    let progress = q.recent_progress();
+    recorder
+        .batches(&name)
+        .iter()
+        .zip(progress)
+        .map(|(b, p)| {
+            let mut rows = Vec::new();
+            for batch in &b.batches {
+                let columns: Vec<_> =
+                    batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
+                for r in 0..batch.num_rows() {
+                    let row: Vec<String> = columns.iter().map(|c| c.value(r).to_string()).collect();
+                    rows.push(row.join("|").replace("2024-01-01T", "").replace(":00|", "|"));
+                }
+            }
+            rows.sort();
+            let o = &p.state_operators[0];
+            let counts = (o.num_rows_total, o.num_rows_updated, o.num_rows_removed, o.num_rows_dropped_by_watermark);
+            format!("{} {counts:?} {}", b.batch_id, rows.join(" "))
+        })
+        .collect()
+}
+
+#[test]
+fn inner_join_matches_when_the_second_side_arrives_and_state_leaves_by_the_range() {
+    assert_eq!(
+        run("inner", (true, true), RANGE),
+        [
+            "0 (5, 5, 0, 0) ad1|10:00|ad1|10:20:00 ad1|10:02|ad1|10:20:00",
+            "1 (8, 3, 0, 0) ad2|10:05|ad2|11:05:00",
+            "2 (10, 3, 1, 0) ad4|11:00|ad4|11:30:00 ad4|11:00|ad4|11:40:00",
+            "3 (6, 2, 6, 2) ",
+            "4 (3, 0, 3, 0) ",
+        ]
+    );
+}
+
+#[test]
+fn outer_joins_pad_unmatched_rows_once_the_state_watermark_passes_them() {
+    assert_eq!(
+        run("left_outer", (true, true), RANGE),
+        [
+            "0 (5, 5, 0, 0) ad1|10:00|ad1|10:20:00 ad1|10:02|ad1|10:20:00",
+            "1 (9, 4, 0, 0) ad2|10:05|ad2|11:05:00",
+            "2 (11, 3, 1, 0) ad4|11:00|ad4|11:30:00 ad4|11:00|ad4|11:40:00",
+            "3 (7, 2, 6, 2) ad3|10:10|null|null",
+            "4 (3, 0, 4, 0) null|11:00|null|null",
+        ]
+    );
+    assert_eq!(
+        run("right_outer", (true, true), RANGE),
+        [
+            "0 (5, 5, 0, 0) ad1|10:00|ad1|10:20:00 ad1|10:02|ad1|10:20:00",
+            "1 (9, 4, 0, 0) ad2|10:05|ad2|11:05:00",
+            "2 (11, 3, 1, 0) ad4|11:00|ad4|11:30:00 ad4|11:00|ad4|11:40:00",
+            "3 (6, 2, 7, 2) null|null|ad3|11:11:00 null|null|null|11:01:00",
+            "4 (3, 0, 3, 0) ",
+        ]
+    );
+    // Null keys of the two sides match in a full outer join, as in Spark's join state.
+    assert_eq!(
+        run("full_outer", (true, true), RANGE),
+        [
+            "0 (5, 5, 0, 0) ad1|10:00|ad1|10:20:00 ad1|10:02|ad1|10:20:00",
+            "1 (10, 5, 0, 0) ad2|10:05|ad2|11:05:00 null|11:00|null|11:01:00",
+            "2 (12, 3, 1, 0) ad4|11:00|ad4|11:30:00 ad4|11:00|ad4|11:40:00",
+            "3 (7, 2, 7, 2) ad3|10:10|null|null null|null|ad3|11:11:00",
+            "4 (3, 0, 4, 0) ",
+        ]
+    );
+}
+
+#[test]
+fn a_left_semi_join_emits_each_left_row_once_at_its_first_match() {
+    assert_eq!(
+        run("left_semi", (true, true), RANGE),
+        [
+            "0 (3, 3, 0, 0) ad1|10:00:00 ad1|10:02:00",
+            "1 (5, 3, 1, 0) ad2|10:05:00",
+            "2 (6, 3, 2, 0) ad4|11:00:00",
+            "3 (5, 2, 3, 2) ",
+            "4 (3, 0, 2, 0) ",
+        ]
+    );
+}
+
+#[test]
+fn without_watermarks_an_inner_join_keeps_everything() {
+    let batches = run("inner", (false, false), RANGE);
+    assert_eq!(batches.len(), 4, "no watermark, no no-data batch");
+    assert_eq!(batches[3], "3 (15, 4, 0, 0) ad7|10:45|ad7|10:50:00", "nothing is late");
+}
+
+#[test]
+fn joins_spark_refuses_are_refused_with_its_messages() {
+    let left = "ERROR Stream-stream LeftOuter join between two streaming DataFrame/Datasets is not supported without a watermark in the join keys, or a watermark on the nullable side and an appropriate range condition";
+    assert_eq!(run("left_outer", (true, false), RANGE), [left]);
+    assert_eq!(run("left_outer", (true, true), "clickAdId = impressionAdId"), [left]);
+    assert_eq!(run("left_outer", (true, true), "clickAdId = impressionAdId AND clickTime >= impressionTime"), [left]);
+    assert_eq!(
+        run("left_anti", (true, true), RANGE),
+        ["ERROR LeftAnti joins with a streaming DataFrame/Dataset on the right are not supported"]
+    );
+    assert_eq!(
+        run("inner", (true, true), "clickTime >= impressionTime AND clickTime <= impressionTime + interval 1 hour"),
+        ["ERROR Stream-stream join without equality predicate is not supported"]
+    );
+}
