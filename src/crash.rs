@@ -51,13 +51,22 @@ pub enum Scenario {
     /// Deduplication, then 10-second window counts, rolled up into 30-second windows: three
     /// stateful operators, Parquet sink.
     Chained,
+    /// A stream-stream left outer join of the even-amount events with the odd ones of the same
+    /// user up to 2 seconds later (two sources, two join states), JSON sink.
+    Join,
     /// The aggregation into Kafka with the exactly-once sink (needs a broker).
     Kafka,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] =
-        [Scenario::Aggregation, Scenario::Sessions, Scenario::Dedup, Scenario::Chained, Scenario::Kafka];
+    pub const ALL: [Scenario; 6] = [
+        Scenario::Aggregation,
+        Scenario::Sessions,
+        Scenario::Dedup,
+        Scenario::Chained,
+        Scenario::Join,
+        Scenario::Kafka,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -65,6 +74,7 @@ impl Scenario {
             Scenario::Sessions => "sessions",
             Scenario::Dedup => "dedup",
             Scenario::Chained => "chained",
+            Scenario::Join => "join",
             Scenario::Kafka => "kafka",
         }
     }
@@ -92,13 +102,10 @@ impl Scenario {
         output: &Output,
         checkpoint: &Path,
     ) -> anyhow::Result<brooklet::DataStreamWriter> {
-        let events = session
-            .read_stream()
-            .format("json")
-            .schema(SCHEMA)
-            .option("maxFilesPerTrigger", 1)
-            .load(input)?
-            .with_watermark("ts", "10 seconds")?;
+        let read = || -> brooklet::Result<DataFrame> {
+            session.read_stream().format("json").schema(SCHEMA).option("maxFilesPerTrigger", 1).load(input)
+        };
+        let events = read()?.with_watermark("ts", "10 seconds")?;
         let windows = |events: DataFrame| -> brooklet::Result<DataFrame> {
             events
                 .group_by([window(col("ts"), "10 seconds"), col("user")])?
@@ -127,6 +134,25 @@ impl Scenario {
                 .group_by([window(window_time(col("window")), "30 seconds").alias("rollup")])?
                 .agg(["sum(events) AS events", "count(*) AS windows"])?
                 .select(["rollup['start'] AS start", "events", "windows"])?,
+            Scenario::Join => {
+                let side = |parity: i64, prefix: &str| -> brooklet::Result<DataFrame> {
+                    read()?
+                        .filter(format!("amount % 2 = {parity}").as_str())?
+                        .select_expr(&[
+                            &format!("id AS {prefix}_id"),
+                            &format!("user AS {prefix}_user"),
+                            &format!("ts AS {prefix}_ts"),
+                        ])?
+                        .with_watermark(&format!("{prefix}_ts"), "10 seconds")
+                };
+                side(0, "a")?
+                    .join(
+                        side(1, "b")?,
+                        "a_user = b_user AND b_ts >= a_ts AND b_ts <= a_ts + interval 2 seconds",
+                        "left_outer",
+                    )?
+                    .select(["a_id AS id", "a_user AS user", "a_ts AS ts", "b_id AS other"])?
+            }
             Scenario::Kafka => windows(events)?.select_expr(&[
                 "to_json(named_struct('start', start, 'user', user, 'events', events, 'total', total)) AS value",
             ])?,
@@ -148,7 +174,7 @@ impl Scenario {
 
     fn format(self) -> &'static str {
         match self {
-            Scenario::Sessions | Scenario::Dedup => "json",
+            Scenario::Sessions | Scenario::Dedup | Scenario::Join => "json",
             _ => "parquet",
         }
     }
@@ -157,6 +183,7 @@ impl Scenario {
     fn output_schema(self) -> &'static str {
         match self {
             Scenario::Sessions => "user STRING, start TIMESTAMP, end TIMESTAMP, events BIGINT, total BIGINT",
+            Scenario::Join => "id STRING, user STRING, ts TIMESTAMP, other STRING",
             _ => SCHEMA,
         }
     }
