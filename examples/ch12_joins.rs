@@ -1,5 +1,6 @@
 //! Chapter 12 — Joins: enriching a stream of events with a static table of users, the join
-//! types Spark allows between a stream and static data, and the ones it refuses.
+//! types Spark allows between a stream and static data, and the ones it refuses; then two
+//! streams, ad impressions and clicks, joined with watermarks and a one-hour range.
 //!
 //! Run: `cargo run --example ch12_joins`
 
@@ -8,7 +9,7 @@ use std::path::Path;
 
 use brooklet::prelude::*;
 use brooklet_book::Chapter;
-use brooklet_book::events::{EVENT_SCHEMA, EventGenerator};
+use brooklet_book::events::{EVENT_SCHEMA, EventGenerator, write_with_mtime};
 
 /// Two files of eight events from six users, one file per batch.
 pub fn write_events(input: &Path) -> std::io::Result<()> {
@@ -79,6 +80,99 @@ pub fn support_matrix(session: &Session, events: &Path, users: &Path) -> brookle
 }
 // ANCHOR_END: matrix
 
+/// Ad impressions and clicks, four files each, one per batch: `(ad, HH:MM)` on 2024-01-01.
+const IMPRESSIONS: [&[(Option<&str>, &str)]; 4] = [
+    &[(Some("ad1"), "10:00"), (Some("ad2"), "10:05"), (Some("ad3"), "10:10"), (Some("ad1"), "10:02")],
+    &[(Some("ad4"), "11:00"), (None, "11:00")],
+    &[(Some("ad5"), "12:30")],
+    &[(Some("ad6"), "13:00"), (Some("ad7"), "10:45")],
+];
+const CLICKS: [&[(Option<&str>, &str)]; 4] = [
+    &[(Some("ad1"), "10:20")],
+    &[(Some("ad2"), "11:05"), (Some("ad3"), "11:11"), (None, "11:01")],
+    &[(Some("ad4"), "11:30"), (Some("ad4"), "11:40")],
+    &[(Some("ad9"), "13:00"), (Some("ad7"), "10:50")],
+];
+
+/// Writes one side's files, oldest first: `{"<id>": "ad1", "<time>": "2024-01-01 10:00:00"}`.
+pub fn write_ads(dir: &Path, id: &str, time: &str, files: &[&[(Option<&str>, &str)]]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (i, rows) in files.iter().enumerate() {
+        let line = |(ad, t): &(Option<&str>, &str)| {
+            let ad = ad.map_or("null".to_string(), |a| format!("\"{a}\""));
+            format!("{{\"{id}\": {ad}, \"{time}\": \"2024-01-01 {t}:00\"}}\n")
+        };
+        write_with_mtime(&dir.join(format!("{i:02}.json")), &rows.iter().map(line).collect::<String>(), i)?;
+    }
+    Ok(())
+}
+
+// ANCHOR: ad_streams
+/// Impressions and clicks, one file of each per batch, each with a 10-minute watermark.
+pub fn ad_streams(session: &Session, impressions: &Path, clicks: &Path) -> brooklet::Result<(DataFrame, DataFrame)> {
+    let read = |dir: &Path, schema: &str| {
+        session.read_stream().format("json").schema(schema).option("maxFilesPerTrigger", 1).load(dir)
+    };
+    let impressions = read(impressions, "impressionAdId STRING, impressionTime TIMESTAMP")?
+        .with_watermark("impressionTime", "10 minutes")?;
+    let clicks = read(clicks, "clickAdId STRING, clickTime TIMESTAMP")?.with_watermark("clickTime", "10 minutes")?;
+    Ok((impressions, clicks))
+}
+
+/// A click counts for an impression of the same ad up to an hour after it (both ends included).
+pub const AD_CLICK: &str =
+    "clickAdId = impressionAdId AND clickTime >= impressionTime AND clickTime <= impressionTime + interval 1 hour";
+// ANCHOR_END: ad_streams
+
+// ANCHOR: ad_state
+/// One line per batch: its watermark, and the join's state rows after it.
+pub fn join_state(query: &StreamingQuery) -> String {
+    let mut out = String::new();
+    for p in query.recent_progress() {
+        let watermark = p.event_time.get("watermark").map_or("-", String::as_str);
+        let s = &p.state_operators[0];
+        writeln!(
+            out,
+            "batch {}: watermark {watermark}, {} rows in, state {} rows (+{} kept, -{} removed), {} late",
+            p.batch_id,
+            p.num_input_rows,
+            s.num_rows_total,
+            s.num_rows_updated,
+            s.num_rows_removed,
+            s.num_rows_dropped_by_watermark
+        )
+        .expect("writing to a String");
+    }
+    out
+}
+// ANCHOR_END: ad_state
+
+// ANCHOR: ad_matrix
+/// What `start()` says to stream-stream joins Spark refuses.
+pub fn ad_refusals(session: &Session, impressions: &Path, clicks: &Path) -> brooklet::Result<String> {
+    let mut out = String::new();
+    let cases = [
+        ("left_outer", "clickAdId = impressionAdId", "no range: a click may come any time"),
+        ("left_outer", "clickAdId = impressionAdId AND clickTime >= impressionTime", "no upper bound"),
+        ("left_anti", AD_CLICK, "anti"),
+        ("inner", "clickTime >= impressionTime", "no equality"),
+    ];
+    for (how, condition, what) in cases {
+        let (impressions, clicks) = ad_streams(session, impressions, clicks)?;
+        let started = impressions.join(clicks, condition, how).and_then(|df| df.write_stream().format("noop").start());
+        let verdict = match started {
+            Ok(query) => {
+                query.stop()?;
+                "runs".to_string()
+            }
+            Err(e) => e.to_string(),
+        };
+        writeln!(out, "{how} ({what}): {verdict}").expect("writing to a String");
+    }
+    Ok(out)
+}
+// ANCHOR_END: ad_matrix
+
 /// The whole chapter, as the book runs it.
 pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     let (events, users) = (chapter.path("events"), chapter.path("users"));
@@ -109,7 +203,29 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     })?;
     let no_events = chapter.path("no_events");
     std::fs::create_dir_all(&no_events)?;
-    chapter.show("matrix", || Ok(support_matrix(session, &no_events, &users)?))
+    chapter.show("matrix", || Ok(support_matrix(session, &no_events, &users)?))?;
+
+    // Two streams.
+    let (impressions, clicks) = (chapter.path("impressions"), chapter.path("clicks"));
+    write_ads(&impressions, "impressionAdId", "impressionTime", &IMPRESSIONS)?;
+    write_ads(&clicks, "clickAdId", "clickTime", &CLICKS)?;
+    chapter.cell("ad_inner", |out| {
+        // ANCHOR: ad_inner
+        let (imps, clks) = ad_streams(session, &impressions, &clicks)?;
+        let query = run_to_end(imps.join(clks, AD_CLICK, "inner")?, "ad_clicks")?;
+        out.print(join_state(&query));
+        // ANCHOR_END: ad_inner
+        Ok(())
+    })?;
+    chapter.cell("ad_left", |out| {
+        // ANCHOR: ad_left
+        let (imps, clks) = ad_streams(session, &impressions, &clicks)?;
+        let query = run_to_end(imps.join(clks, AD_CLICK, "left_outer")?, "impressions_and_clicks")?;
+        out.print(join_state(&query));
+        // ANCHOR_END: ad_left
+        Ok(())
+    })?;
+    chapter.show("ad_matrix", || Ok(ad_refusals(session, &no_events, &no_events)?))
 }
 
 #[allow(dead_code)]
