@@ -25,6 +25,7 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, JoinType};
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::late_rows::{LateRows, Reason};
 use super::{BatchWatermarks, OperatorContext, StatefulOperator};
 use crate::error::{Error, Result};
 use crate::plan::stream_join::{Cleanup, StreamJoinSpec};
@@ -62,6 +63,8 @@ pub(crate) struct StreamJoin {
     dropped_late: u64,
     updates: Duration,
     removals: Duration,
+    /// The rows dropped as late, when the query keeps them.
+    late_rows: Option<LateRows>,
 }
 
 /// The conjunction of `exprs` over `schema`, coerced and planned as the session plans them.
@@ -143,6 +146,7 @@ impl StreamJoin {
             dropped_late: 0,
             updates: Duration::ZERO,
             removals: Duration::ZERO,
+            late_rows: context.late_rows.then(LateRows::default),
         })
     }
 
@@ -183,15 +187,23 @@ impl StreamJoin {
         // Late rows: at or before W_{N-1} on the side's watermark column.
         let (this, _) = self.sides(which);
         let mut keep: Vec<bool> = vec![true; n];
+        let mut late = Vec::new();
         if let Some(t) = this.time {
-            for (k, time) in keep.iter_mut().zip(micros(batch.column(t))?) {
-                if time.is_some_and(|t| t <= w.late_ms * 1_000) {
-                    *k = false;
+            for (r, time) in micros(batch.column(t))?.into_iter().enumerate() {
+                if let Some(t) = time.filter(|&t| t <= w.late_ms * 1_000) {
+                    keep[r] = false;
+                    late.push((r as u32, t));
                 }
             }
         }
-        let late = keep.iter().filter(|k| !**k).count() as u64;
-        self.dropped_late += late;
+        self.dropped_late += late.len() as u64;
+        if let Some(buffer) = &mut self.late_rows
+            && !late.is_empty()
+        {
+            let (rows, times): (Vec<u32>, Vec<i64>) = late.into_iter().unzip();
+            let rows = arrow::compute::take_record_batch(batch, &UInt32Array::from(rows))?;
+            buffer.record("symmetricHashJoin", Reason::EventTime, w.late_ms * 1_000, &times, &rows)?;
+        }
         let (this, other) = self.sides(which);
         // Rows failing the side's own conjuncts can never match.
         let passes: Vec<bool> = match &this.filter {
@@ -418,6 +430,10 @@ impl StatefulOperator for StreamJoin {
     fn purge(&self, keep_from: u64) -> Result<()> {
         self.left.state.purge(keep_from)?;
         self.right.state.purge(keep_from)
+    }
+
+    fn take_late_rows(&mut self, batch_id: u64) -> Result<Vec<RecordBatch>> {
+        self.late_rows.as_mut().map_or(Ok(Vec::new()), |l| l.take(batch_id))
     }
 
     /// Another batch runs when the watermark moved and some side's rows can leave state.

@@ -187,3 +187,20 @@ fn joins_spark_refuses_are_refused_with_its_messages() {
         ["ERROR Stream-stream join without equality predicate is not supported"]
     );
 }
+
+#[test]
+fn the_late_rows_output_lists_what_the_join_dropped() {
+    let (s, _) = session();
+    let root = tempfile::tempdir().unwrap();
+    let (i, c) = sides(&s, root.path(), (true, true));
+    let writer = i.join(c, RANGE, "inner").unwrap().write_stream().format("memory").query_name("joined");
+    let q = writer.late_rows_table("late").trigger(Trigger::AvailableNow).start().unwrap();
+    q.await_termination().unwrap();
+    let late = s.sql("SELECT batch_id, operator, time, watermark, row FROM late ORDER BY time").unwrap();
+    let late = late.collect().unwrap();
+    let rows = crate::display::format_table(&late[0].schema(), &late, 10, 0).unwrap();
+    assert!(rows.contains("symmetricHashJoin"), "{rows}");
+    assert!(rows.contains(r#"{"impressionAdId":"ad7","impressionTime":"2024-01-01T10:45:00"}"#), "{rows}");
+    assert!(rows.contains(r#"{"clickAdId":"ad7","clickTime":"2024-01-01T10:50:00"}"#), "{rows}");
+    assert_eq!(late.iter().map(|b| b.num_rows()).sum::<usize>(), 2, "{rows}");
+}
