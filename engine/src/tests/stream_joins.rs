@@ -2,7 +2,8 @@
 //! the same files, `maxFilesPerTrigger` 1 on each side, 10-minute watermarks, a one-hour
 //! range): matches in the batch their second side arrives, inclusive range ends, null keys,
 //! late rows on both sides, outer rows padded with nulls when the state watermark passes them,
-//! the final no-data batch, state metrics, and the combinations Spark refuses (semantics
+//! the final no-data batch, state metrics, the late-rows output, a window aggregation fed by
+//! the join (its output watermark), and the combinations Spark refuses (semantics
 //! appendix, §8).
 
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -203,4 +204,81 @@ fn the_late_rows_output_lists_what_the_join_dropped() {
     assert!(rows.contains(r#"{"impressionAdId":"ad7","impressionTime":"2024-01-01T10:45:00"}"#), "{rows}");
     assert!(rows.contains(r#"{"clickAdId":"ad7","clickTime":"2024-01-01T10:50:00"}"#), "{rows}");
     assert_eq!(late.iter().map(|b| b.num_rows()).sum::<usize>(), 2, "{rows}");
+}
+
+/// Each batch of a join feeding a 30-minute window count (append): its rows and both
+/// operators' `(total, updated, removed, dropped)`.
+fn join_then_count(how: &str) -> Vec<String> {
+    let (s, recorder) = session();
+    let root = tempfile::tempdir().unwrap();
+    let (i, c) = sides(&s, root.path(), (true, true));
+    let counts =
+        i.join(c, RANGE, how).unwrap().group_by(["window(impressionTime, '30 minutes')"]).unwrap().count().unwrap();
+    let name = format!("counts_{how}");
+    let q = counts.write_stream().format("memory").query_name(&name).trigger(Trigger::AvailableNow).start().unwrap();
+    q.await_termination().unwrap();
+    let options = FormatOptions::default().with_null("null");
+    recorder
+        .batches(&name)
+        .iter()
+        .zip(q.recent_progress())
+        .map(|(b, p)| {
+            let mut rows = Vec::new();
+            for batch in &b.batches {
+                let columns: Vec<_> =
+                    batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
+                for r in 0..batch.num_rows() {
+                    rows.push(columns.iter().map(|c| c.value(r).to_string()).collect::<Vec<_>>().join("|"));
+                }
+            }
+            rows.sort();
+            let ops: Vec<_> = p
+                .state_operators
+                .iter()
+                .map(|o| {
+                    (
+                        o.operator_name.clone(),
+                        o.num_rows_total,
+                        o.num_rows_updated,
+                        o.num_rows_removed,
+                        o.num_rows_dropped_by_watermark,
+                    )
+                })
+                .collect();
+            format!("{} {:?} {ops:?} {}", b.batch_id, b.watermark, rows.join(" "))
+        })
+        .collect()
+}
+
+#[test]
+fn a_join_feeds_a_window_aggregation_with_the_joins_output_watermark() {
+    // Spark 4.3: the join holds its output watermark back to its impressions' state watermark
+    // (W - 1 hour - 1 ms), so both windows come out only in the no-data batch 4.
+    let ops = |agg: (u64, u64, u64), join: (u64, u64, u64, u64)| {
+        format!(
+            "[(\"stateStoreSave\", {}, {}, {}, 0), (\"symmetricHashJoin\", {}, {}, {}, {})]",
+            agg.0, agg.1, agg.2, join.0, join.1, join.2, join.3
+        )
+    };
+    let windows = |a: u64, b: u64| {
+        format!(
+            "{{start: 2024-01-01T10:00:00, end: 2024-01-01T10:30:00}}|{a} {{start: 2024-01-01T11:00:00, end: 2024-01-01T11:30:00}}|{b}"
+        )
+    };
+    let expected = |left: bool| {
+        let (l, n) = (u64::from(left), u64::from(left));
+        vec![
+            format!("0 Some(\"1970-01-01T00:00:00.000Z\") {} ", ops((1, 1, 0), (5, 5, 0, 0))),
+            format!("1 Some(\"2024-01-01T10:00:00.000Z\") {} ", ops((1, 1, 0), (8 + l, 3 + l, 0, 0))),
+            format!("2 Some(\"2024-01-01T10:50:00.000Z\") {} ", ops((2, 1, 0), (10 + l, 3, 1, 0))),
+            format!("3 Some(\"2024-01-01T11:30:00.000Z\") {} ", ops((2, n, 0), (6 + l, 2, 6, 2))),
+            format!(
+                "4 Some(\"2024-01-01T12:50:00.000Z\") {} {}",
+                ops((0, n, 2), (3, 0, 3 + l, 0)),
+                windows(3 + l, 2 + l)
+            ),
+        ]
+    };
+    assert_eq!(join_then_count("inner"), expected(false));
+    assert_eq!(join_then_count("left_outer"), expected(true));
 }
