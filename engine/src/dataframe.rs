@@ -294,9 +294,7 @@ impl DataFrame {
         let html = if self.is_streaming() {
             crate::display::html_pre(&plain)
         } else {
-            self.clone()
-                .limit(20)
-                .and_then(|df| df.collect())
+            self.head(20)
                 .and_then(|rows| crate::display::html_table(&self.schema(), &rows, 20))
                 .unwrap_or_else(|e| crate::display::html_pre(&format!("error: {e}")))
         };
@@ -307,8 +305,28 @@ impl DataFrame {
     /// to `truncate` characters (right-aligned), or whole and left-aligned when it is 0.
     pub fn show_string(&self, num_rows: usize, truncate: usize) -> Result<String> {
         self.refuse_on_stream("show")?;
-        let batches = self.session.block_on(self.df.clone().limit(0, Some(num_rows + 1))?.collect())?;
-        crate::display::format_table(&self.schema(), &batches, num_rows, truncate)
+        crate::display::format_table(&self.schema(), &self.head(num_rows + 1)?, num_rows, truncate)
+    }
+
+    /// At least the first `n` rows (if there are), in partition order, as Spark's `show()`
+    /// takes them: the same rows on every run, where a limit over all partitions would take
+    /// whichever partition finished first.
+    fn head(&self, n: usize) -> Result<Vec<RecordBatch>> {
+        let df = self.df.clone();
+        Ok(self.session.block_on(async move {
+            use futures::StreamExt;
+            let mut batches = Vec::new();
+            let mut rows = 0;
+            for mut partition in df.execute_stream_partitioned().await? {
+                while rows < n {
+                    let Some(batch) = partition.next().await else { break };
+                    let batch = batch?;
+                    rows += batch.num_rows();
+                    batches.push(batch);
+                }
+            }
+            Ok::<_, datafusion::error::DataFusionError>(batches)
+        })?)
     }
 
     /// Prints the first 20 rows, like Spark's `show()`.

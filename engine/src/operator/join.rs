@@ -303,8 +303,11 @@ impl StreamJoin {
                 joined.num_rows(),
             )?);
         }
-        // Keep this side's rows for the other side's later rows, unless already past this
-        // side's state watermark (or, in a semi join, a left row already matched).
+        // Keep this side's rows for the other side's later rows. A left row already past its
+        // state watermark is not kept (it could only meet rows that are late); a right row is
+        // kept even then, for this batch's left rows, and leaves at the batch's end. (That is
+        // how Spark 4.3 counts a window join whose rows arrive with their window closed.) In a
+        // semi join, a left row that matched is done.
         let (this, _) = self.sides(which);
         let state_wm_us = this.cleanup.state_watermark_ms(w.eviction_ms).map(|ms| ms * 1_000);
         let times = match &this.cleanup {
@@ -318,7 +321,7 @@ impl StreamJoin {
             if !keep[r] {
                 continue;
             }
-            let expired = matches!((state_wm_us, times[r]), (Some(wm), Some(t)) if t <= wm);
+            let expired = which == Which::Left && matches!((state_wm_us, times[r]), (Some(wm), Some(t)) if t <= wm);
             let semi_done = semi && which == Which::Left && matched_row[r];
             if passes[r] && !expired && !semi_done {
                 store.push(r as u32);

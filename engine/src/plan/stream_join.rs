@@ -105,9 +105,25 @@ fn event_time(schema: &DFSchemaRef) -> Option<usize> {
     schema.fields().iter().position(|f| delay_of(f).is_some())
 }
 
+/// Spark's refusal of a side with two watermarked columns (a window and its time column):
+/// which one its late rows are judged by would be ambiguous.
+fn one_event_time(schema: &DFSchemaRef) -> Result<()> {
+    let columns: Vec<&str> =
+        schema.fields().iter().filter(|f| delay_of(f).is_some()).map(|f| f.name().as_str()).collect();
+    if columns.len() > 1 {
+        return Err(Error::Analysis(format!(
+            "More than one event time columns are available. Please ensure there is at most one event time column per stream. event time columns: ({})",
+            columns.join(",")
+        )));
+    }
+    Ok(())
+}
+
 /// Plans `join`, or says why Spark would refuse it.
 pub(crate) fn plan(join: &Join) -> Result<StreamJoinSpec> {
     let (left_schema, right_schema) = (join.left.schema().clone(), join.right.schema().clone());
+    one_event_time(&left_schema)?;
+    one_event_time(&right_schema)?;
     let kind = join.join_type;
     let name = match kind {
         JoinType::Inner => "Inner",

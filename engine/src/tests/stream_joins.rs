@@ -282,3 +282,93 @@ fn a_join_feeds_a_window_aggregation_with_the_joins_output_watermark() {
     assert_eq!(join_then_count("inner"), expected(false));
     assert_eq!(join_then_count("left_outer"), expected(true));
 }
+
+/// Each batch of a join on the ad and the hour window (`window(time, '1 hour')` on both
+/// sides, the watermark in the join keys).
+fn window_join(how: &str) -> Vec<String> {
+    let (s, recorder) = session();
+    let root = tempfile::tempdir().unwrap();
+    let (i, c) = sides(&s, root.path(), (true, true));
+    let i = i
+        .select_expr(&[
+            "impressionAdId",
+            "window(impressionTime, '1 hour') AS iw",
+            "to_char(impressionTime, '%Y-%m-%d %H:%M:%S') AS it",
+        ])
+        .unwrap();
+    let c = c
+        .select_expr(&[
+            "clickAdId",
+            "window(clickTime, '1 hour') AS cw",
+            "to_char(clickTime, '%Y-%m-%d %H:%M:%S') AS ct",
+        ])
+        .unwrap();
+    let joined = i.join(c, "impressionAdId = clickAdId AND iw = cw", how).unwrap();
+    let joined = joined.select(["impressionAdId", "it", "clickAdId", "ct"]).unwrap();
+    let name = format!("window_{how}");
+    let q = joined.write_stream().format("memory").query_name(&name).trigger(Trigger::AvailableNow).start().unwrap();
+    q.await_termination().unwrap();
+    let options = FormatOptions::default().with_null("None");
+    recorder
+        .batches(&name)
+        .iter()
+        .zip(q.recent_progress())
+        .map(|(b, p)| {
+            let mut rows = Vec::new();
+            for batch in &b.batches {
+                let columns: Vec<_> =
+                    batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
+                for r in 0..batch.num_rows() {
+                    rows.push(columns.iter().map(|c| c.value(r).to_string()).collect::<Vec<_>>().join("|"));
+                }
+            }
+            rows.sort();
+            let o = &p.state_operators[0];
+            let counts = (o.num_rows_total, o.num_rows_updated, o.num_rows_removed, o.num_rows_dropped_by_watermark);
+            format!("{} {counts:?} {}", b.batch_id, rows.join(" "))
+        })
+        .collect()
+}
+
+#[test]
+fn a_join_on_a_window_evicts_by_the_window_end() {
+    // Spark 4.3. The watermark is in the join keys: rows leave when their window's end is at or
+    // before W, and a row is late only when its window's end is at or before W_{N-1}, so
+    // batch 3's ad7 pair (window 10:00-11:00, W_2 = 10:50) is not late and matches.
+    let t = |hm: &str| format!("2024-01-01 {hm}:00");
+    let pair = |a: &str, i: &str, c: &str| format!("{a}|{}|{a}|{}", t(i), t(c));
+    let b0 = format!("0 (5, 5, 0, 0) {} {}", pair("ad1", "10:00", "10:20"), pair("ad1", "10:02", "10:20"));
+    let ad4 = format!("{} {}", pair("ad4", "11:00", "11:30"), pair("ad4", "11:00", "11:40"));
+    let ad7 = pair("ad7", "10:45", "10:50");
+    let unclicked = format!("ad2|{}|None|None ad3|{}|None|None", t("10:05"), t("10:10"));
+    assert_eq!(
+        window_join("inner"),
+        [
+            b0.clone(),
+            "1 (8, 3, 0, 0) ".into(),
+            format!("2 (11, 3, 0, 0) {ad4}"),
+            format!("3 (8, 3, 6, 0) {ad7}"),
+            "4 (3, 0, 5, 0) ".into()
+        ]
+    );
+    assert_eq!(
+        window_join("left_outer"),
+        [
+            b0.clone(),
+            "1 (9, 4, 0, 0) ".into(),
+            format!("2 (12, 3, 0, 0) {ad4}"),
+            format!("3 (9, 3, 6, 0) {unclicked} {ad7}"),
+            format!("4 (3, 0, 6, 0) None|{}|None|None", t("11:00")),
+        ]
+    );
+    assert_eq!(
+        window_join("full_outer"),
+        [
+            b0,
+            format!("1 (10, 5, 0, 0) None|{}|None|{}", t("11:00"), t("11:01")),
+            format!("2 (13, 3, 0, 0) {ad4}"),
+            format!("3 (10, 3, 6, 0) {unclicked} {ad7}"),
+            format!("4 (3, 0, 7, 0) None|None|ad2|{} None|None|ad3|{}", t("11:05"), t("11:11")),
+        ]
+    );
+}
