@@ -57,7 +57,7 @@ pub fn start(session: &Session, input: &Path, delay: &str, mode: &str) -> brookl
 /// The rows append mode dropped, with why and by which watermark.
 pub fn late_rows(session: &Session) -> brooklet::Result<String> {
     session
-        .sql("SELECT batch_id, reason, time, watermark, row FROM append_late_rows ORDER BY batch_id, time")?
+        .sql("SELECT batch_id, reason, time, watermark, row FROM append_late_rows ORDER BY batch_id, time, row")?
         .show_string(20, 0)
 }
 // ANCHOR_END: late_rows

@@ -372,3 +372,26 @@ fn a_join_on_a_window_evicts_by_the_window_end() {
         ]
     );
 }
+
+#[test]
+fn a_click_that_arrives_before_its_impression_matches_when_the_impression_comes() {
+    let (s, recorder) = session();
+    let imps = crate::MemoryStream::new(&s, "impressionAdId STRING, impressionTime TIMESTAMP").unwrap();
+    let clks = crate::MemoryStream::new(&s, "clickAdId STRING, clickTime TIMESTAMP").unwrap();
+    let i = imps.to_df().unwrap().with_watermark("impressionTime", "10 minutes").unwrap();
+    let c = clks.to_df().unwrap().with_watermark("clickTime", "10 minutes").unwrap();
+    let q = i.join(c, RANGE, "inner").unwrap().write_stream().format("memory").query_name("early").start().unwrap();
+    // Batch 0: clicks only, one at the very instant of its (later-arriving) impression.
+    clks.add_json(r#"{"clickAdId": "ad1", "clickTime": "2024-01-01 10:30:00"} {"clickAdId": "ad2", "clickTime": "2024-01-01 10:00:00"}"#)
+        .unwrap();
+    q.process_all_available().unwrap();
+    // Batch 1: the impressions: both clicks were kept, and both match now.
+    imps.add_json(r#"{"impressionAdId": "ad1", "impressionTime": "2024-01-01 10:00:00"} {"impressionAdId": "ad2", "impressionTime": "2024-01-01 10:00:00"}"#)
+        .unwrap();
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    let rows: Vec<usize> =
+        recorder.batches("early").iter().map(|b| b.batches.iter().map(|r| r.num_rows()).sum()).collect();
+    assert_eq!(rows[0], 0, "nothing to match yet");
+    assert_eq!(rows[1], 2, "the lower bound includes its end: ad2's click at the impression's instant matches");
+}
