@@ -27,7 +27,7 @@ pub fn write_events(input: &Path) -> std::io::Result<()> {
 pub fn duplicated(session: &Session, input: &Path) -> brooklet::Result<DataFrame> {
     session.read().format("json").schema(EVENT_SCHEMA).load(input)?.create_or_replace_temp_view("deliveries")?;
     session.sql(
-        "SELECT event_id, count(*) AS deliveries, array_agg(to_char(timestamp, '%H:%M:%S')) AS stamped \
+        "SELECT event_id, count(*) AS deliveries, array_agg(to_char(timestamp, '%H:%M:%S') ORDER BY timestamp) AS stamped \
          FROM deliveries GROUP BY event_id HAVING count(*) > 1 ORDER BY event_id",
     )
 }

@@ -17,6 +17,7 @@ pub(crate) mod json;
 pub(crate) mod partition_id;
 pub(crate) mod session;
 pub(crate) mod split;
+pub(crate) mod unmarked;
 pub(crate) mod window;
 
 use std::sync::Arc;

@@ -95,7 +95,7 @@ pub(crate) fn reads_batch(plan: &LogicalPlan) -> bool {
 
 /// Plans a streaming DataFrame for micro-batch execution.
 pub(crate) fn plan_stream(plan: LogicalPlan, partitions: usize) -> Result<StreamingPlan> {
-    let plan = inline_views(plan)?;
+    let plan = watermark::unmark_casts(inline_views(plan)?)?;
     let exact_partitions = partition_id::used_in(&plan);
     if exact_partitions {
         partition_id::check_stream(&plan)?;

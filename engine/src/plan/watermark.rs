@@ -335,6 +335,51 @@ impl datafusion::execution::context::QueryPlanner for BrookletQueryPlanner {
     }
 }
 
+/// Takes the watermark mark off every cast of a marked column in a projection or a grouping
+/// (`functions/unmarked.rs`): in Spark only the column itself is event time.
+pub(crate) fn unmark_casts(plan: LogicalPlan) -> Result<LogicalPlan> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    let plan = plan.transform_up(|p| {
+        if !matches!(p, LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_)) {
+            return Ok(Transformed::no(p));
+        }
+        let input = p.inputs()[0].schema().clone();
+        let changed = p.map_expressions(|e| unmark(e, &input))?;
+        if !changed.transformed {
+            return Ok(changed);
+        }
+        changed.map_data(|p| p.recompute_schema())
+    })?;
+    if !plan.transformed {
+        return Ok(plan.data);
+    }
+    // The nodes above a changed one still hold the marked fields in their schemas.
+    Ok(plan.data.transform_up(|p| Ok(Transformed::yes(p.recompute_schema()?)))?.data)
+}
+
+fn unmark(e: Expr, input: &DFSchema) -> DfResult<datafusion::common::tree_node::Transformed<Expr>> {
+    use datafusion::common::tree_node::Transformed;
+    use datafusion::logical_expr::ExprSchemable;
+    let marked = |e: &Expr| e.to_field(input).is_ok_and(|(_, f)| f.metadata().contains_key(DELAY_KEY));
+    let wrap = |e: Expr| Arc::new(crate::functions::unmarked::Unmarked::udf()).call(vec![e]);
+    match e {
+        Expr::Alias(alias) if matches!(*alias.expr, Expr::Cast(_) | Expr::TryCast(_)) && marked(&alias.expr) => {
+            let datafusion::logical_expr::expr::Alias { expr, relation, name, metadata } = alias;
+            Ok(Transformed::yes(Expr::Alias(datafusion::logical_expr::expr::Alias {
+                expr: Box::new(wrap(*expr)),
+                relation,
+                name,
+                metadata,
+            })))
+        }
+        Expr::Cast(_) | Expr::TryCast(_) if marked(&e) => {
+            let name = e.schema_name().to_string();
+            Ok(Transformed::yes(wrap(e).alias(name)))
+        }
+        e => Ok(Transformed::no(e)),
+    }
+}
+
 /// The watermark column of `field`, when it carries one: its delay.
 pub(crate) fn delay_of(field: &Field) -> Option<i64> {
     field.metadata().get(DELAY_KEY).and_then(|d| d.parse().ok())

@@ -304,3 +304,19 @@ mod streaming {
         );
     }
 }
+
+#[test]
+fn a_cast_of_the_watermark_column_is_not_event_time() {
+    // Spark: only the column itself (and windows of it) carries the watermark, so grouping by
+    // a cast of it is an aggregation without watermark, refused in append mode.
+    let (s, _) = crate::tests::session();
+    let events = crate::MemoryStream::new(&s, "ts TIMESTAMP, v BIGINT").unwrap();
+    let df = events.to_df().unwrap().with_watermark("ts", "10 minutes").unwrap();
+    let by_day =
+        df.clone().select_expr(&["cast(ts AS DATE) AS day", "v"]).unwrap().group_by(["day"]).unwrap().count().unwrap();
+    let e = by_day.write_stream().format("memory").query_name("by_day").output_mode("append").start().unwrap_err();
+    assert!(e.to_string().contains("without watermark"), "{e}");
+    let grouped = df.group_by(["cast(ts AS DATE)"]).unwrap().count().unwrap();
+    let e = grouped.write_stream().format("memory").query_name("grouped").output_mode("append").start().unwrap_err();
+    assert!(e.to_string().contains("without watermark"), "{e}");
+}
