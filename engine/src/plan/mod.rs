@@ -65,6 +65,10 @@ pub(crate) struct PlanFacts {
     /// Some aggregation groups by a session window.
     pub session_window: bool,
     pub sort_after_aggregate: bool,
+    /// The outermost join between two streams that is not inner (Spark allows those in append
+    /// mode only), and whether there is an inner one (append or update).
+    pub outer_stream_join: Option<JoinType>,
+    pub inner_stream_join: bool,
 }
 
 fn provider(scan: &TableScan) -> Option<Arc<dyn TableProvider>> {
@@ -267,32 +271,74 @@ fn facts(plan: &LogicalPlan) -> Result<PlanFacts> {
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
-    Ok(PlanFacts { aggregates, aggregate_on_event_time, session_window, sort_after_aggregate })
+    let (mut outer_stream_join, mut inner_stream_join) = (None, false);
+    plan.apply(|p| {
+        if let LogicalPlan::Join(j) = p
+            && reads_batch(&j.left)
+            && reads_batch(&j.right)
+        {
+            match j.join_type {
+                JoinType::Inner => inner_stream_join = true,
+                other => outer_stream_join = outer_stream_join.or(Some(other)),
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(PlanFacts {
+        aggregates,
+        aggregate_on_event_time,
+        session_window,
+        sort_after_aggregate,
+        outer_stream_join,
+        inner_stream_join,
+    })
 }
 
 /// Spark's output-mode rules for the query's shape (semantics appendix, §4 and §12).
 pub(crate) fn check_output_mode(facts: PlanFacts, mode: OutputMode) -> Result<()> {
     let message = match (facts.aggregates, mode) {
         (0, OutputMode::Complete) => Some(
-            "Complete output mode not supported when there are no streaming aggregations on streaming DataFrames/Datasets",
+            "Complete output mode not supported when there are no streaming aggregations on streaming DataFrames/Datasets"
+                .to_string(),
+        ),
+        // Spark's rules for joins of two streams: inner in append or update, the others in
+        // append only (semantics appendix, §8).
+        (_, OutputMode::Update | OutputMode::Complete) if facts.outer_stream_join.is_some() => {
+            let name = match facts.outer_stream_join {
+                Some(JoinType::Left) => "LeftOuter",
+                Some(JoinType::Right) => "RightOuter",
+                Some(JoinType::Full) => "FullOuter",
+                Some(JoinType::LeftSemi) => "LeftSemi",
+                _ => "Outer",
+            };
+            Some(format!(
+                "{name} join between two streaming DataFrames/Datasets is not supported in {mode} output mode, only in Append output mode"
+            ))
+        }
+        (_, OutputMode::Complete) if facts.inner_stream_join => Some(
+            "Inner join between two streaming DataFrames/Datasets is not supported in Complete output mode, only in Append and Update output modes"
+                .to_string(),
         ),
         // An aggregation in update or complete mode emits rows the watermark has passed; a
         // second aggregation above it would drop them as late.
         (2.., OutputMode::Update | OutputMode::Complete) => Some(
-            "Detected pattern of possible 'correctness' issue due to global watermark. The query contains stateful operation which can emit rows older than the current watermark plus allowed late record delay, which are \"late rows\" in downstream stateful operations and these rows can be discarded. Several streaming aggregations in one query need append output mode",
+            "Detected pattern of possible 'correctness' issue due to global watermark. The query contains stateful operation which can emit rows older than the current watermark plus allowed late record delay, which are \"late rows\" in downstream stateful operations and these rows can be discarded. Several streaming aggregations in one query need append output mode"
+                .to_string(),
         ),
         (1.., OutputMode::Append) if !facts.aggregate_on_event_time => Some(
-            "Append output mode not supported when there are streaming aggregations on streaming DataFrames/DataSets without watermark",
+            "Append output mode not supported when there are streaming aggregations on streaming DataFrames/DataSets without watermark"
+                .to_string(),
         ),
         (1.., OutputMode::Update) if facts.session_window => {
-            Some("Update output mode not supported for session window on streaming DataFrames/DataSets")
+            Some("Update output mode not supported for session window on streaming DataFrames/DataSets".to_string())
         }
         _ if facts.sort_after_aggregate && mode != OutputMode::Complete => Some(
-            "Sorting is not supported on streaming DataFrames/Datasets, unless it is on aggregated DataFrame/Dataset in Complete output mode",
+            "Sorting is not supported on streaming DataFrames/Datasets, unless it is on aggregated DataFrame/Dataset in Complete output mode"
+                .to_string(),
         ),
         _ => None,
     };
-    message.map_or(Ok(()), |m| Err(Error::Analysis(m.into())))
+    message.map_or(Ok(()), |m| Err(Error::Analysis(m)))
 }
 
 /// Whether `field` is a session window (Spark's `SessionWindow.marker`).

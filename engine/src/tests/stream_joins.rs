@@ -395,3 +395,58 @@ fn a_click_that_arrives_before_its_impression_matches_when_the_impression_comes(
     assert_eq!(rows[0], 0, "nothing to match yet");
     assert_eq!(rows[1], 2, "the lower bound includes its end: ad2's click at the impression's instant matches");
 }
+
+#[test]
+fn output_modes_follow_sparks_rules_for_joins_of_two_streams() {
+    // Spark 4.3: an inner join runs in append and update mode, an outer one in append only;
+    // with an aggregation after it, complete mode is refused too.
+    let (s, _) = session();
+    let root = tempfile::tempdir().unwrap();
+    let start = |how: &str, aggregate: bool, mode: &str| {
+        let (i, c) = sides(&s, root.path(), (true, true));
+        let mut df = i.join(c, RANGE, how).unwrap();
+        if aggregate {
+            df = df.group_by(["window(impressionTime, '30 minutes')"]).unwrap().count().unwrap();
+        }
+        match df.write_stream().format("noop").output_mode(mode).start() {
+            Ok(q) => {
+                q.stop().unwrap();
+                "runs".to_string()
+            }
+            Err(e) => e.to_string(),
+        }
+    };
+    assert_eq!(start("inner", false, "update"), "runs");
+    assert_eq!(start("inner", true, "update"), "runs");
+    assert_eq!(start("inner", true, "append"), "runs");
+    assert_eq!(
+        start("inner", true, "complete"),
+        "Inner join between two streaming DataFrames/Datasets is not supported in Complete output mode, only in Append and Update output modes"
+    );
+    assert_eq!(start("left_outer", true, "append"), "runs");
+    for (aggregate, mode) in [(false, "update"), (true, "update"), (true, "complete")] {
+        let expected = format!(
+            "LeftOuter join between two streaming DataFrames/Datasets is not supported in {} output mode, only in Append output mode",
+            if mode == "update" { "Update" } else { "Complete" }
+        );
+        assert_eq!(start("left_outer", aggregate, mode), expected, "{aggregate} {mode}");
+    }
+}
+
+#[test]
+fn sql_joins_two_streaming_views_the_same_way() {
+    let (s, recorder) = session();
+    let root = tempfile::tempdir().unwrap();
+    let (i, c) = sides(&s, root.path(), (true, true));
+    i.create_or_replace_temp_view("impressions").unwrap();
+    c.create_or_replace_temp_view("clicks").unwrap();
+    let joined =
+        s.sql(&format!("SELECT impressionAdId, clickTime FROM impressions LEFT JOIN clicks ON {RANGE}")).unwrap();
+    let q = joined.write_stream().format("memory").query_name("sql").trigger(Trigger::AvailableNow).start().unwrap();
+    q.await_termination().unwrap();
+    let per_batch: Vec<usize> =
+        recorder.batches("sql").iter().map(|b| b.batches.iter().map(|r| r.num_rows()).sum()).collect();
+    // As the DataFrame join: 2 matches, 1, 2, then ad3 padded, then the impression without an ad.
+    assert_eq!(per_batch, [2, 1, 2, 1, 1]);
+    assert_eq!(q.last_progress().unwrap().state_operators[0].operator_name, "symmetricHashJoin");
+}
