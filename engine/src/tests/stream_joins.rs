@@ -62,6 +62,19 @@ fn sides(s: &Session, root: &std::path::Path, watermarks: (bool, bool)) -> (Data
     (i, c)
 }
 
+/// Each row of `batches` as `a|b|c`, in order.
+fn lines(batches: &[arrow::array::RecordBatch], options: &FormatOptions) -> Vec<String> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let columns: Vec<_> =
+            batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), options).unwrap()).collect();
+        for r in 0..batch.num_rows() {
+            rows.push(columns.iter().map(|c| c.value(r).to_string()).collect::<Vec<_>>().join("|"));
+        }
+    }
+    rows
+}
+
 const RANGE: &str =
     "clickAdId = impressionAdId AND clickTime >= impressionTime AND clickTime <= impressionTime + interval 1 hour";
 
@@ -86,15 +99,10 @@ fn run(how: &str, watermarks: (bool, bool), condition: &str) -> Vec<String> {
         .iter()
         .zip(progress)
         .map(|(b, p)| {
-            let mut rows = Vec::new();
-            for batch in &b.batches {
-                let columns: Vec<_> =
-                    batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
-                for r in 0..batch.num_rows() {
-                    let row: Vec<String> = columns.iter().map(|c| c.value(r).to_string()).collect();
-                    rows.push(row.join("|").replace("2024-01-01T", "").replace(":00|", "|"));
-                }
-            }
+            let mut rows: Vec<String> = lines(&b.batches, &options)
+                .into_iter()
+                .map(|row| row.replace("2024-01-01T", "").replace(":00|", "|"))
+                .collect();
             rows.sort();
             let o = &p.state_operators[0];
             let counts = (o.num_rows_total, o.num_rows_updated, o.num_rows_removed, o.num_rows_dropped_by_watermark);
@@ -223,14 +231,7 @@ fn join_then_count(how: &str) -> Vec<String> {
         .iter()
         .zip(q.recent_progress())
         .map(|(b, p)| {
-            let mut rows = Vec::new();
-            for batch in &b.batches {
-                let columns: Vec<_> =
-                    batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
-                for r in 0..batch.num_rows() {
-                    rows.push(columns.iter().map(|c| c.value(r).to_string()).collect::<Vec<_>>().join("|"));
-                }
-            }
+            let mut rows = lines(&b.batches, &options);
             rows.sort();
             let ops: Vec<_> = p
                 .state_operators
@@ -314,14 +315,7 @@ fn window_join(how: &str) -> Vec<String> {
         .iter()
         .zip(q.recent_progress())
         .map(|(b, p)| {
-            let mut rows = Vec::new();
-            for batch in &b.batches {
-                let columns: Vec<_> =
-                    batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
-                for r in 0..batch.num_rows() {
-                    rows.push(columns.iter().map(|c| c.value(r).to_string()).collect::<Vec<_>>().join("|"));
-                }
-            }
+            let mut rows = lines(&b.batches, &options);
             rows.sort();
             let o = &p.state_operators[0];
             let counts = (o.num_rows_total, o.num_rows_updated, o.num_rows_removed, o.num_rows_dropped_by_watermark);
