@@ -26,6 +26,13 @@ pub use datafusion::functions_aggregate::expr_fn::*;
 
 pub use datafusion::prelude::*;
 
+/// A column by name, as Spark's `col`: `"eventType"` is `eventType` (DataFusion's own `col`
+/// would read an unquoted name as lower case, `eventtype`), and `"e.user_id"` is `user_id` of
+/// the side aliased `e`.
+pub fn col(name: impl Into<String>) -> Expr {
+    Expr::Column(datafusion::common::Column::from_qualified_name_ignore_case(name))
+}
+
 /// Spark's `window(timeColumn, windowDuration)`: the tumbling window holding each row, a
 /// `window{start, end}` struct. Durations are interval strings such as `"5 minutes"`.
 pub fn window(time: Expr, duration: &str) -> Expr {

@@ -444,3 +444,12 @@ fn sql_joins_two_streaming_views_the_same_way() {
     assert_eq!(per_batch, [2, 1, 2, 1, 1]);
     assert_eq!(q.last_progress().unwrap().state_operators[0].operator_name, "symmetricHashJoin");
 }
+
+#[test]
+fn col_keeps_the_case_of_a_name() {
+    let (s, _) = session();
+    let root = tempfile::tempdir().unwrap();
+    let (i, _) = sides(&s, root.path(), (true, true));
+    let by_window = i.group_by([crate::functions::window(crate::functions::col("impressionTime"), "30 minutes")]);
+    assert!(by_window.is_ok(), "{:?}", by_window.err());
+}
