@@ -102,7 +102,7 @@ impl DataFrameWriter {
         let format = WriteFormat::from_name(&self.format).ok_or_else(|| {
             Error::option(
                 "format",
-                format!("'{}' writes no files: parquet, json or csv (kafka: save_source)", self.format),
+                format!("'{}' writes no files: parquet, json, csv or avro (kafka: save_source)", self.format),
             )
         })?;
         let mode = SaveMode::from_name(&self.mode)?;

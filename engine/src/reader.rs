@@ -177,7 +177,7 @@ impl DataStreamReader {
         let schema = match (self.spec.schema()?, format.has_own_schema()) {
             (Some(schema), _) => schema,
             (None, true) if name == "text" => crate::format::text_schema(),
-            (None, _) if self.spec.options.flag("inferSchema", false)? || name == "parquet" => {
+            (None, _) if self.spec.options.flag("inferSchema", false)? || name == "parquet" || name == "avro" => {
                 let files = data_files(&dir)?;
                 if files.is_empty() {
                     return Err(Error::Analysis(format!(

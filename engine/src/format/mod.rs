@@ -1,7 +1,8 @@
-//! File formats: JSON lines, CSV, text and Parquet, decoded by arrow-json, arrow-csv and
-//! parquet, with Spark's rules for bad records (`mode` = PERMISSIVE, DROPMALFORMED,
+//! File formats: JSON lines, CSV, text, Parquet and Avro, decoded by arrow-json, arrow-csv,
+//! parquet and arrow-avro, with Spark's rules for bad records (`mode` = PERMISSIVE, DROPMALFORMED,
 //! FAILFAST; semantics appendix, §9).
 
+mod avro;
 mod csv;
 pub mod datetime;
 mod json;
@@ -19,6 +20,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use crate::error::{Error, Result};
 use crate::options::Options;
 
+pub(crate) use self::avro::write_avro;
 pub use self::parquet::write_parquet;
 pub(crate) use json::{JsonOptions, decode_documents};
 
@@ -45,6 +47,8 @@ pub enum FileFormat {
     Text,
     /// Apache Parquet.
     Parquet,
+    /// Avro object container files.
+    Avro,
 }
 
 /// Options every file source takes, whatever the format.
@@ -59,7 +63,7 @@ pub(crate) const FILE_SOURCE_OPTIONS: &[&str] = &[
 ];
 
 /// The names of the file formats.
-pub(crate) const FILE_FORMATS: [&str; 4] = ["json", "csv", "text", "parquet"];
+pub(crate) const FILE_FORMATS: [&str; 5] = ["json", "csv", "text", "parquet", "avro"];
 
 impl FileFormat {
     /// Whether `name` is a file format's.
@@ -74,10 +78,11 @@ impl FileFormat {
             "csv" => (FileFormat::Csv(csv::CsvOptions::try_new(options)?), csv::OPTIONS),
             "text" => (FileFormat::Text, &[]),
             "parquet" => (FileFormat::Parquet, &[]),
+            "avro" => (FileFormat::Avro, &[]),
             other => {
                 return Err(Error::option(
                     "format",
-                    format!("unknown format '{other}'; file formats are json, csv, text, parquet"),
+                    format!("unknown format '{other}'; file formats are {}", FILE_FORMATS.join(", ")),
                 ));
             }
         };
@@ -93,6 +98,7 @@ impl FileFormat {
             FileFormat::Csv(o) => csv::read(path, schema, o),
             FileFormat::Text => text::read(path, schema),
             FileFormat::Parquet => parquet::read(path, schema),
+            FileFormat::Avro => avro::read(path, schema),
         }
     }
 
@@ -103,12 +109,13 @@ impl FileFormat {
             FileFormat::Csv(o) => csv::infer_schema(files, o),
             FileFormat::Text => Ok(text_schema()),
             FileFormat::Parquet => parquet::infer_schema(files),
+            FileFormat::Avro => avro::infer_schema(files),
         }
     }
 
-    /// Whether the format has a fixed schema (text) or carries its own (parquet).
+    /// Whether the format has a fixed schema (text) or carries its own (parquet, avro).
     pub fn has_own_schema(&self) -> bool {
-        matches!(self, FileFormat::Text | FileFormat::Parquet)
+        matches!(self, FileFormat::Text | FileFormat::Parquet | FileFormat::Avro)
     }
 }
 

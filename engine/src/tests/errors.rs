@@ -17,7 +17,7 @@ fn reader_errors_name_the_path_format_option_and_schema() {
     let missing = err(s.read_stream().format("json").schema(SCHEMA).load("/no/such/dir"));
     assert_eq!(missing, "path does not exist or is not a directory: /no/such/dir");
     let format = err(s.read_stream().format("xml").schema(SCHEMA).load(dir.path()));
-    assert_eq!(format, "option 'format': unknown format 'xml'; file formats are json, csv, text, parquet");
+    assert_eq!(format, "option 'format': unknown format 'xml'; file formats are json, csv, text, parquet, avro");
     let option = err(s.read_stream().format("json").schema(SCHEMA).option("maxFilesPerTriger", 1).load(dir.path()));
     assert!(option.starts_with("option 'maxFilesPerTriger': unknown option for format 'json'"), "{option}");
     let value = err(s.read_stream().format("csv").schema(SCHEMA).option("header", "yes").load(dir.path()));

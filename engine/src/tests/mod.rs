@@ -3,6 +3,7 @@
 //! time-based sources. They live inside the library so that the test build links DataFusion
 //! once.
 
+mod avro;
 mod bad_input;
 mod chained;
 mod dedup;

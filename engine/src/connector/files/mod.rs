@@ -1,4 +1,4 @@
-//! The file connector (`json`, `csv`, `text`, `parquet`): a stream of the files arriving in a
+//! The file connector (`json`, `csv`, `text`, `parquet`, `avro`): a stream of the files arriving in a
 //! directory ([`source`]), and the file sink that writes each batch as new files made visible
 //! by a manifest ([`sink`]). Reading and writing the formats themselves is `format/`'s.
 
@@ -15,7 +15,7 @@ use crate::output_mode::OutputMode;
 use crate::sink::Sink;
 
 pub(crate) static SINK: SinkConnector = SinkConnector {
-    names: &["parquet", "json", "csv"],
+    names: &["parquet", "json", "csv", "avro"],
     options: &["path"],
     modes: &[OutputMode::Append],
     temporary_checkpoint: false,

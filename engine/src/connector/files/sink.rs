@@ -121,6 +121,7 @@ pub(crate) enum WriteFormat {
     Parquet,
     Json,
     Csv,
+    Avro,
 }
 
 impl WriteFormat {
@@ -129,6 +130,7 @@ impl WriteFormat {
             "parquet" => Some(WriteFormat::Parquet),
             "json" => Some(WriteFormat::Json),
             "csv" => Some(WriteFormat::Csv),
+            "avro" => Some(WriteFormat::Avro),
             _ => None,
         }
     }
@@ -138,6 +140,7 @@ impl WriteFormat {
             WriteFormat::Parquet => "parquet",
             WriteFormat::Json => "json",
             WriteFormat::Csv => "csv",
+            WriteFormat::Avro => "avro",
         }
     }
 
@@ -146,6 +149,7 @@ impl WriteFormat {
         let io = |e: arrow::error::ArrowError| Error::io(path, std::io::Error::other(e));
         match self {
             WriteFormat::Parquet => crate::format::write_parquet(path, &batches[0].schema(), batches),
+            WriteFormat::Avro => crate::format::write_avro(path, batches),
             WriteFormat::Json => {
                 let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
                 let mut w = arrow::json::LineDelimitedWriter::new(file);

@@ -1,0 +1,98 @@
+//! Avro object container files: written by the file sink and the batch writer, read back by a
+//! static read and a stream with the schema from the file's header, and a file that is not
+//! Avro named in the error.
+
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::tests::session;
+use crate::{Session, Trigger};
+
+fn lines(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
+    let options = FormatOptions::default().with_null("null");
+    let mut rows = Vec::new();
+    for batch in batches {
+        let columns: Vec<_> =
+            batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
+        for r in 0..batch.num_rows() {
+            rows.push(columns.iter().map(|c| c.value(r).to_string()).collect::<Vec<_>>().join("|"));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// Rows of every type Brooklet writes to Avro, with nulls and edge values.
+fn sample(s: &Session) -> crate::DataFrame {
+    s.sql(
+        "SELECT * FROM (VALUES \
+           ('a', CAST(1 AS BIGINT), CAST(7 AS INT), 1.5, true, TIMESTAMP '2024-01-01 10:00:00.123456', DATE '2024-01-01', make_array('x', 'y'), named_struct('k', 'v', 'n', CAST(1 AS BIGINT))), \
+           ('é ü 😀', CAST(-9223372036854775808 AS BIGINT), CAST(-1 AS INT), CAST('NaN' AS DOUBLE), false, TIMESTAMP '1969-12-31 23:59:59', DATE '1970-01-01', make_array(), named_struct('k', NULL, 'n', CAST(NULL AS BIGINT))), \
+           (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)\
+         ) AS t(s, l, i, d, b, ts, day, tags, nested)",
+    )
+    .unwrap()
+}
+
+#[test]
+fn avro_files_round_trip_every_type() {
+    let (s, _) = session();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("static");
+    let df = sample(&s);
+    let expected = lines(&df.collect().unwrap());
+    df.write().format("avro").save(&out).unwrap();
+    let back = s.read().format("avro").load(&out).unwrap();
+    assert_eq!(lines(&back.collect().unwrap()), expected);
+    let fields: Vec<String> =
+        back.schema().fields().iter().map(|f| format!("{}:{}", f.name(), f.data_type())).collect();
+    // Spark's types: INT stays INT, and `timestamp-micros` is a TIMESTAMP (UTC, no zone).
+    assert_eq!(
+        fields,
+        [
+            "s:Utf8",
+            "l:Int64",
+            "i:Int32",
+            "d:Float64",
+            "b:Boolean",
+            "ts:Timestamp(µs)",
+            "day:Date32",
+            "tags:List(Utf8)",
+            "nested:Struct(\"k\": Utf8, \"n\": Int64)"
+        ]
+    );
+}
+
+#[test]
+fn a_stream_writes_and_reads_avro_files() {
+    let (s, _) = session();
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in"), dir.path().join("out"));
+    std::fs::create_dir_all(&input).unwrap();
+    sample(&s).write().format("avro").save(&input).unwrap();
+    // The schema comes from the files' headers, as for Parquet.
+    let stream = s.read_stream().format("avro").load(&input).unwrap();
+    let q = stream
+        .write_stream()
+        .format("avro")
+        .option("path", output.display())
+        .option("checkpointLocation", dir.path().join("checkpoint").display())
+        .trigger(Trigger::AvailableNow)
+        .start()
+        .unwrap();
+    q.await_termination().unwrap();
+    let written = s.read().format("avro").load(&output).unwrap();
+    assert_eq!(lines(&written.collect().unwrap()), lines(&sample(&s).collect().unwrap()));
+    let names: Vec<String> =
+        crate::sink::committed_files(&output).unwrap().unwrap().iter().map(|p| p.display().to_string()).collect();
+    assert!(names.iter().all(|n| n.ends_with(".avro")), "{names:?}");
+}
+
+#[test]
+fn a_file_that_is_not_avro_is_named_in_the_error() {
+    let (s, _) = session();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.avro"), b"Obj\x01 this is not an avro container").unwrap();
+    let e = s.read().format("avro").schema("s STRING").load(dir.path()).and_then(|df| df.collect()).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("broken.avro") && text.contains("Avro"), "{text}");
+}
