@@ -18,7 +18,7 @@ use arrow_avro::reader::ReaderBuilder;
 use arrow_avro::writer::WriterBuilder;
 use arrow_avro::writer::format::AvroOcfFormat;
 
-use super::open;
+use super::{conform, open};
 use crate::error::{Error, Result};
 
 fn malformed(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -30,17 +30,7 @@ pub(super) fn read(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> 
     let reader = ReaderBuilder::new().build(BufReader::new(open(path)?)).map_err(|e| malformed(path, e))?;
     let mut out = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|e| malformed(path, e))?;
-        let mut columns = Vec::with_capacity(schema.fields().len());
-        for field in schema.fields() {
-            let column = batch.column_by_name(field.name()).ok_or_else(|| Error::Malformed {
-                file: path.into(),
-                line: None,
-                message: format!("no field '{}' in the file's Avro schema", field.name()),
-            })?;
-            columns.push(cast(column, field.data_type())?);
-        }
-        out.push(RecordBatch::try_new(schema.clone(), columns)?);
+        out.push(conform(path, &batch.map_err(|e| malformed(path, e))?, schema, "field of the Avro schema")?);
     }
     Ok(out)
 }

@@ -153,6 +153,22 @@ fn widen_inferred(schema: Schema) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// `batch` (decoded from the file at `path`) in `schema`'s columns: each found by name and
+/// cast to its type, since a self-describing file may hold more columns or narrower types than
+/// the query asks for. `what` says where a missing column was looked for.
+fn conform(path: &Path, batch: &RecordBatch, schema: &SchemaRef, what: &str) -> Result<RecordBatch> {
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let column = batch.column_by_name(field.name()).ok_or_else(|| Error::Malformed {
+            file: path.into(),
+            line: None,
+            message: format!("no {what} '{}' in the file", field.name()),
+        })?;
+        columns.push(arrow::compute::kernels::cast::cast(column, field.data_type())?);
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
 fn open(path: &Path) -> Result<std::fs::File> {
     std::fs::File::open(path).map_err(|e| Error::io(path, e))
 }

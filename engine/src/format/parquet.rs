@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use arrow::array::RecordBatch;
-use arrow::compute::kernels::cast::cast;
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -11,7 +10,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
-use super::{open, parquet_dictionary};
+use super::{conform, open, parquet_dictionary};
 use crate::error::{Error, Result};
 
 pub(super) fn read(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
@@ -21,19 +20,7 @@ pub(super) fn read(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> 
         ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(malformed)?.build().map_err(malformed)?;
     let mut out = Vec::new();
     for batch in reader {
-        let batch = batch?;
-        // Columns by name, cast to the requested types: files may hold more columns or
-        // narrower types than the query asks for.
-        let mut columns = Vec::with_capacity(schema.fields().len());
-        for field in schema.fields() {
-            let column = batch.column_by_name(field.name()).ok_or_else(|| Error::Malformed {
-                file: path.into(),
-                line: None,
-                message: format!("no column '{}' in the file", field.name()),
-            })?;
-            columns.push(cast(column, field.data_type())?);
-        }
-        out.push(RecordBatch::try_new(schema.clone(), columns)?);
+        out.push(conform(path, &batch?, schema, "column")?);
     }
     Ok(out)
 }

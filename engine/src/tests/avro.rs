@@ -2,21 +2,11 @@
 //! static read and a stream with the schema from the file's header, and a file that is not
 //! Avro named in the error.
 
-use arrow::util::display::{ArrayFormatter, FormatOptions};
-
 use crate::tests::session;
 use crate::{Session, Trigger};
 
 fn lines(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
-    let options = FormatOptions::default().with_null("null");
-    let mut rows = Vec::new();
-    for batch in batches {
-        let columns: Vec<_> =
-            batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
-        for r in 0..batch.num_rows() {
-            rows.push(columns.iter().map(|c| c.value(r).to_string()).collect::<Vec<_>>().join("|"));
-        }
-    }
+    let mut rows = crate::tests::lines(batches);
     rows.sort();
     rows
 }

@@ -28,3 +28,25 @@ fn session() -> (Session, std::sync::Arc<BatchRecorder>) {
     session.streams().add_listener(recorder.clone());
     (session, recorder)
 }
+
+/// Each row of `batches` as `a|b|c` (nulls as `null`), in order.
+fn lines(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
+    lines_with(batches, "null")
+}
+
+/// [`lines`] with nulls shown as `null_text`.
+fn lines_with(batches: &[arrow::array::RecordBatch], null_text: &str) -> Vec<String> {
+    let options = arrow::util::display::FormatOptions::default().with_null(null_text);
+    let mut rows = Vec::new();
+    for batch in batches {
+        let columns: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for r in 0..batch.num_rows() {
+            rows.push(columns.iter().map(|c| c.value(r).to_string()).collect::<Vec<_>>().join("|"));
+        }
+    }
+    rows
+}

@@ -3,10 +3,8 @@
 //! sources' interleaved values, one partition per `MemoryStream` add, rows reaching the sink
 //! partition by partition, and the refusal above a shuffle (semantics appendix, §10).
 
-use arrow::util::display::{ArrayFormatter, FormatOptions};
-
 use crate::functions::{col, lit, spark_partition_id};
-use crate::tests::session;
+use crate::tests::{lines, session};
 use crate::{DataFrame, MemoryStream, Session, Trigger};
 
 /// Writes `{"file": "<name>", "i": <i>}` lines, as Python's `json.dumps` wrote them for Spark.
@@ -29,19 +27,6 @@ fn inputs(root: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
 /// Each batch's rows in the order the sink received them, `|`-separated.
 fn batches(recorder: &crate::testing::BatchRecorder, name: &str) -> Vec<Vec<String>> {
     recorder.batches(name).iter().map(|b| lines(&b.batches)).collect()
-}
-
-fn lines(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
-    let options = FormatOptions::default().with_null("null");
-    let mut rows = Vec::new();
-    for batch in batches {
-        let columns: Vec<_> =
-            batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
-        for r in 0..batch.num_rows() {
-            rows.push(columns.iter().map(|c| c.value(r).to_string()).collect::<Vec<_>>().join("|"));
-        }
-    }
-    rows
 }
 
 /// `file|i|pid` for every line of `files` (name, lines) in order, all in partition `pid`.

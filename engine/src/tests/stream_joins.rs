@@ -6,9 +6,7 @@
 //! the join (its output watermark), and the combinations Spark refuses (semantics
 //! appendix, §8).
 
-use arrow::util::display::{ArrayFormatter, FormatOptions};
-
-use crate::tests::session;
+use crate::tests::{lines_with, session};
 use crate::{DataFrame, Session, Trigger};
 
 const IMPRESSIONS: [&[(Option<&str>, &str)]; 4] = [
@@ -62,19 +60,6 @@ fn sides(s: &Session, root: &std::path::Path, watermarks: (bool, bool)) -> (Data
     (i, c)
 }
 
-/// Each row of `batches` as `a|b|c`, in order.
-fn lines(batches: &[arrow::array::RecordBatch], options: &FormatOptions) -> Vec<String> {
-    let mut rows = Vec::new();
-    for batch in batches {
-        let columns: Vec<_> =
-            batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), options).unwrap()).collect();
-        for r in 0..batch.num_rows() {
-            rows.push(columns.iter().map(|c| c.value(r).to_string()).collect::<Vec<_>>().join("|"));
-        }
-    }
-    rows
-}
-
 const RANGE: &str =
     "clickAdId = impressionAdId AND clickTime >= impressionTime AND clickTime <= impressionTime + interval 1 hour";
 
@@ -92,14 +77,14 @@ fn run(how: &str, watermarks: (bool, bool), condition: &str) -> Vec<String> {
         Err(e) => return vec![format!("ERROR {e}")],
     };
     q.await_termination().unwrap();
-    let options = FormatOptions::default().with_null("null");
+    let null = "null";
     let progress = q.recent_progress();
     recorder
         .batches(&name)
         .iter()
         .zip(progress)
         .map(|(b, p)| {
-            let mut rows: Vec<String> = lines(&b.batches, &options)
+            let mut rows: Vec<String> = lines_with(&b.batches, null)
                 .into_iter()
                 .map(|row| row.replace("2024-01-01T", "").replace(":00|", "|"))
                 .collect();
@@ -225,13 +210,13 @@ fn join_then_count(how: &str) -> Vec<String> {
     let name = format!("counts_{how}");
     let q = counts.write_stream().format("memory").query_name(&name).trigger(Trigger::AvailableNow).start().unwrap();
     q.await_termination().unwrap();
-    let options = FormatOptions::default().with_null("null");
+    let null = "null";
     recorder
         .batches(&name)
         .iter()
         .zip(q.recent_progress())
         .map(|(b, p)| {
-            let mut rows = lines(&b.batches, &options);
+            let mut rows = lines_with(&b.batches, null);
             rows.sort();
             let ops: Vec<_> = p
                 .state_operators
@@ -309,13 +294,13 @@ fn window_join(how: &str) -> Vec<String> {
     let name = format!("window_{how}");
     let q = joined.write_stream().format("memory").query_name(&name).trigger(Trigger::AvailableNow).start().unwrap();
     q.await_termination().unwrap();
-    let options = FormatOptions::default().with_null("None");
+    let null = "None";
     recorder
         .batches(&name)
         .iter()
         .zip(q.recent_progress())
         .map(|(b, p)| {
-            let mut rows = lines(&b.batches, &options);
+            let mut rows = lines_with(&b.batches, null);
             rows.sort();
             let o = &p.state_operators[0];
             let counts = (o.num_rows_total, o.num_rows_updated, o.num_rows_removed, o.num_rows_dropped_by_watermark);
