@@ -1,6 +1,7 @@
 //! Avro object container files (`.format("avro")`), read and written column-wise with
 //! `arrow-avro`. A file carries its own schema in its header, so reading infers it from there;
-//! written files are snappy-compressed, as Spark writes Avro by default.
+//! written files are snappy-compressed, as Spark writes Avro by default (the `compression`
+//! option picks another codec).
 //!
 //! Types as Spark maps them: records are structs, `["null", T]` is a nullable T, arrays and
 //! maps are lists and maps, `timestamp-micros`/`-millis` are timestamps (UTC), `date` is a
@@ -51,8 +52,9 @@ pub(super) fn infer_schema(files: &[&Path]) -> Result<SchemaRef> {
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// Writes `batches` (one schema) as a new snappy-compressed Avro file at `path`.
-pub(crate) fn write_avro(path: &Path, batches: &[RecordBatch]) -> Result<()> {
+/// Writes `batches` (one schema) as a new Avro file at `path`, its blocks compressed with
+/// `codec` (snappy by default, as Spark).
+pub(crate) fn write_avro(path: &Path, batches: &[RecordBatch], codec: Option<CompressionCodec>) -> Result<()> {
     let Some(first) = batches.first() else { return Ok(()) };
     let failed = |e: arrow_avro::errors::AvroError| Error::io(path, std::io::Error::other(e));
     // UTC timestamps, so the file says `timestamp-micros` (an instant), not a local time.
@@ -69,7 +71,7 @@ pub(crate) fn write_avro(path: &Path, batches: &[RecordBatch]) -> Result<()> {
     let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let mut writer = WriterBuilder::new(schema.as_ref().clone())
-        .with_compression(Some(CompressionCodec::Snappy))
+        .with_compression(codec)
         .build::<_, AvroOcfFormat>(std::io::BufWriter::new(file))
         .map_err(failed)?;
     for batch in batches {

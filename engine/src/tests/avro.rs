@@ -86,3 +86,26 @@ fn a_file_that_is_not_avro_is_named_in_the_error() {
     let text = e.to_string();
     assert!(text.contains("broken.avro") && text.contains("Avro"), "{text}");
 }
+
+#[test]
+fn the_compression_option_picks_the_codec_and_refuses_what_it_does_not_know() {
+    let (s, _) = session();
+    let dir = tempfile::tempdir().unwrap();
+    let many = s
+        .sql("SELECT 'the same words again' AS text, CAST(v AS BIGINT) AS n FROM generate_series(1, 5000) AS t(v)")
+        .unwrap();
+    let expected = lines(&many.collect().unwrap());
+    let mut sizes = Vec::new();
+    for codec in ["uncompressed", "snappy", "deflate", "zstandard"] {
+        let out = dir.path().join(codec);
+        many.clone().write().format("avro").option("compression", codec).save(&out).unwrap();
+        assert_eq!(lines(&s.read().format("avro").load(&out).unwrap().collect().unwrap()), expected, "{codec}");
+        let files = crate::sink::committed_files(&out).unwrap().unwrap();
+        sizes.push(files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum::<u64>());
+    }
+    assert!(sizes[1..].iter().all(|&compressed| compressed < sizes[0] / 2), "compressed vs uncompressed: {sizes:?}");
+    let e = many.clone().write().format("avro").option("compression", "lzo").save(dir.path().join("x")).unwrap_err();
+    assert!(e.to_string().contains("unknown Avro codec 'lzo'"), "{e}");
+    let e = many.write().format("parquet").option("compression", "gzip").save(dir.path().join("y")).unwrap_err();
+    assert!(e.to_string().contains("option 'compression': the parquet writer has no compression option"), "{e}");
+}

@@ -16,7 +16,7 @@ use crate::sink::Sink;
 
 pub(crate) static SINK: SinkConnector = SinkConnector {
     names: &["parquet", "json", "csv", "avro"],
-    options: &["path"],
+    options: &["path", "compression"],
     modes: &[OutputMode::Append],
     temporary_checkpoint: false,
     create,
@@ -25,7 +25,8 @@ pub(crate) static SINK: SinkConnector = SinkConnector {
 
 fn create(a: SinkArgs) -> Result<Box<dyn Sink>> {
     let format = sink::WriteFormat::from_name(a.format)
-        .ok_or_else(|| Error::Internal(format!("the file sink was chosen for '{}'", a.format)))?;
+        .ok_or_else(|| Error::Internal(format!("the file sink was chosen for '{}'", a.format)))?
+        .with_options(a.options)?;
     let path = a
         .options
         .get("path")

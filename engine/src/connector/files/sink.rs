@@ -121,7 +121,8 @@ pub(crate) enum WriteFormat {
     Parquet,
     Json,
     Csv,
-    Avro,
+    /// With its block codec (`None`: uncompressed).
+    Avro(Option<arrow_avro::compression::CompressionCodec>),
 }
 
 impl WriteFormat {
@@ -130,9 +131,36 @@ impl WriteFormat {
             "parquet" => Some(WriteFormat::Parquet),
             "json" => Some(WriteFormat::Json),
             "csv" => Some(WriteFormat::Csv),
-            "avro" => Some(WriteFormat::Avro),
+            "avro" => Some(WriteFormat::Avro(Some(arrow_avro::compression::CompressionCodec::Snappy))),
             _ => None,
         }
+    }
+
+    /// The format with the writer options it takes: Avro's `compression` (Spark's names:
+    /// `uncompressed`, `snappy`, the default, `deflate`, `zstandard`). The other formats write
+    /// as Spark does by default and refuse the option rather than ignore it.
+    pub(crate) fn with_options(self, options: &crate::options::Options) -> Result<Self> {
+        use arrow_avro::compression::CompressionCodec;
+        let Some(codec) = options.get("compression") else { return Ok(self) };
+        let WriteFormat::Avro(_) = self else {
+            return Err(Error::option(
+                "compression",
+                format!("the {} writer has no compression option: it writes Spark's default", self.extension()),
+            ));
+        };
+        let codec = match codec.to_ascii_lowercase().as_str() {
+            "uncompressed" | "none" => None,
+            "snappy" => Some(CompressionCodec::Snappy),
+            "deflate" => Some(CompressionCodec::Deflate),
+            "zstandard" | "zstd" => Some(CompressionCodec::ZStandard),
+            other => {
+                return Err(Error::option(
+                    "compression",
+                    format!("unknown Avro codec '{other}'; use uncompressed, snappy, deflate or zstandard"),
+                ));
+            }
+        };
+        Ok(WriteFormat::Avro(codec))
     }
 
     fn extension(self) -> &'static str {
@@ -140,7 +168,7 @@ impl WriteFormat {
             WriteFormat::Parquet => "parquet",
             WriteFormat::Json => "json",
             WriteFormat::Csv => "csv",
-            WriteFormat::Avro => "avro",
+            WriteFormat::Avro(_) => "avro",
         }
     }
 
@@ -149,7 +177,7 @@ impl WriteFormat {
         let io = |e: arrow::error::ArrowError| Error::io(path, std::io::Error::other(e));
         match self {
             WriteFormat::Parquet => crate::format::write_parquet(path, &batches[0].schema(), batches),
-            WriteFormat::Avro => crate::format::write_avro(path, batches),
+            WriteFormat::Avro(codec) => crate::format::write_avro(path, batches, codec),
             WriteFormat::Json => {
                 let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
                 let mut w = arrow::json::LineDelimitedWriter::new(file);
