@@ -63,35 +63,42 @@ fn sides(s: &Session, root: &std::path::Path, watermarks: (bool, bool)) -> (Data
 const RANGE: &str =
     "clickAdId = impressionAdId AND clickTime >= impressionTime AND clickTime <= impressionTime + interval 1 hour";
 
+/// Runs `df` to the end of its input into a memory table; per batch: its recording and its
+/// progress.
+fn to_end(
+    recorder: &crate::testing::BatchRecorder,
+    df: crate::Result<DataFrame>,
+    name: &str,
+) -> crate::Result<Vec<(crate::testing::RecordedBatch, crate::StreamingQueryProgress)>> {
+    let q = df?.write_stream().format("memory").query_name(name).trigger(Trigger::AvailableNow).start()?;
+    q.await_termination()?;
+    Ok(recorder.batches(name).into_iter().zip(q.recent_progress()).collect())
+}
+
+/// The first state operator's `(total, updated, removed, dropped)`.
+fn counts(p: &crate::StreamingQueryProgress) -> (u64, u64, u64, u64) {
+    let o = &p.state_operators[0];
+    (o.num_rows_total, o.num_rows_updated, o.num_rows_removed, o.num_rows_dropped_by_watermark)
+}
+
 /// Each batch: `id (total, updated, removed, dropped)` and its rows sorted, or the error.
 fn run(how: &str, watermarks: (bool, bool), condition: &str) -> Vec<String> {
     let (s, recorder) = session();
     let root = tempfile::tempdir().unwrap();
     let (i, c) = sides(&s, root.path(), watermarks);
-    let name = format!("join_{how}");
-    let started = i
-        .join(c, condition, how)
-        .and_then(|df| df.write_stream().format("memory").query_name(&name).trigger(Trigger::AvailableNow).start());
-    let q = match started {
-        Ok(q) => q,
+    let batches = match to_end(&recorder, i.join(c, condition, how), &format!("join_{how}")) {
+        Ok(batches) => batches,
         Err(e) => return vec![format!("ERROR {e}")],
     };
-    q.await_termination().unwrap();
-    let null = "null";
-    let progress = q.recent_progress();
-    recorder
-        .batches(&name)
+    batches
         .iter()
-        .zip(progress)
         .map(|(b, p)| {
-            let mut rows: Vec<String> = lines_with(&b.batches, null)
+            let mut rows: Vec<String> = lines_with(&b.batches, "null")
                 .into_iter()
                 .map(|row| row.replace("2024-01-01T", "").replace(":00|", "|"))
                 .collect();
             rows.sort();
-            let o = &p.state_operators[0];
-            let counts = (o.num_rows_total, o.num_rows_updated, o.num_rows_removed, o.num_rows_dropped_by_watermark);
-            format!("{} {counts:?} {}", b.batch_id, rows.join(" "))
+            format!("{} {:?} {}", b.batch_id, counts(p), rows.join(" "))
         })
         .collect()
 }
@@ -205,18 +212,12 @@ fn join_then_count(how: &str) -> Vec<String> {
     let (s, recorder) = session();
     let root = tempfile::tempdir().unwrap();
     let (i, c) = sides(&s, root.path(), (true, true));
-    let counts =
-        i.join(c, RANGE, how).unwrap().group_by(["window(impressionTime, '30 minutes')"]).unwrap().count().unwrap();
-    let name = format!("counts_{how}");
-    let q = counts.write_stream().format("memory").query_name(&name).trigger(Trigger::AvailableNow).start().unwrap();
-    q.await_termination().unwrap();
-    let null = "null";
-    recorder
-        .batches(&name)
+    let counts = i.join(c, RANGE, how).and_then(|j| j.group_by(["window(impressionTime, '30 minutes')"])?.count());
+    to_end(&recorder, counts, &format!("counts_{how}"))
+        .unwrap()
         .iter()
-        .zip(q.recent_progress())
         .map(|(b, p)| {
-            let mut rows = lines_with(&b.batches, null);
+            let mut rows = lines_with(&b.batches, "null");
             rows.sort();
             let ops: Vec<_> = p
                 .state_operators
@@ -289,22 +290,16 @@ fn window_join(how: &str) -> Vec<String> {
             "to_char(clickTime, '%Y-%m-%d %H:%M:%S') AS ct",
         ])
         .unwrap();
-    let joined = i.join(c, "impressionAdId = clickAdId AND iw = cw", how).unwrap();
-    let joined = joined.select(["impressionAdId", "it", "clickAdId", "ct"]).unwrap();
-    let name = format!("window_{how}");
-    let q = joined.write_stream().format("memory").query_name(&name).trigger(Trigger::AvailableNow).start().unwrap();
-    q.await_termination().unwrap();
-    let null = "None";
-    recorder
-        .batches(&name)
+    let joined = i
+        .join(c, "impressionAdId = clickAdId AND iw = cw", how)
+        .and_then(|j| j.select(["impressionAdId", "it", "clickAdId", "ct"]));
+    to_end(&recorder, joined, &format!("window_{how}"))
+        .unwrap()
         .iter()
-        .zip(q.recent_progress())
         .map(|(b, p)| {
-            let mut rows = lines_with(&b.batches, null);
+            let mut rows = lines_with(&b.batches, "None");
             rows.sort();
-            let o = &p.state_operators[0];
-            let counts = (o.num_rows_total, o.num_rows_updated, o.num_rows_removed, o.num_rows_dropped_by_watermark);
-            format!("{} {counts:?} {}", b.batch_id, rows.join(" "))
+            format!("{} {:?} {}", b.batch_id, counts(p), rows.join(" "))
         })
         .collect()
 }
