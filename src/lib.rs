@@ -23,6 +23,7 @@ pub mod crash;
 pub mod events;
 pub mod kafka;
 pub mod notebook;
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::fmt::Display;

@@ -56,6 +56,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A schema registry refused a request or could not be reached. Never shows credentials.
+    #[error("schema registry {url}: {message}")]
+    Registry {
+        /// The registry's URL.
+        url: String,
+        /// The request and what went wrong.
+        message: String,
+    },
+
     /// A streaming query failed while running a batch.
     #[error("query '{query}' failed in batch {batch_id}: {source}")]
     Query {

@@ -39,8 +39,11 @@
 //! connector/     every source and sink, one module per connector (files/, kafka/, rate,
 //!                memory/, console, foreach_batch, noop), and the registry by format name
 //! source.rs      the Source trait          sink.rs   the Sink trait
-//! format/        json, csv, text, parquet readers with Spark's bad-record modes; parquet
-//!                writes with parquet-java's dictionary-or-plain choice per column
+//! format/        json, csv, text, parquet, avro readers with Spark's bad-record modes; parquet
+//!                writes with parquet-java's dictionary-or-plain choice per column; Avro
+//!                values one per row (from_avro/to_avro), bare or Confluent-framed
+//! functions/     column functions: windows, JSON, Avro, split, spark_partition_id
+//! registry.rs    a Confluent schema-registry client (schemas by id, subjects, register)
 //! state/         versioned state of an operator (groups, sessions, keys): one file layer of
 //!                Arrow IPC deltas, snapshots written in the background
 //! checkpoint/    offsets log, commit log, query metadata, recovery (the restart protocol)
@@ -97,6 +100,7 @@ mod parallel;
 mod plan;
 pub mod progress;
 pub mod reader;
+pub mod registry;
 pub mod session;
 pub mod sink;
 pub mod source;

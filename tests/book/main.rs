@@ -13,4 +13,5 @@ mod examples;
 mod kafka;
 mod kafka_crash;
 mod kafka_security;
+mod registry;
 mod restart;

@@ -3,6 +3,9 @@
 //! FAILFAST; semantics appendix, §9).
 
 mod avro;
+pub(crate) mod avro_binary;
+pub(crate) mod avro_schema;
+mod avro_types;
 mod csv;
 pub mod datetime;
 mod json;

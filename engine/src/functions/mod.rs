@@ -1,8 +1,8 @@
 //! Column functions for building expressions in Rust rather than SQL strings: DataFusion's
 //! (`col`, `lit`, `sum`, `avg`, `count`, `split_part`, ...) and Spark's event-time functions
 //! (`window`, `sliding_window`, `window_time`, `session_window`) and JSON functions
-//! (`from_json`, `to_json`, `schema_of_json`, `get_json_object`, `json_tuple`), and
-//! `spark_partition_id`.
+//! (`from_json`, `to_json`, `schema_of_json`, `get_json_object`, `json_tuple`), Avro functions
+//! (`from_avro`, `to_avro`) and `spark_partition_id`.
 //!
 //! ```
 //! use brooklet::functions::{col, window};
@@ -13,6 +13,7 @@
 /// (Spark's `EventTimeWatermark.delayKey`); `with_watermark` sets it.
 pub const DELAY_KEY: &str = "spark.watermarkDelayMs";
 
+pub(crate) mod avro;
 pub(crate) mod json;
 pub(crate) mod partition_id;
 pub(crate) mod session;
@@ -81,10 +82,96 @@ pub fn from_json(json: Expr, schema: &str) -> Expr {
 /// `columnNameOfCorruptRecord` (a STRING field of `schema` that receives malformed text),
 /// `timestampFormat`.
 pub fn from_json_with(json: Expr, schema: &str, options: &[(&str, &str)]) -> Expr {
-    let keys = options.iter().map(|(k, _)| lit(*k)).collect();
-    let values = options.iter().map(|(_, v)| lit(*v)).collect();
-    let options = datafusion::functions_nested::map::map(keys, values);
-    Arc::new(json::FromJson::udf()).call(vec![json, lit(schema), options])
+    Arc::new(json::FromJson::udf()).call(vec![json, lit(schema), options_map(options)])
+}
+
+/// Spark's `from_avro(data, jsonFormatSchema)`: each binary value, an Avro value written with
+/// the schema (Avro's JSON form), as Spark's type for it — a record is a struct, an enum a
+/// string, `["null", T]` a nullable T, another union a struct of `member0, member1, ...`. A
+/// value that does not decode fails the batch (FAILFAST); see [`from_avro_with`] for options.
+pub fn from_avro(data: Expr, json_format_schema: &str) -> Expr {
+    Arc::new(avro::FromAvro::udf()).call(vec![data, lit(json_format_schema)])
+}
+
+/// `from_avro` with Spark's options: `mode` (`FAILFAST`, or `PERMISSIVE` where a value that
+/// does not decode is null) and `avroSchema` (the schema to read the values as, resolved
+/// against the one they were written with: fields added with defaults, removed, widened).
+pub fn from_avro_with(data: Expr, json_format_schema: &str, options: &[(&str, &str)]) -> Expr {
+    Arc::new(avro::FromAvro::udf()).call(vec![data, lit(json_format_schema), options_map(options)])
+}
+
+/// Spark's `to_avro(data)`: each value as the bytes of one Avro value, with the schema Spark
+/// derives from the column's type (a struct is a record `topLevelRecord`, a nullable column
+/// the union `[T, "null"]`).
+pub fn to_avro(data: Expr) -> Expr {
+    Arc::new(avro::ToAvro::udf()).call(vec![data])
+}
+
+/// Spark's `to_avro(data, jsonFormatSchema)`: each value written with the given schema (for
+/// an enum's symbols, records' names and namespaces, a union's branches).
+pub fn to_avro_with_schema(data: Expr, json_format_schema: &str) -> Expr {
+    Arc::new(avro::ToAvro::udf()).call(vec![data, lit(json_format_schema)])
+}
+
+/// Options of `from_avro_registry`/`to_avro_registry`: the registry's URL (Confluent's
+/// `schema.registry.url`, Databricks' `schemaRegistryAddress`), the subject, and Spark's
+/// `mode` and `avroSchema`. Credentials are not options: register them once with
+/// [`SchemaRegistry::with_basic_auth`](crate::registry::SchemaRegistry::with_basic_auth).
+#[derive(Debug, Clone)]
+pub struct AvroOptions {
+    entries: Vec<(String, String)>,
+}
+
+impl AvroOptions {
+    /// Values in the Confluent wire format, schemas in the registry at `url`.
+    pub fn registry(url: &str) -> Self {
+        AvroOptions { entries: vec![("schemaRegistryAddress".into(), url.into())] }
+    }
+
+    /// The subject (`<topic>-value` in Confluent's default naming): `from_avro` reads as its
+    /// latest version, `to_avro` registers under it.
+    pub fn subject(self, subject: &str) -> Self {
+        self.option("subject", subject)
+    }
+
+    /// Another option: `mode` (`FAILFAST`, `PERMISSIVE`), `avroSchema`.
+    pub fn option(mut self, key: &str, value: &str) -> Self {
+        self.entries.push((key.into(), value.into()));
+        self
+    }
+
+    fn to_map(&self) -> Expr {
+        let pairs: Vec<(&str, &str)> = self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        options_map(&pairs)
+    }
+}
+
+/// `from_avro` of values in the Confluent wire format: each value's writer schema looked up
+/// by its id in the registry (cached), read as the subject's latest version at the query's
+/// start (or `avroSchema`). A value with an id the registry lacks is bad (FAILFAST fails the
+/// batch; PERMISSIVE makes it null); a registry that cannot be reached fails the batch.
+pub fn from_avro_registry(data: Expr, options: &AvroOptions) -> Expr {
+    Arc::new(avro::FromAvro::udf()).call(vec![data, options.to_map()])
+}
+
+/// `to_avro` in the Confluent wire format: the column's schema (Spark's for its type, or
+/// `avroSchema`) registered under the subject — refused if the subject's compatibility mode
+/// does not allow it — and its id written before each value.
+pub fn to_avro_registry(data: Expr, options: &AvroOptions) -> Expr {
+    Arc::new(avro::ToAvro::udf()).call(vec![data, options.to_map()])
+}
+
+/// Options as the map Spark's functions take, as a literal: a function's type may depend on
+/// them (`avroSchema`), and DataFusion reads only literal arguments when it plans a type.
+fn options_map(options: &[(&str, &str)]) -> Expr {
+    use arrow::array::{MapBuilder, StringBuilder};
+    let mut map = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+    for (k, v) in options {
+        map.keys().append_value(k);
+        map.values().append_value(v);
+    }
+    map.append(true).expect("keys and values match");
+    lit(datafusion::common::ScalarValue::Map(Arc::new(map.finish())))
 }
 
 /// Spark's `to_json(struct)`: one JSON object per row (null fields left out).
@@ -143,6 +230,8 @@ pub(crate) fn udfs() -> Vec<datafusion::logical_expr::ScalarUDF> {
         window::WindowsFunc::udf(),
         window::WindowTimeFunc::udf(),
         session::SessionWindowFunc::udf(),
+        avro::FromAvro::udf(),
+        avro::ToAvro::udf(),
         json::FromJson::udf(),
         json::ToJson::udf(),
         json::SchemaOfJson::udf(),

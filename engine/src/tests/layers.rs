@@ -12,7 +12,7 @@ const LAYERS: &[(&[&str], u8)] = &[
     (&["execution"], 5),
     (&["plan", "operator"], 4),
     (&["state", "source", "sink", "connector"], 3),
-    (&["format", "checkpoint", "functions"], 2),
+    (&["format", "checkpoint", "functions", "registry"], 2),
     (&["error", "options", "clock", "progress", "output_mode", "ddl", "display", "parallel", "fault"], 1),
 ];
 

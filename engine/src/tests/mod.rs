@@ -4,6 +4,7 @@
 //! once.
 
 mod avro;
+mod avro_functions;
 mod bad_input;
 mod chained;
 mod dedup;
