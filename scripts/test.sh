@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: unit tests, doc tests, every chapter verified cell by cell by the notebook
-# runner, the restart tests, the Kafka tests against a real Kafka-protocol broker (installed
+# runner, the restart tests, the Kafka tests against a real Kafka-protocol broker and the
+# Avro tests against the project's schema registry with confluent-kafka's client (installed
 # and started here on 127.0.0.1, stopped afterwards), the rendered book checked in headless
 # Chromium (installed here if missing), the REPL chapter in evcxr (with BROOKLET_EVCXR=1,
 # which installs evcxr), then the book build (which fails if a page shows a cell whose output
@@ -17,6 +18,14 @@ else
     trap 'rm -f "$log"' EXIT
 fi
 export BROOKLET_REQUIRE_KAFKA=1
+# The schema registry (the workspace's own) and confluent-kafka's Python client: yours if
+# BROOKLET_SCHEMA_REGISTRY_URL names one, else ours, started and stopped here.
+if [ -z "${BROOKLET_SCHEMA_REGISTRY_URL:-}" ]; then
+    scripts/registry.sh start > /dev/null
+    trap 'rm -f "$log"; scripts/registry.sh stop; [ -n "${BROOKLET_KAFKA_BOOTSTRAP:-}" ] || scripts/kafka.sh stop' EXIT
+fi
+scripts/registry.sh python > /dev/null
+export BROOKLET_REQUIRE_REGISTRY=1
 scripts/ensure-packages.sh chromium
 export BROOKLET_REQUIRE_BROWSER=1
 # The REPL chapter is verified in evcxr only when asked: installing evcxr takes minutes.

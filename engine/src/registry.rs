@@ -173,7 +173,8 @@ impl SchemaRegistry {
     }
 
     fn registered(&self, reply: &Value) -> std::result::Result<RegisteredSchema, String> {
-        let number = |k: &str| reply.get(k).and_then(Value::as_u64).map(|n| n as u32).ok_or(format!("no {k} in {reply}"));
+        let number =
+            |k: &str| reply.get(k).and_then(Value::as_u64).map(|n| n as u32).ok_or(format!("no {k} in {reply}"));
         let (id, version) = (number("id")?, number("version")?);
         let schema = schema_field(reply)?;
         shared().schemas.insert((self.url.clone(), id), schema.clone());
@@ -190,7 +191,8 @@ impl SchemaRegistry {
         let what = format!("registering a schema under subject '{subject}'");
         let body = json!({"schema": schema.to_string()});
         let reply = self.request(&format!("/subjects/{}/versions", encode(subject)), Some(body), &what)?;
-        let id = reply.get("id").and_then(Value::as_u64).ok_or_else(|| self.failed(&what, format!("no id in {reply}")))?;
+        let id =
+            reply.get("id").and_then(Value::as_u64).ok_or_else(|| self.failed(&what, format!("no id in {reply}")))?;
         shared().registered.insert(key, id as u32);
         shared().schemas.insert((self.url.clone(), id as u32), schema.clone());
         Ok(id as u32)

@@ -17,7 +17,8 @@ use serde_json::Value;
 /// Runs the Python client with `args`; the JSON lines it prints.
 fn client(args: &[&str]) -> Vec<Value> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = Command::new(root.join("scripts/registry.sh")).arg("python").output().expect("scripts/registry.sh python");
+    let python =
+        Command::new(root.join("scripts/registry.sh")).arg("python").output().expect("scripts/registry.sh python");
     assert!(python.status.success(), "{}", String::from_utf8_lossy(&python.stderr));
     let python = String::from_utf8(python.stdout).unwrap();
     let out = Command::new(python.trim())
@@ -55,7 +56,7 @@ fn confluents_registry_client_registers_checks_and_deletes() {
     assert_eq!(versions["lookup_version"], 1);
     assert_eq!(versions["versions"], serde_json::json!([1, 2]));
     assert_eq!(versions["subject_listed"], true);
-    assert_eq!(step(&lines, "by_id")["fields"], serde_json::json!(["id", "kind", "amount", "user"]));
+    assert_eq!(step(&lines, "by_id")["fields"], serde_json::json!(["id", "kind", "amount", "customer"]));
     assert_eq!(step(&lines, "unknown_id")["code"], 40403);
     let deleted = step(&lines, "delete");
     assert_eq!(deleted["soft"], serde_json::json!([1, 2]));
@@ -80,26 +81,26 @@ fn records_confluents_serializer_wrote_are_read_by_from_avro() {
         .load_source()
         .unwrap();
     let options = AvroOptions::registry(&url).subject(&format!("{topic}-value"));
-    let clicks = records.select(vec![from_avro_registry(col("value"), &options).alias("c")]).unwrap();
+    let clicks = records.clone().select(vec![from_avro_registry(col("value"), &options).alias("c")]).unwrap();
     clicks.create_or_replace_temp_view("clicks").unwrap();
     let rows = session
-        .sql("SELECT c.id, c.kind, c.amount, c.user.name, c.user.age FROM clicks ORDER BY c.id")
+        .sql("SELECT c.id AS id, c.kind AS kind, c.amount AS amount, c.customer.name AS name, c.customer.age AS age FROM clicks ORDER BY id")
         .unwrap()
         .to_string_table(100)
         .unwrap();
     assert_eq!(
         rows,
         "\
-+----+------+------+----+---+
-|  id|  kind|amount|name|age|
-+----+------+------+----+---+
-|  c0|  VIEW|  NULL|  u0| 20|
-|  c1| CLICK|   1.5|  u1| 21|
-|  c2|   BUY|   3.0|  u2| 22|
-|  c3|  VIEW|   4.5|  u3| 23|
-|  c4| CLICK|  NULL|  u4| 24|
-|  c5|   BUY|   7.5|  u0| 25|
-+----+------+------+----+---+
++---+-----+------+----+---+
+| id| kind|amount|name|age|
++---+-----+------+----+---+
+| c0| VIEW|  NULL|  u0| 20|
+| c1|CLICK|   1.5|  u1| 21|
+| c2|  BUY|   3.0|  u2| 22|
+| c3| VIEW|   4.5|  u3| 23|
+| c4|CLICK|  NULL|  u4| 24|
+| c5|  BUY|   7.5|  u0| 25|
++---+-----+------+----+---+
 "
     );
     // Each value: magic byte 0, then the id the serializer registered.
@@ -129,16 +130,26 @@ fn records_to_avro_wrote_are_read_by_confluents_deserializer() {
         .select(vec![
             col("id").alias("key"),
             to_avro_registry(
-                named_struct(vec![lit("id"), col("id"), lit("qty"), col("qty"), lit("note"), col("note"), lit("at"), col("at")]),
+                named_struct(vec![
+                    lit("id"),
+                    col("id"),
+                    lit("qty"),
+                    col("qty"),
+                    lit("note"),
+                    col("note"),
+                    lit("at"),
+                    col("at"),
+                ]),
                 &options,
-            ).alias("value"),
+            )
+            .alias("value"),
         ])
         .unwrap()
         .write()
         .format("kafka")
         .option("kafka.bootstrap.servers", &bootstrap)
         .option("topic", &topic)
-        .save()
+        .save_source()
         .unwrap();
     let lines = client(&["consume", &url, &bootstrap, &topic, "2"]);
     let values: Vec<String> = lines.iter().map(|l| l["value"].to_string()).collect();

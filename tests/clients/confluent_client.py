@@ -23,7 +23,7 @@ V1 = {
         {"name": "id", "type": "string"},
         {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["VIEW", "CLICK", "BUY"]}},
         {"name": "amount", "type": ["null", "double"], "default": None},
-        {"name": "user", "type": {"type": "record", "name": "User",
+        {"name": "customer", "type": {"type": "record", "name": "Customer",
                                   "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}]}},
     ],
 }
@@ -36,7 +36,7 @@ def avro(schema):
 
 
 def say(**fields):
-    print(json.dumps(fields, sort_keys=True), flush=True)
+    print(json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False), flush=True)
 
 
 def registry(url, subject):
@@ -79,7 +79,7 @@ def produce(url, bootstrap, topic, n):
     kinds = ["VIEW", "CLICK", "BUY"]
     for i in range(n):
         record = {"id": f"c{i}", "kind": kinds[i % 3], "amount": None if i % 4 == 0 else i * 1.5,
-                  "user": {"name": f"u{i % 5}", "age": 20 + i}}
+                  "customer": {"name": f"u{i % 5}", "age": 20 + i}}
         value = serializer(record, SerializationContext(topic, MessageField.VALUE))
         producer.produce(topic, key=f"c{i}".encode(), value=value, timestamp=1704067200000 + i * 1000)
     producer.flush(10)

@@ -92,7 +92,8 @@ impl AvroDecoding {
         let Some(shape) = reader.clone().or_else(|| writers.values().next().cloned()) else {
             return Err(Error::Analysis("cannot read Avro values without a schema".into()));
         };
-        let probe = AvroDecoding { framing, writers: [(BARE_ID, shape)].into(), reader: None, data_type: DataType::Null };
+        let probe =
+            AvroDecoding { framing, writers: [(BARE_ID, shape)].into(), reader: None, data_type: DataType::Null };
         let data_type = spark_type(probe.decoder(1)?.schema().field(0).data_type());
         let decoding = AvroDecoding { framing, writers, reader, data_type };
         if !decoding.writers.is_empty() {
@@ -137,8 +138,14 @@ impl AvroDecoding {
                 .collect();
             return Ok((nulls, bad));
         }
-        let mut run = Run { decoding: self, messages, decoder: self.decoder(messages.len())?, pending: Vec::new(),
-            done: Vec::new(), bad: Vec::new() };
+        let mut run = Run {
+            decoding: self,
+            messages,
+            decoder: self.decoder(messages.len())?,
+            pending: Vec::new(),
+            done: Vec::new(),
+            bad: Vec::new(),
+        };
         for row in 0..messages.len() {
             if messages.is_null(row) {
                 continue;
@@ -179,7 +186,11 @@ fn unknown_schema(bytes: &[u8]) -> String {
 }
 
 /// The prefix and body of message `row`, or why it is not framed as it should be.
-fn split<'m>(decoding: &AvroDecoding, messages: &'m BinaryArray, row: usize) -> std::result::Result<([u8; 5], &'m [u8]), String> {
+fn split<'m>(
+    decoding: &AvroDecoding,
+    messages: &'m BinaryArray,
+    row: usize,
+) -> std::result::Result<([u8; 5], &'m [u8]), String> {
     let bytes = messages.value(row);
     match decoding.framing {
         Framing::Bare => {
@@ -322,7 +333,8 @@ impl AvroEncoding {
 
     fn try_new(schema: &Value, id: Option<u32>) -> Result<Self> {
         let plain = spark_logical_types(schema);
-        let parsed = apache_avro::Schema::parse(&plain).map_err(|e| Error::Analysis(format!("invalid Avro schema: {e}")))?;
+        let parsed =
+            apache_avro::Schema::parse(&plain).map_err(|e| Error::Analysis(format!("invalid Avro schema: {e}")))?;
         let names = names_of(&parsed)?;
         Ok(AvroEncoding { schema: parsed, names, wrapped: wrapped(&plain), id })
     }

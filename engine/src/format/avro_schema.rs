@@ -40,9 +40,7 @@ pub(crate) fn spark_logical_types(schema: &Value) -> Value {
     match schema {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(k, v)| {
-                    *k != "logicalType" || v.as_str().is_some_and(|t| SPARK_LOGICAL_TYPES.contains(&t))
-                })
+                .filter(|(k, v)| *k != "logicalType" || v.as_str().is_some_and(|t| SPARK_LOGICAL_TYPES.contains(&t)))
                 .map(|(k, v)| (k.clone(), if k == "default" { v.clone() } else { spark_logical_types(v) }))
                 .collect(),
         ),
@@ -149,7 +147,10 @@ mod tests {
         );
         apache_avro::Schema::parse_str(&schema.to_string()).unwrap();
         let list = DataType::List(Arc::new(Field::new("item", DataType::Int64, true)));
-        assert_eq!(avro_type_of(&list, true, "r", "").unwrap().to_string(), r#"[{"items":["long","null"],"type":"array"},"null"]"#);
+        assert_eq!(
+            avro_type_of(&list, true, "r", "").unwrap().to_string(),
+            r#"[{"items":["long","null"],"type":"array"},"null"]"#
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub(crate) fn spark_type(data_type: &DataType) -> DataType {
         DataType::Timestamp(_, _) => crate::ddl::timestamp_type(),
         DataType::List(item) => DataType::List(spark_field(item)),
         DataType::Map(entries, sorted) => DataType::Map(spark_field(entries), *sorted),
-        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| spark_field(f)).collect()),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(spark_field).collect()),
         DataType::Union(fields, _) => {
             let branches: Vec<&FieldRef> = fields.iter().map(|(_, f)| f).filter(|f| !f.data_type().is_null()).collect();
             match union_kind(&branches) {
@@ -120,9 +120,8 @@ fn union_to_spark(union: &UnionArray, fields: &UnionFields) -> std::result::Resu
     let branches: Vec<(i8, &FieldRef)> = fields.iter().filter(|(_, f)| !f.data_type().is_null()).collect();
     // Branch `id`'s values at the rows that took it, null elsewhere.
     let gathered = |id: i8| -> std::result::Result<ArrayRef, ArrowError> {
-        let indices: UInt32Array = (0..union.len())
-            .map(|row| (union.type_id(row) == id).then(|| union.value_offset(row) as u32))
-            .collect();
+        let indices: UInt32Array =
+            (0..union.len()).map(|row| (union.type_id(row) == id).then(|| union.value_offset(row) as u32)).collect();
         take(to_spark(union.child(id))?.as_ref(), &indices, None)
     };
     let refs: Vec<&FieldRef> = branches.iter().map(|(_, f)| *f).collect();
@@ -130,7 +129,8 @@ fn union_to_spark(union: &UnionArray, fields: &UnionFields) -> std::result::Resu
         UnionKind::One(_) => gathered(branches[0].0),
         UnionKind::Widened(wide) => {
             let (first, second) = (cast(&gathered(branches[0].0)?, &wide)?, cast(&gathered(branches[1].0)?, &wide)?);
-            let took_first: BooleanArray = (0..union.len()).map(|row| Some(union.type_id(row) == branches[0].0)).collect();
+            let took_first: BooleanArray =
+                (0..union.len()).map(|row| Some(union.type_id(row) == branches[0].0)).collect();
             arrow::compute::kernels::zip::zip(&took_first, &first, &second)
         }
         UnionKind::Members => {
@@ -140,8 +140,9 @@ fn union_to_spark(union: &UnionArray, fields: &UnionFields) -> std::result::Resu
                 .enumerate()
                 .map(|(i, c)| Field::new(format!("member{i}"), c.data_type().clone(), true))
                 .collect();
-            let nulls = null_branch
-                .map(|null| arrow::buffer::NullBuffer::from_iter((0..union.len()).map(|row| union.type_id(row) != null)));
+            let nulls = null_branch.map(|null| {
+                arrow::buffer::NullBuffer::from_iter((0..union.len()).map(|row| union.type_id(row) != null))
+            });
             Ok(Arc::new(StructArray::try_new(fields, columns, nulls)?))
         }
     }
@@ -162,10 +163,7 @@ fn avro_error(e: apache_avro::Error) -> Error {
 
 fn mismatch(data_type: &DataType, schema: &Avro) -> Error {
     let avro = serde_json::to_string(schema).unwrap_or_default();
-    Error::Analysis(format!(
-        "cannot write a {} as the Avro type {avro}",
-        crate::ddl::spark_type_name(data_type)
-    ))
+    Error::Analysis(format!("cannot write a {} as the Avro type {avro}", crate::ddl::spark_type_name(data_type)))
 }
 
 /// `array` (a column in Spark's shape) in the shape arrow-avro writes as `schema`: strings of
@@ -189,9 +187,10 @@ pub(crate) fn to_avro_shape(array: &ArrayRef, schema: &Avro, names: &Names) -> R
         (Avro::String | Avro::Uuid(_), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
             cast_to(DataType::Utf8)
         }
-        (Avro::Bytes, DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_)) => {
-            cast_to(DataType::Binary)
-        }
+        (
+            Avro::Bytes,
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_),
+        ) => cast_to(DataType::Binary),
         (Avro::Fixed(fixed), DataType::Binary | DataType::LargeBinary | DataType::BinaryView) => {
             let binary = cast(array, &DataType::Binary)?;
             let values = binary.as_binary::<i32>();
@@ -289,7 +288,8 @@ pub(crate) fn to_avro_shape(array: &ArrayRef, schema: &Avro, names: &Names) -> R
         }
         (Avro::Union(union), _) => {
             let variants = union.variants();
-            let non_null: Vec<(usize, &Avro)> = variants.iter().enumerate().filter(|(_, v)| **v != Avro::Null).collect();
+            let non_null: Vec<(usize, &Avro)> =
+                variants.iter().enumerate().filter(|(_, v)| **v != Avro::Null).collect();
             if let [(_, only)] = non_null.as_slice() {
                 // `[T, "null"]` or `["null", T]`: a nullable T.
                 return to_avro_shape(array, only, names);
@@ -354,15 +354,12 @@ fn members_to_union(
                 Err(e) => return Some(Err(e.into())),
             },
         };
-        union_fields.push((branch as i8, Arc::new(Field::new(format!("member{branch}"), child.data_type().clone(), true))));
+        union_fields
+            .push((branch as i8, Arc::new(Field::new(format!("member{branch}"), child.data_type().clone(), true))));
         children.push(child);
     }
     let union_fields: UnionFields = union_fields.into_iter().collect();
-    let union = UnionArray::try_new(
-        union_fields,
-        ScalarBuffer::from(type_ids),
-        Some(ScalarBuffer::from(offsets)),
-        children,
-    );
+    let union =
+        UnionArray::try_new(union_fields, ScalarBuffer::from(type_ids), Some(ScalarBuffer::from(offsets)), children);
     Some(union.map(|u| Arc::new(u) as ArrayRef).map_err(Error::from))
 }

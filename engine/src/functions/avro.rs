@@ -91,8 +91,11 @@ impl FromAvroCall {
             Some(options) => options.clone(),
             None => options_map("from_avro", args.get(2).copied().flatten())?,
         };
-        let known: &[&str] =
-            if registry_options.is_some() { &["mode", "avroSchema", REGISTRY, SUBJECT] } else { &["mode", "avroSchema"] };
+        let known: &[&str] = if registry_options.is_some() {
+            &["mode", "avroSchema", REGISTRY, SUBJECT]
+        } else {
+            &["mode", "avroSchema"]
+        };
         refuse_credentials("from_avro", &options)?;
         options.check_known("from_avro", known).map_err(|e| plan_error("from_avro", e))?;
         let fail_fast = match options.get("mode").map(str::to_ascii_uppercase).as_deref() {
@@ -118,7 +121,9 @@ impl FromAvroCall {
                     );
                 };
                 let writer = parse(&schema, "from_avro's schema").map_err(|e| plan_error("from_avro", e))?;
-                WriterSchemas::Given(AvroDecoding::bare(&writer, reader.as_ref()).map_err(|e| plan_error("from_avro", e))?)
+                WriterSchemas::Given(
+                    AvroDecoding::bare(&writer, reader.as_ref()).map_err(|e| plan_error("from_avro", e))?,
+                )
             }
             Some(options) => {
                 let registry = registry_of("from_avro", options)?;
@@ -126,7 +131,9 @@ impl FromAvroCall {
                     (Some(reader), _) => reader,
                     (None, Some(subject)) => registry.latest(subject).map_err(|e| plan_error("from_avro", e))?.schema,
                     (None, None) => {
-                        return plan_err!("from_avro: with a registry, name the '{SUBJECT}' (or give 'avroSchema') to read as");
+                        return plan_err!(
+                            "from_avro: with a registry, name the '{SUBJECT}' (or give 'avroSchema') to read as"
+                        );
                     }
                 };
                 let data_type = AvroDecoding::confluent(std::iter::empty(), Some(&reader))
@@ -158,7 +165,9 @@ impl FromAvroCall {
         ids.dedup();
         let mut writers = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(schema) = registry.find_schema(id).map_err(|e| DataFusionError::Execution(format!("from_avro: {e}")))? {
+            if let Some(schema) =
+                registry.find_schema(id).map_err(|e| DataFusionError::Execution(format!("from_avro: {e}")))?
+            {
                 writers.push((id, schema));
             }
         }
@@ -203,10 +212,8 @@ fn options_map(function: &str, arg: Option<&ScalarValue>) -> DfResult<Options> {
             let entries = map.value(0);
             let text = |i: usize| arrow::compute::cast(entries.column(i), &DataType::Utf8);
             let (keys, values) = (text(0)?, text(1)?);
-            let (keys, values) = (
-                arrow::array::AsArray::as_string::<i32>(&keys),
-                arrow::array::AsArray::as_string::<i32>(&values),
-            );
+            let (keys, values) =
+                (arrow::array::AsArray::as_string::<i32>(&keys), arrow::array::AsArray::as_string::<i32>(&values));
             for i in 0..keys.len() {
                 options.set(keys.value(i), values.value(i));
             }

@@ -21,7 +21,8 @@ fn column(s: &Session, sql: &str) -> Vec<String> {
 fn table_of(s: &Session, values: Vec<Option<Vec<u8>>>) {
     let ids: ArrayRef = Arc::new(arrow::array::Int64Array::from_iter_values(0..values.len() as i64));
     let data: ArrayRef = Arc::new(values.iter().map(|v| v.as_deref()).collect::<BinaryArray>());
-    let schema = Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("data", DataType::Binary, true)]);
+    let schema =
+        Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("data", DataType::Binary, true)]);
     let batch = RecordBatch::try_new(Arc::new(schema), vec![ids, data]).unwrap();
     let _ = s.datafusion().deregister_table("t");
     s.datafusion().register_batch("t", batch).unwrap();
@@ -54,10 +55,16 @@ fn event(id: &str, kind: (u32, &str), amount: Option<f64>, payload: AvroValue) -
     AvroValue::Record(vec![
         ("id".into(), AvroValue::String(id.into())),
         ("kind".into(), AvroValue::Enum(kind.0, kind.1.into())),
-        ("amount".into(), AvroValue::Union(u32::from(amount.is_some()), Box::new(amount.map_or(AvroValue::Null, AvroValue::Double)))),
+        (
+            "amount".into(),
+            AvroValue::Union(u32::from(amount.is_some()), Box::new(amount.map_or(AvroValue::Null, AvroValue::Double))),
+        ),
         (
             "customer".into(),
-            AvroValue::Record(vec![("name".into(), AvroValue::String("ana".into())), ("age".into(), AvroValue::Int(31))]),
+            AvroValue::Record(vec![
+                ("name".into(), AvroValue::String("ana".into())),
+                ("age".into(), AvroValue::Int(31)),
+            ]),
         ),
         ("tags".into(), AvroValue::Array(vec![AvroValue::String("a".into()), AvroValue::String("é😀".into())])),
         ("attrs".into(), AvroValue::Map([("n".to_string(), AvroValue::Long(i64::MIN))].into())),
@@ -76,7 +83,10 @@ fn from_avro_reads_what_avro_wrote_in_sparks_types() {
     let values = vec![
         Some(avro_bytes(EVENT, event("e1", (1, "CLICK"), Some(2.5), AvroValue::Union(1, Box::new(AvroValue::Int(7)))))),
         None,
-        Some(avro_bytes(EVENT, event("e2", (2, "BUY"), None, AvroValue::Union(2, Box::new(AvroValue::String("x".into())))))),
+        Some(avro_bytes(
+            EVENT,
+            event("e2", (2, "BUY"), None, AvroValue::Union(2, Box::new(AvroValue::String("x".into())))),
+        )),
         Some(avro_bytes(EVENT, event("e3", (0, "VIEW"), None, AvroValue::Union(0, Box::new(AvroValue::Null))))),
     ];
     table_of(&s, values);
@@ -120,9 +130,10 @@ fn to_avro_writes_what_from_avro_and_avro_read_back() {
     let row = "named_struct('s', s, 'l', l, 'i', i, 'd', d, 'b', b, 'ts', ts, 'day', day, 'tags', tags, 'nested', nested, 'price', price)";
     let original = s.sql(&format!("SELECT {row} FROM sample")).unwrap();
     // The schema to_avro derives for the struct: every field nullable, so `[T, "null"]`.
-    let schema = crate::format::avro_schema::avro_type_of(original.schema().field(0).data_type(), false, "topLevelRecord", "")
-        .unwrap()
-        .to_string();
+    let schema =
+        crate::format::avro_schema::avro_type_of(original.schema().field(0).data_type(), false, "topLevelRecord", "")
+            .unwrap()
+            .to_string();
     let original = crate::tests::lines(&original.collect().unwrap());
     let back = column(&s, &format!("SELECT from_avro(to_avro({row}), '{schema}') FROM sample"));
     assert_eq!(back, original);
@@ -137,7 +148,10 @@ fn to_avro_writes_what_from_avro_and_avro_read_back() {
     let first = apache_avro::from_avro_datum(&parsed, &mut column.value(0), None).unwrap();
     let AvroValue::Record(fields) = first else { panic!("a record: {first:?}") };
     assert_eq!(fields[0], ("s".to_string(), AvroValue::Union(0, Box::new(AvroValue::String("a".into())))));
-    assert_eq!(fields[5], ("ts".to_string(), AvroValue::Union(0, Box::new(AvroValue::TimestampMicros(1_704_103_200_123_456)))));
+    assert_eq!(
+        fields[5],
+        ("ts".to_string(), AvroValue::Union(0, Box::new(AvroValue::TimestampMicros(1_704_103_200_123_456))))
+    );
 }
 
 #[test]
@@ -166,7 +180,10 @@ fn to_avro_with_a_schema_writes_enums_and_named_records() {
         .sql(&format!("SELECT to_avro(named_struct('kind', 'SCROLL', 'n', CAST(1 AS BIGINT)), '{schema}')"))
         .and_then(|df| df.collect());
     let message = bad.unwrap_err().to_string();
-    assert!(message.contains("cannot write \"SCROLL\" as the Avro enum shop.Kind: its symbols are VIEW, CLICK"), "{message}");
+    assert!(
+        message.contains("cannot write \"SCROLL\" as the Avro enum shop.Kind: its symbols are VIEW, CLICK"),
+        "{message}"
+    );
     let missing = s.sql(&format!("SELECT to_avro(named_struct('kind', 'VIEW'), '{schema}')")).map(|_| ()).unwrap_err();
     assert!(missing.to_string().contains("it has no field n"), "{missing}");
 }
@@ -181,7 +198,11 @@ fn a_reader_schema_reads_old_and_new_values_alike() {
         AvroValue::Record(vec![("id".into(), AvroValue::String("a".into())), ("n".into(), AvroValue::Int(3))]),
     );
     table_of(&s, vec![Some(old)]);
-    let read = s.table("t").unwrap().select(vec![crate::functions::from_avro_with(crate::functions::col("data"), v1, &[("avroSchema", v2)])]).unwrap();
+    let read = s
+        .table("t")
+        .unwrap()
+        .select(vec![crate::functions::from_avro_with(crate::functions::col("data"), v1, &[("avroSchema", v2)])])
+        .unwrap();
     let rows = crate::tests::lines(&read.collect().unwrap());
     // The int widens to a long and the added field takes its default.
     assert_eq!(rows, ["{id: a, n: 3, source: web}"]);
@@ -203,18 +224,35 @@ fn failfast_names_the_row_and_permissive_gives_null() {
     trailing.extend_from_slice(&[0xff, 0xff]);
     table_of(
         &s,
-        vec![Some(good("a", 1)), Some(truncated), Some(vec![0x7f]), Some(good("b", 2)), Some(trailing), Some(vec![]), Some(good("c", 3))],
+        vec![
+            Some(good("a", 1)),
+            Some(truncated),
+            Some(vec![0x7f]),
+            Some(good("b", 2)),
+            Some(trailing),
+            Some(vec![]),
+            Some(good("c", 3)),
+        ],
     );
-    let permissive = column(&s, &format!("SELECT id, from_avro(data, '{schema}', map('mode', 'PERMISSIVE')) FROM t ORDER BY id"));
+    let permissive =
+        column(&s, &format!("SELECT id, from_avro(data, '{schema}', map('mode', 'PERMISSIVE')) FROM t ORDER BY id"));
     // Bytes after a whole value are ignored, as Spark ignores them; a value cut short, a
     // negative string length and no bytes at all are null.
-    assert_eq!(permissive, ["0|{id: a, n: 1}", "1|null", "2|null", "3|{id: b, n: 2}", "4|{id: t, n: 9}", "5|null", "6|{id: c, n: 3}"]);
-    let failfast = s.sql(&format!("SELECT from_avro(data, '{schema}') FROM t")).unwrap().collect().unwrap_err().to_string();
-    assert!(failfast.contains("from_avro: malformed Avro value in row 1 of the batch: 4 bytes do not decode"), "{failfast}");
+    assert_eq!(
+        permissive,
+        ["0|{id: a, n: 1}", "1|null", "2|null", "3|{id: b, n: 2}", "4|{id: t, n: 9}", "5|null", "6|{id: c, n: 3}"]
+    );
+    let failfast =
+        s.sql(&format!("SELECT from_avro(data, '{schema}') FROM t")).unwrap().collect().unwrap_err().to_string();
+    assert!(
+        failfast.contains("from_avro: malformed Avro value in row 1 of the batch: 4 bytes do not decode"),
+        "{failfast}"
+    );
     assert!(failfast.contains("Parse Mode: FAILFAST"), "{failfast}");
     // SQL's map(...) is a literal only once DataFusion folds it: the mode is checked then.
-    let dropmalformed =
-        s.sql(&format!("SELECT from_avro(data, '{schema}', map('mode', 'DROPMALFORMED')) FROM t")).and_then(|d| d.collect());
+    let dropmalformed = s
+        .sql(&format!("SELECT from_avro(data, '{schema}', map('mode', 'DROPMALFORMED')) FROM t"))
+        .and_then(|d| d.collect());
     assert!(dropmalformed.unwrap_err().to_string().contains("doesn't support the DROPMALFORMED mode"));
     let invalid = s.sql("SELECT from_avro(data, '{\"type\": \"record\"}') FROM t").map(|_| ()).unwrap_err().to_string();
     assert!(invalid.contains("from_avro's schema is not a valid Avro schema"), "{invalid}");
