@@ -29,8 +29,9 @@ use datafusion::logical_expr::{
 };
 use serde_json::Value;
 
-use arrow::array::{Array, BinaryArray};
+use arrow::array::BinaryArray;
 
+use super::json::{literal_text, options_of, scalars};
 use crate::format::avro_binary::{AvroDecoding, AvroEncoding, binary_of, confluent_id};
 use crate::format::avro_schema::{TOP_LEVEL_RECORD, avro_type_of, parse};
 use crate::options::Options;
@@ -38,20 +39,6 @@ use crate::registry::SchemaRegistry;
 
 fn plan_error(function: &str, e: crate::Error) -> DataFusionError {
     DataFusionError::Plan(format!("{function}: {e}"))
-}
-
-/// The literal text of argument `i`.
-fn literal_text(args: &[Option<&ScalarValue>], i: usize) -> Option<String> {
-    args.get(i).copied().flatten().and_then(|s| s.try_as_str().flatten()).map(str::to_string)
-}
-
-fn scalars(args: &[ColumnarValue]) -> Vec<Option<ScalarValue>> {
-    args.iter()
-        .map(|a| match a {
-            ColumnarValue::Scalar(s) => Some(s.clone()),
-            ColumnarValue::Array(_) => None,
-        })
-        .collect()
 }
 
 fn check_binary(function: &str, field: &Field) -> DfResult<()> {
@@ -84,12 +71,12 @@ enum WriterSchemas {
 impl FromAvroCall {
     fn try_new(args: &[Option<&ScalarValue>]) -> DfResult<Self> {
         let registry_options = match args.get(1).copied().flatten() {
-            Some(ScalarValue::Map(_)) => Some(options_map("from_avro", args[1])?),
+            Some(ScalarValue::Map(_)) => Some(options_of("from_avro", args[1])?),
             _ => None,
         };
         let options = match &registry_options {
             Some(options) => options.clone(),
-            None => options_map("from_avro", args.get(2).copied().flatten())?,
+            None => options_of("from_avro", args.get(2).copied().flatten())?,
         };
         let known: &[&str] = if registry_options.is_some() {
             &["mode", "avroSchema", REGISTRY, SUBJECT]
@@ -203,28 +190,6 @@ fn refuse_credentials(function: &str, options: &Options) -> DfResult<()> {
     }
 }
 
-/// The options map of a call such as `from_avro(value, schema, map('mode', 'PERMISSIVE'))`.
-fn options_map(function: &str, arg: Option<&ScalarValue>) -> DfResult<Options> {
-    let mut options = Options::default();
-    match arg {
-        None => {}
-        Some(ScalarValue::Map(map)) => {
-            let entries = map.value(0);
-            let text = |i: usize| arrow::compute::cast(entries.column(i), &DataType::Utf8);
-            let (keys, values) = (text(0)?, text(1)?);
-            let (keys, values) =
-                (arrow::array::AsArray::as_string::<i32>(&keys), arrow::array::AsArray::as_string::<i32>(&values));
-            for i in 0..keys.len() {
-                options.set(keys.value(i), values.value(i));
-            }
-        }
-        Some(other) => {
-            return plan_err!("{function}: options must be a map such as map('mode', 'PERMISSIVE'), got {other}");
-        }
-    }
-    Ok(options)
-}
-
 /// `from_avro(data, jsonFormatSchema[, options])`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct FromAvro {
@@ -300,7 +265,7 @@ fn to_avro_encoding(field: &Field, args: &[Option<&ScalarValue>]) -> DfResult<Av
     match args.get(1).copied() {
         None => AvroEncoding::bare(&derived()?),
         Some(Some(ScalarValue::Map(_))) => {
-            let options = options_map("to_avro", args[1])?;
+            let options = options_of("to_avro", args[1])?;
             refuse_credentials("to_avro", &options)?;
             options.check_known("to_avro", &["avroSchema", REGISTRY, SUBJECT]).map_err(|e| plan_error("to_avro", e))?;
             let registry = registry_of("to_avro", &options)?;

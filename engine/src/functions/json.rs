@@ -24,7 +24,7 @@ use crate::format::{JsonOptions, decode_documents};
 use crate::options::Options;
 
 /// The literal text of argument `i`, if it is a string literal.
-fn literal_text(args: &[Option<&ScalarValue>], i: usize) -> Option<String> {
+pub(super) fn literal_text(args: &[Option<&ScalarValue>], i: usize) -> Option<String> {
     match args.get(i) {
         Some(Some(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)))) => {
             Some(s.clone())
@@ -33,7 +33,7 @@ fn literal_text(args: &[Option<&ScalarValue>], i: usize) -> Option<String> {
     }
 }
 
-fn scalars(args: &[ColumnarValue]) -> Vec<Option<ScalarValue>> {
+pub(super) fn scalars(args: &[ColumnarValue]) -> Vec<Option<ScalarValue>> {
     args.iter()
         .map(|a| match a {
             ColumnarValue::Scalar(s) => Some(s.clone()),
@@ -88,8 +88,9 @@ fn from_json_schema(args: &[Option<&ScalarValue>]) -> DfResult<SchemaRef> {
     crate::ddl::parse_schema(&text).or_else(|e| plan_err!("from_json: {e}"))
 }
 
-/// The options map of a `from_json(json, schema, map('mode', 'FAILFAST'))` call.
-fn from_json_options(arg: Option<&ScalarValue>) -> DfResult<JsonOptions> {
+/// The options of a call such as `from_json(json, schema, map('mode', 'FAILFAST'))`: its map
+/// argument (a literal), read as reader options.
+pub(super) fn options_of(function: &str, arg: Option<&ScalarValue>) -> DfResult<Options> {
     let mut options = Options::default();
     match arg {
         None => {}
@@ -102,9 +103,15 @@ fn from_json_options(arg: Option<&ScalarValue>) -> DfResult<JsonOptions> {
             }
         }
         Some(other) => {
-            return plan_err!("from_json: options must be a map such as map('mode', 'FAILFAST'), got {other}");
+            return plan_err!("{function}: options must be a map such as map('mode', 'FAILFAST'), got {other}");
         }
     }
+    Ok(options)
+}
+
+/// The options map of a `from_json(json, schema, map('mode', 'FAILFAST'))` call.
+fn from_json_options(arg: Option<&ScalarValue>) -> DfResult<JsonOptions> {
+    let options = options_of("from_json", arg)?;
     if options.get("mode").is_some_and(|m| m.eq_ignore_ascii_case("DROPMALFORMED")) {
         return plan_err!(
             "from_json() doesn't support the DROPMALFORMED mode. Acceptable modes are PERMISSIVE and FAILFAST."
