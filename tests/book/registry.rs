@@ -163,3 +163,153 @@ fn records_to_avro_wrote_are_read_by_confluents_deserializer() {
         ]
     );
 }
+
+/// A registry of this test's own: the `schema-registry` binary on `port`, keeping its schemas
+/// in `dir`, so it can be killed and restarted without disturbing the other tests.
+struct OwnRegistry {
+    child: std::process::Child,
+}
+
+impl OwnRegistry {
+    fn start(port: u16, dir: &Path) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_schema-registry"))
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("schema-registry starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "schema-registry did not listen on {port}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        OwnRegistry { child }
+    }
+}
+
+impl Drop for OwnRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Kills the registry once batch 0 has committed.
+struct KillAfterFirstBatch(std::sync::Mutex<Option<OwnRegistry>>);
+
+impl brooklet::StreamingQueryListener for KillAfterFirstBatch {
+    fn on_query_progress(&self, _progress: &brooklet::StreamingQueryProgress) {
+        drop(self.0.lock().expect("lock").take());
+    }
+}
+
+const CLICK_V1: &str = r#"{"type": "record", "name": "Click", "namespace": "shop", "fields": [
+    {"name": "id", "type": "long"}, {"name": "kind", "type": "string"}]}"#;
+const CLICK_V2: &str = r#"{"type": "record", "name": "Click", "namespace": "shop", "fields": [
+    {"name": "id", "type": "long"}, {"name": "kind", "type": "string"},
+    {"name": "amount", "type": ["null", "double"], "default": null}]}"#;
+
+/// Record `i` in the Confluent wire format: magic byte 0, schema id `id`, the Avro body
+/// (apache-avro's encoder), written with v1 or, if `amount` is given, v2.
+fn framed_click(id: u32, i: i64, amount: Option<f64>) -> Vec<u8> {
+    use apache_avro::types::Value;
+    let mut fields = vec![("id".to_string(), Value::Long(i)), ("kind".to_string(), Value::String(format!("k{i}")))];
+    let schema = match amount {
+        None => CLICK_V1,
+        Some(a) => {
+            fields.push(("amount".to_string(), Value::Union(1, Box::new(Value::Double(a)))));
+            CLICK_V2
+        }
+    };
+    let schema = apache_avro::Schema::parse_str(schema).expect("schema");
+    let mut framed = vec![0];
+    framed.extend(id.to_be_bytes());
+    let writer = apache_avro::writer::datum::GenericDatumWriter::builder(&schema).build().expect("writer");
+    framed.extend(writer.write_value_to_vec(Value::Record(fields)).expect("encodes"));
+    framed
+}
+
+#[test]
+fn a_query_fails_when_its_registry_stops_and_a_restart_reads_each_record_once() {
+    if url_for_test("registry stopped mid-query").is_none() {
+        return; // the same condition as the other tests: the registry is part of this run
+    }
+    let Some(bootstrap) = broker_for_test("registry stopped mid-query") else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (registry_dir, checkpoint, out) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let registry = OwnRegistry::start(port, registry_dir.path());
+    // The producer's registrations go through `localhost`: the engine caches schemas per
+    // registry URL, and the query below (on `127.0.0.1`) must fetch them itself, as a query in
+    // another process than its producer would.
+    let producer_side = brooklet::registry::SchemaRegistry::new(format!("http://localhost:{port}"));
+    let topic = fresh("clicks");
+    let subject = format!("{topic}-value");
+    let v1 = producer_side.register(&subject, &serde_json::from_str(CLICK_V1).unwrap()).expect("v1");
+    let v2 = producer_side.register(&subject, &serde_json::from_str(CLICK_V2).unwrap()).expect("v2");
+    assert_ne!(v1, v2);
+    recreate_topic(&bootstrap, &topic, 1).unwrap();
+    let producer = brooklet_book::kafka::producer(&bootstrap).unwrap();
+    for i in 0..10 {
+        let value = if i < 5 { framed_click(v1, i, None) } else { framed_click(v2, i, Some(i as f64 / 2.0)) };
+        let record = rdkafka::producer::BaseRecord::<(), _>::to(&topic).payload(&value);
+        producer.send(record).map_err(|(e, _)| e).expect("send");
+    }
+    rdkafka::producer::Producer::flush(&producer, std::time::Duration::from_secs(10)).expect("flush");
+
+    let url = format!("http://127.0.0.1:{port}");
+    let options = AvroOptions::registry(&url).subject(&subject).option("avroSchema", CLICK_V2);
+    let start = |session: &Session| {
+        session
+            .read_stream()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", &bootstrap)
+            .option("subscribe", &topic)
+            .option("startingOffsets", "earliest")
+            .option("maxOffsetsPerTrigger", "5")
+            .load_source()
+            .unwrap()
+            .select(vec![from_avro_registry(col("value"), &options).alias("c")])
+            .unwrap()
+            .select_expr(&["c.id AS id", "c.kind AS kind", "c.amount AS amount"])
+            .unwrap()
+            .write_stream()
+            .format("parquet")
+            .option("path", out.path().display())
+            .option("checkpointLocation", checkpoint.path().display())
+            .trigger(brooklet::Trigger::AvailableNow)
+            .start()
+            .expect("start")
+    };
+    let session = Session::new();
+    session.streams().add_listener(std::sync::Arc::new(KillAfterFirstBatch(std::sync::Mutex::new(Some(registry)))));
+    let e = start(&session).await_termination().expect_err("the registry is gone").to_string();
+    assert!(e.contains(&url) && e.contains(&format!("schema id {v2}")) && e.contains("batch 1"), "{e}");
+    assert!(checkpoint.path().join("commits/0").exists(), "batch 0 committed");
+    assert!(!checkpoint.path().join("commits/1").exists(), "batch 1 committed nothing");
+
+    let _registry = OwnRegistry::start(port, registry_dir.path());
+    start(&Session::new()).await_termination().expect("with the registry back");
+    let session = Session::new();
+    session.read().format("parquet").load(out.path()).unwrap().create_or_replace_temp_view("clicks").unwrap();
+    let rows = session.sql("SELECT id, kind, amount FROM clicks ORDER BY id").unwrap().to_string_table(100).unwrap();
+    assert_eq!(
+        rows,
+        "\
++---+----+------+
+| id|kind|amount|
++---+----+------+
+|  0|  k0|  NULL|
+|  1|  k1|  NULL|
+|  2|  k2|  NULL|
+|  3|  k3|  NULL|
+|  4|  k4|  NULL|
+|  5|  k5|   2.5|
+|  6|  k6|   3.0|
+|  7|  k7|   3.5|
+|  8|  k8|   4.0|
+|  9|  k9|   4.5|
++---+----+------+
+"
+    );
+}
