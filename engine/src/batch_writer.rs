@@ -106,7 +106,7 @@ impl DataFrameWriter {
             )
         })?;
         let mode = SaveMode::from_name(&self.mode)?;
-        self.options.check_known(&format!("writer '{}'", self.format), &["compression"])?;
+        self.options.check_known(&format!("writer '{}'", self.format), crate::format::AVRO_WRITE_OPTIONS)?;
         let format = format.with_options(&self.options)?;
         let exists = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
         let batch_id = match (exists, mode) {

@@ -4,6 +4,7 @@
 
 mod avro;
 pub(crate) mod avro_binary;
+mod avro_header;
 pub(crate) mod avro_schema;
 mod avro_types;
 mod csv;
@@ -23,7 +24,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use crate::error::{Error, Result};
 use crate::options::Options;
 
-pub(crate) use self::avro::write_avro;
+pub(crate) use self::avro::{AvroWriteOptions, WRITE_OPTIONS as AVRO_WRITE_OPTIONS, write_avro};
 pub use self::parquet::write_parquet;
 pub(crate) use json::{JsonOptions, decode_documents};
 

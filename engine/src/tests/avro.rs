@@ -109,3 +109,75 @@ fn the_compression_option_picks_the_codec_and_refuses_what_it_does_not_know() {
     let e = many.write().format("parquet").option("compression", "gzip").save(dir.path().join("y")).unwrap_err();
     assert!(e.to_string().contains("option 'compression': the parquet writer has no compression option"), "{e}");
 }
+
+/// The writer schema in the header of the one file written under `dir`.
+fn header_schema(dir: &std::path::Path) -> serde_json::Value {
+    let files = crate::sink::committed_files(dir).unwrap().unwrap();
+    let file = std::io::BufReader::new(std::fs::File::open(&files[0]).unwrap());
+    let reader = arrow_avro::reader::ReaderBuilder::new().build(file).unwrap();
+    let text = reader.avro_header().get(arrow_avro::schema::SCHEMA_METADATA_KEY.as_bytes()).unwrap();
+    serde_json::from_slice(text).unwrap()
+}
+
+#[test]
+fn files_carry_sparks_schema_named_by_record_name_and_record_namespace() {
+    let (s, _) = session();
+    let dir = tempfile::tempdir().unwrap();
+    let df = s
+        .sql("SELECT * FROM (VALUES ('o1', CAST(2 AS BIGINT), named_struct('city', 'Oslo'), TIMESTAMP '2024-01-01 09:00:00'), ('o2', NULL, NULL, NULL)) AS t(id, qty, ship, at)")
+        .unwrap();
+    df.clone().write().format("avro").save(dir.path().join("default")).unwrap();
+    let default = header_schema(&dir.path().join("default"));
+    // Spark's toAvroType: `topLevelRecord`, nullable columns as [T, "null"] (`id` is never
+    // null, so it is plain), a nested record
+    // named after its column in the namespace of the record that holds it.
+    assert_eq!(
+        default,
+        serde_json::json!({"type": "record", "name": "topLevelRecord", "fields": [
+            {"name": "id", "type": "string"},
+            {"name": "qty", "type": ["long", "null"]},
+            {"name": "ship", "type": [{"type": "record", "name": "ship", "namespace": "topLevelRecord",
+                "fields": [{"name": "city", "type": ["string", "null"]}]}, "null"]},
+            {"name": "at", "type": [{"type": "long", "logicalType": "timestamp-micros"}, "null"]}]})
+    );
+    let named = dir.path().join("named");
+    df.clone()
+        .write()
+        .format("avro")
+        .option("recordName", "Order")
+        .option("recordNamespace", "shop.v1")
+        .save(&named)
+        .unwrap();
+    let schema = header_schema(&named);
+    assert_eq!((&schema["name"], &schema["namespace"]), (&serde_json::json!("Order"), &serde_json::json!("shop.v1")));
+    assert_eq!(schema["fields"][2]["type"][0]["namespace"], "shop.v1.Order");
+    let back = s.read().format("avro").load(&named).unwrap();
+    assert_eq!(lines(&back.collect().unwrap()), lines(&df.collect().unwrap()));
+}
+
+#[test]
+fn the_avro_schema_option_writes_enums_and_names_of_its_own() {
+    let (s, _) = session();
+    let dir = tempfile::tempdir().unwrap();
+    let df = s.sql("SELECT * FROM (VALUES ('c1', 'CLICK'), ('c2', 'BUY')) AS t(id, kind)").unwrap();
+    let schema = r#"{"type": "record", "name": "Click", "namespace": "shop", "fields": [
+        {"name": "id", "type": "string"},
+        {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["VIEW", "CLICK", "BUY"]}}]}"#;
+    let out = dir.path().join("clicks");
+    df.clone().write().format("avro").option("avroSchema", schema).save(&out).unwrap();
+    assert_eq!(header_schema(&out)["fields"][1]["type"]["type"], "enum");
+    // Enums read back as strings, as Spark reads them.
+    let back = s.read().format("avro").load(&out).unwrap();
+    assert_eq!(lines(&back.collect().unwrap()), ["c1|CLICK", "c2|BUY"]);
+    let e = s
+        .sql("SELECT 'c3' AS id, 'SELL' AS kind")
+        .unwrap()
+        .write()
+        .format("avro")
+        .option("avroSchema", schema)
+        .save(dir.path().join("bad"))
+        .unwrap_err();
+    assert!(e.to_string().contains("SELL"), "{e}");
+    let e = df.write().format("json").option("recordName", "X").save(dir.path().join("json")).unwrap_err();
+    assert!(e.to_string().contains("the json writer has no recordName option"), "{e}");
+}

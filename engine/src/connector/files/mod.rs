@@ -16,7 +16,7 @@ use crate::sink::Sink;
 
 pub(crate) static SINK: SinkConnector = SinkConnector {
     names: &["parquet", "json", "csv", "avro"],
-    options: &["path", "compression"],
+    options: &["path", "compression", "recordName", "recordNamespace", "avroSchema"],
     modes: &[OutputMode::Append],
     temporary_checkpoint: false,
     create,

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::log::{log_entries, read_log_file, write_log_file};
 use crate::error::{Error, Result};
+use crate::format::{AVRO_WRITE_OPTIONS as WRITE_OPTIONS, AvroWriteOptions};
 use crate::sink::Sink;
 
 /// The manifest directory, named as Spark names it so tools that know Spark's layout work.
@@ -116,13 +117,13 @@ pub(crate) fn unescape_path_name(text: &str) -> String {
 }
 
 /// The format files are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum WriteFormat {
     Parquet,
     Json,
     Csv,
-    /// With its block codec (`None`: uncompressed).
-    Avro(Option<arrow_avro::compression::CompressionCodec>),
+    /// With its codec and schema names.
+    Avro(Box<AvroWriteOptions>),
 }
 
 impl WriteFormat {
@@ -131,39 +132,29 @@ impl WriteFormat {
             "parquet" => Some(WriteFormat::Parquet),
             "json" => Some(WriteFormat::Json),
             "csv" => Some(WriteFormat::Csv),
-            "avro" => Some(WriteFormat::Avro(Some(arrow_avro::compression::CompressionCodec::Snappy))),
+            "avro" => Some(WriteFormat::Avro(Box::default())),
             _ => None,
         }
     }
 
     /// The format with the writer options it takes: Avro's `compression` (Spark's names:
-    /// `uncompressed`, `snappy`, the default, `deflate`, `zstandard`). The other formats write
-    /// as Spark does by default and refuse the option rather than ignore it.
+    /// `uncompressed`, `snappy`, the default, `deflate`, `zstandard`), `recordName`,
+    /// `recordNamespace` and `avroSchema`. The other formats write as Spark does by default and
+    /// refuse these options rather than ignore them.
     pub(crate) fn with_options(self, options: &crate::options::Options) -> Result<Self> {
-        use arrow_avro::compression::CompressionCodec;
-        let Some(codec) = options.get("compression") else { return Ok(self) };
-        let WriteFormat::Avro(_) = self else {
-            return Err(Error::option(
-                "compression",
-                format!("the {} writer has no compression option: it writes Spark's default", self.extension()),
-            ));
-        };
-        let codec = match codec.to_ascii_lowercase().as_str() {
-            "uncompressed" | "none" => None,
-            "snappy" => Some(CompressionCodec::Snappy),
-            "deflate" => Some(CompressionCodec::Deflate),
-            "zstandard" | "zstd" => Some(CompressionCodec::ZStandard),
-            other => {
-                return Err(Error::option(
-                    "compression",
-                    format!("unknown Avro codec '{other}'; use uncompressed, snappy, deflate or zstandard"),
-                ));
-            }
-        };
-        Ok(WriteFormat::Avro(codec))
+        if let WriteFormat::Avro(_) = self {
+            return Ok(WriteFormat::Avro(Box::new(AvroWriteOptions::from_options(options)?)));
+        }
+        match WRITE_OPTIONS.iter().find(|o| options.get(o).is_some()) {
+            Some(option) => Err(Error::option(
+                *option,
+                format!("the {} writer has no {option} option: it writes Spark's default", self.extension()),
+            )),
+            None => Ok(self),
+        }
     }
 
-    fn extension(self) -> &'static str {
+    fn extension(&self) -> &'static str {
         match self {
             WriteFormat::Parquet => "parquet",
             WriteFormat::Json => "json",
@@ -173,11 +164,11 @@ impl WriteFormat {
     }
 
     /// Writes `batches` (at least one, all of one schema) as one file.
-    fn write(self, path: &Path, batches: &[RecordBatch]) -> Result<()> {
+    fn write(&self, path: &Path, batches: &[RecordBatch]) -> Result<()> {
         let io = |e: arrow::error::ArrowError| Error::io(path, std::io::Error::other(e));
         match self {
             WriteFormat::Parquet => crate::format::write_parquet(path, &batches[0].schema(), batches),
-            WriteFormat::Avro(codec) => crate::format::write_avro(path, batches, codec),
+            WriteFormat::Avro(options) => crate::format::write_avro(path, batches, options),
             WriteFormat::Json => {
                 let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
                 let mut w = arrow::json::LineDelimitedWriter::new(file);
