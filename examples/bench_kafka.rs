@@ -15,19 +15,16 @@
 //!
 //! The input topic is reused when it already holds `--events` records.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use brooklet::functions::{col, from_json};
 use brooklet::prelude::*;
 use brooklet::{Session, Trigger};
+use brooklet_book::bench::{end_offsets, median, raw_consume};
 use brooklet_book::events::{EVENT_SCHEMA, EventGenerator};
 use brooklet_book::kafka::{DEFAULT_BOOTSTRAP, event_records, produce, producer, recreate_topic};
 use clap::Parser;
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -47,23 +44,8 @@ struct Args {
 
 const INPUT: &str = "bench-events";
 
-fn consumer(bootstrap: &str) -> anyhow::Result<BaseConsumer> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "bench-raw")
-        .set("enable.auto.commit", "false")
-        .set("receive.message.max.bytes", "1000000000")
-        .create()?)
-}
-
-/// The end offset of each partition (`None` if the topic does not exist).
-fn ends(bootstrap: &str, partitions: i32) -> anyhow::Result<Vec<i64>> {
-    let c = consumer(bootstrap)?;
-    (0..partitions).map(|p| Ok(c.fetch_watermarks(INPUT, p, Duration::from_secs(10))?.1)).collect()
-}
-
 fn prepare_input(args: &Args) -> anyhow::Result<()> {
-    if let Ok(ends) = ends(&args.bootstrap, args.partitions)
+    if let Ok(ends) = end_offsets(&args.bootstrap, INPUT, args.partitions)
         && ends.iter().sum::<i64>() == args.events as i64
     {
         println!("input: {INPUT} already holds {} events", args.events);
@@ -84,46 +66,6 @@ fn prepare_input(args: &Args) -> anyhow::Result<()> {
         args.events as f64 / s
     );
     Ok(())
-}
-
-/// Raw rdkafka: the partitions split over one consumer per core, values only touched.
-fn raw(args: &Args) -> anyhow::Result<usize> {
-    let ends = ends(&args.bootstrap, args.partitions)?;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(ends.len());
-    let counts = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let mine: Vec<(i32, i64)> =
-                    ends.iter().enumerate().skip(t).step_by(threads).map(|(p, e)| (p as i32, *e)).collect();
-                let bootstrap = args.bootstrap.clone();
-                scope.spawn(move || -> anyhow::Result<usize> {
-                    let c = consumer(&bootstrap)?;
-                    let mut tpl = TopicPartitionList::new();
-                    for (p, _) in &mine {
-                        tpl.add_partition_offset(INPUT, *p, Offset::Offset(0))?;
-                    }
-                    c.assign(&tpl)?;
-                    let (mut n, mut bytes) = (0usize, 0usize);
-                    let mut done = vec![false; mine.len()];
-                    while done.iter().any(|d| !d) {
-                        let Some(m) = c.poll(Duration::from_secs(10)) else { bail!("raw consumer timed out") };
-                        let m = m?;
-                        n += 1;
-                        bytes += m.payload().map_or(0, <[u8]>::len);
-                        if let Some(i) = mine.iter().position(|(p, _)| *p == m.partition())
-                            && m.offset() + 1 >= mine[i].1
-                        {
-                            done[i] = true;
-                        }
-                    }
-                    std::hint::black_box(bytes);
-                    Ok(n)
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().expect("raw consumer thread")).collect::<anyhow::Result<Vec<_>>>()
-    })?;
-    Ok(counts.iter().sum())
 }
 
 fn source(args: &Args, session: &Session) -> anyhow::Result<DataFrame> {
@@ -181,17 +123,12 @@ fn brooklet_exactly_once(args: &Args, run: usize) -> anyhow::Result<usize> {
 /// A scenario: given the run number, how many records it handled.
 type Scenario<'a> = &'a dyn Fn(usize) -> anyhow::Result<usize>;
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     prepare_input(&args)?;
     let mut rates = Vec::new();
     let scenarios: [(&str, Scenario<'_>); 3] = [
-        ("raw", &|_| raw(&args)),
+        ("raw", &|_| raw_consume(&args.bootstrap, INPUT, args.partitions)),
         ("source", &|_| brooklet_count(&args)),
         ("exactly-once", &|r| brooklet_exactly_once(&args, r)),
     ];

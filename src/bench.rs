@@ -1,4 +1,13 @@
-//! Helpers the benchmark examples share.
+//! Helpers the benchmark examples share: memory figures, a median, and the raw rdkafka
+//! consumption the Kafka benchmarks measure Brooklet's source against.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 /// A memory figure of this process from `/proc/self/status`, in MB: `"VmHWM:"` (peak
 /// resident) or `"VmRSS:"` (resident now); 0 where the file is not there.
@@ -9,4 +18,65 @@ pub fn rss_mb(field: &str) -> f64 {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches(" kB").parse::<f64>().ok());
     kb.unwrap_or(0.0) / 1024.0
+}
+
+/// The median of `xs` (the upper one of an even count).
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn consumer(bootstrap: &str) -> anyhow::Result<BaseConsumer> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "bench-raw")
+        .set("enable.auto.commit", "false")
+        .set("receive.message.max.bytes", "1000000000")
+        .create()?)
+}
+
+/// The end offset of each of `topic`'s `partitions` (an error if the topic does not exist).
+pub fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<Vec<i64>> {
+    let c = consumer(bootstrap)?;
+    (0..partitions).map(|p| Ok(c.fetch_watermarks(topic, p, Duration::from_secs(10))?.1)).collect()
+}
+
+/// Raw rdkafka: all of `topic` read by one consumer per core, the partitions split between
+/// them as Brooklet splits them, values only touched. How many records it read.
+pub fn raw_consume(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<usize> {
+    let ends = end_offsets(bootstrap, topic, partitions)?;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(ends.len());
+    let counts = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let mine: Vec<(i32, i64)> =
+                    ends.iter().enumerate().skip(t).step_by(threads).map(|(p, e)| (p as i32, *e)).collect();
+                scope.spawn(move || -> anyhow::Result<usize> {
+                    let c = consumer(bootstrap)?;
+                    let mut tpl = TopicPartitionList::new();
+                    for (p, _) in &mine {
+                        tpl.add_partition_offset(topic, *p, Offset::Offset(0))?;
+                    }
+                    c.assign(&tpl)?;
+                    let (mut n, mut bytes) = (0usize, 0usize);
+                    let mut done: Vec<bool> = mine.iter().map(|(_, end)| *end == 0).collect();
+                    while done.iter().any(|d| !d) {
+                        let Some(m) = c.poll(Duration::from_secs(10)) else { bail!("raw consumer timed out") };
+                        let m = m?;
+                        n += 1;
+                        bytes += m.payload().map_or(0, <[u8]>::len);
+                        if let Some(i) = mine.iter().position(|(p, _)| *p == m.partition())
+                            && m.offset() + 1 >= mine[i].1
+                        {
+                            done[i] = true;
+                        }
+                    }
+                    std::hint::black_box(bytes);
+                    Ok(n)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("raw consumer thread")).collect::<anyhow::Result<Vec<_>>>()
+    })?;
+    Ok(counts.iter().sum())
 }

@@ -101,13 +101,13 @@ pub fn delete_records_before(bootstrap: &str, topic: &str, partition: i32, offse
     Ok(())
 }
 
-/// One record to produce.
+/// One record to produce: its value text (JSON in most chapters) or bytes (Avro).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Record {
+pub struct Record<V = String> {
     /// `None` for a record without a key.
     pub key: Option<String>,
-    /// The value (JSON in the chapters).
-    pub value: String,
+    /// The value.
+    pub value: V,
     /// Its partition; `None` lets the producer choose from the key.
     pub partition: Option<i32>,
     /// Its CreateTime, epoch milliseconds.
@@ -125,14 +125,14 @@ pub fn producer(bootstrap: &str) -> anyhow::Result<BaseProducer> {
 
 /// Produces `records` to `topic` and waits until the broker has them all. `progress` is
 /// called after each record is queued.
-pub fn produce(
+pub fn produce<V: AsRef<[u8]>>(
     producer: &BaseProducer,
     topic: &str,
-    records: impl IntoIterator<Item = Record>,
+    records: impl IntoIterator<Item = Record<V>>,
     mut progress: impl FnMut(),
 ) -> anyhow::Result<()> {
     for r in records {
-        let mut record = BaseRecord::to(topic).payload(r.value.as_bytes()).timestamp(r.timestamp_ms);
+        let mut record = BaseRecord::to(topic).payload(r.value.as_ref()).timestamp(r.timestamp_ms);
         if let Some(k) = &r.key {
             record = record.key(k.as_bytes());
         }
@@ -243,6 +243,24 @@ pub fn event_records(events: impl IntoIterator<Item = crate::events::Event>) -> 
         partition: None,
         timestamp_ms: e.timestamp_ms,
     })
+}
+
+/// The book's events as Kafka records as [`event_records`] makes them, the value in Avro in
+/// the Confluent wire format with the registry's `schema_id` for
+/// [`EVENT_AVRO_SCHEMA`](crate::avro_events::EVENT_AVRO_SCHEMA).
+pub fn avro_event_records(
+    events: impl IntoIterator<Item = crate::events::Event>,
+    schema_id: u32,
+) -> anyhow::Result<impl Iterator<Item = anyhow::Result<Record<Vec<u8>>>>> {
+    let avro = crate::avro_events::AvroEvents::new()?;
+    Ok(events.into_iter().map(move |e| {
+        Ok(Record {
+            key: Some(e.user_id.clone()),
+            value: avro.encode_framed(&e, schema_id)?,
+            partition: None,
+            timestamp_ms: e.timestamp_ms,
+        })
+    }))
 }
 
 /// Paces a producer at `per_second` records per second (`0`: as fast as the broker takes

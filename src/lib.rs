@@ -18,6 +18,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod avro_events;
 pub mod bench;
 pub mod crash;
 pub mod events;

@@ -3,16 +3,21 @@
 //! ```text
 //! cargo run --bin kafka-events -- --topic events --events 100000 --rate 5000
 //! cargo run --bin kafka-events -- --topic events --partitions 4 --recreate --seed 7
+//! cargo run --bin kafka-events -- --topic events-avro --format avro --registry http://127.0.0.1:38081
 //! ```
 //!
-//! Each event is one record: key the user id, value the JSON line, CreateTime the event's
-//! timestamp. The same seed gives the same records. The broker is `--bootstrap`, else
-//! `BROOKLET_KAFKA_BOOTSTRAP`, else the one `scripts/kafka.sh start` runs.
+//! Each event is one record: key the user id, value the JSON line (or, with `--format avro`,
+//! the Avro value in the Confluent wire format, its schema registered under `<topic>-value`),
+//! CreateTime the event's timestamp. The same seed gives the same records. The broker is
+//! `--bootstrap`, else `BROOKLET_KAFKA_BOOTSTRAP`, else the one `scripts/kafka.sh start` runs.
 
 use anyhow::Context;
+use brooklet_book::avro_events::EVENT_AVRO_SCHEMA;
 use brooklet_book::events::EventGenerator;
-use brooklet_book::kafka::{DEFAULT_BOOTSTRAP, Pacer, event_records, produce, producer, recreate_topic};
-use clap::Parser;
+use brooklet_book::kafka::{
+    DEFAULT_BOOTSTRAP, Pacer, avro_event_records, event_records, produce, producer, recreate_topic,
+};
+use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, Parser)]
@@ -45,6 +50,20 @@ struct Args {
     /// Bootstrap servers.
     #[arg(long, env = "BROOKLET_KAFKA_BOOTSTRAP", default_value = DEFAULT_BOOTSTRAP)]
     bootstrap: String,
+    /// The values' format.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+    /// The schema registry `--format avro` registers the events' schema with.
+    #[arg(long, env = "BROOKLET_SCHEMA_REGISTRY_URL", default_value = brooklet_book::registry::DEFAULT_URL)]
+    registry: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// One JSON line per event.
+    Json,
+    /// Avro in the Confluent wire format.
+    Avro,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,10 +80,23 @@ fn main() -> anyhow::Result<()> {
     let events = (0..args.events).map(|_| generator.next_event());
     let mut pacer = Pacer::new(args.rate);
     let started = std::time::Instant::now();
-    produce(&producer(&args.bootstrap)?, &args.topic, event_records(events), || {
+    let mut tick = || {
         pacer.tick();
         bar.inc(1);
-    })?;
+    };
+    let producer = producer(&args.bootstrap)?;
+    match args.format {
+        Format::Json => produce(&producer, &args.topic, event_records(events), tick)?,
+        Format::Avro => {
+            let subject = format!("{}-value", args.topic);
+            let schema = serde_json::from_str(EVENT_AVRO_SCHEMA)?;
+            let id = brooklet::registry::SchemaRegistry::new(&args.registry)
+                .register(&subject, &schema)
+                .with_context(|| format!("cannot register the events' schema under {subject}"))?;
+            let records = avro_event_records(events, id)?.collect::<anyhow::Result<Vec<_>>>()?;
+            produce(&producer, &args.topic, records, &mut tick)?;
+        }
+    }
     bar.finish();
     let seconds = started.elapsed().as_secs_f64();
     println!(
