@@ -2,7 +2,7 @@
 //! 20 characters, an `only showing top N rows` footer. Cells are formatted by arrow's
 //! `ArrayFormatter` and laid out by comfy-table (the library arrow's pretty printer uses).
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use comfy_table::{Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table, Width};
@@ -43,21 +43,11 @@ fn cell_texts(batches: &[RecordBatch], num_rows: usize) -> Result<Vec<Vec<String
         .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f"));
     let mut rows = Vec::new();
     for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
             if rows.len() == num_rows {
                 return Ok(rows);
             }
-            let cells = formatters.iter().enumerate();
-            rows.push(
-                cells
-                    .map(|(i, f)| spark_value(f.value(row).to_string(), batch.schema().field(i).data_type()))
-                    .collect(),
-            );
+            rows.push(batch.columns().iter().map(|c| spark_value(c.as_ref(), row, &options)).collect::<Result<_>>()?);
         }
     }
     Ok(rows)
@@ -100,18 +90,49 @@ fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// Adjusts arrow's text to Spark's where they differ: structs print `{a, b}` without names.
-fn spark_value(text: String, data_type: &DataType) -> String {
-    match data_type {
-        DataType::Struct(fields) if text != "NULL" => {
-            let mut inner = text.trim_start_matches('{').trim_end_matches('}').to_string();
-            for f in fields {
-                inner = inner.replacen(&format!("{}: ", f.name()), "", 1);
-            }
-            format!("{{{inner}}}")
-        }
-        _ => text,
+/// One value as Spark's `show()` prints it (its `ToPrettyString`): a struct as `{a, b}` without
+/// names, an array as `[a, b]`, a map as `{k -> v}`, a null as `NULL` at any depth, an
+/// infinite float as `Infinity`; the rest as arrow formats it.
+fn spark_value(array: &dyn Array, row: usize, options: &FormatOptions) -> Result<String> {
+    if array.is_null(row) {
+        return Ok("NULL".to_string());
     }
+    let items = |values: &dyn Array, range: std::ops::Range<usize>| -> Result<Vec<String>> {
+        range.map(|i| spark_value(values, i, options)).collect()
+    };
+    Ok(match array.data_type() {
+        DataType::Struct(_) => {
+            let fields: Result<Vec<String>> =
+                array.as_struct().columns().iter().map(|c| spark_value(c.as_ref(), row, options)).collect();
+            format!("{{{}}}", fields?.join(", "))
+        }
+        DataType::List(_) => {
+            let list = array.as_list::<i32>();
+            let range = list.value_offsets()[row] as usize..list.value_offsets()[row + 1] as usize;
+            format!("[{}]", items(list.values().as_ref(), range)?.join(", "))
+        }
+        DataType::LargeList(_) => {
+            let list = array.as_list::<i64>();
+            let range = list.value_offsets()[row] as usize..list.value_offsets()[row + 1] as usize;
+            format!("[{}]", items(list.values().as_ref(), range)?.join(", "))
+        }
+        DataType::Map(_, _) => {
+            let map = array.as_map();
+            let range = map.value_offsets()[row] as usize..map.value_offsets()[row + 1] as usize;
+            let keys = items(map.keys().as_ref(), range.clone())?;
+            let values = items(map.values().as_ref(), range)?;
+            let pairs: Vec<String> = keys.iter().zip(&values).map(|(k, v)| format!("{k} -> {v}")).collect();
+            format!("{{{}}}", pairs.join(", "))
+        }
+        _ => {
+            let text = ArrayFormatter::try_new(array, options)?.value(row).to_string();
+            match (array.data_type(), text.as_str()) {
+                (DataType::Float16 | DataType::Float32 | DataType::Float64, "inf") => "Infinity".to_string(),
+                (DataType::Float16 | DataType::Float32 | DataType::Float64, "-inf") => "-Infinity".to_string(),
+                _ => text,
+            }
+        }
+    })
 }
 
 fn cut(text: &str, truncate: usize) -> String {
@@ -173,6 +194,22 @@ only showing top 2 rows
         assert_eq!(
             html,
             "<table>\n<tr><th>a&lt;b</th></tr>\n<tr><td>x &amp; y</td></tr>\n<tr><td>NULL</td></tr>\n</table>\n"
+        );
+    }
+
+    #[test]
+    fn nested_values_print_as_sparks_show_prints_them() {
+        let s = crate::Session::builder().build();
+        let df = s
+            .sql(
+                "SELECT named_struct('a', 1, 'b', CAST(NULL AS STRING), 'c', named_struct('d', 'x')) AS s, \
+                 [make_array(1, 2), make_array()] AS l, map(['k1', 'k2'], [CAST('Infinity' AS DOUBLE), NULL]) AS m",
+            )
+            .unwrap();
+        assert!(
+            df.show_string(20, 0).unwrap().contains("|{1, NULL, {x}}|[[1, 2], []]|{k1 -> Infinity, k2 -> NULL}|"),
+            "{}",
+            df.show_string(20, 0).unwrap()
         );
     }
 
