@@ -71,6 +71,11 @@ fn ch12_joins() {
     verify("ch12_joins");
 }
 
+#[test]
+fn ch13_avro_functions() {
+    verify("ch13_avro_functions");
+}
+
 /// A chapter that needs something outside the project: verified where it is there,
 /// skipped (with a note) where it is not, unless the environment variable `required` is set.
 fn verify_or_skip(chapter: &str, required: &str) {

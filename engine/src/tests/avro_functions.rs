@@ -206,6 +206,20 @@ fn a_reader_schema_reads_old_and_new_values_alike() {
     let rows = crate::tests::lines(&read.collect().unwrap());
     // The int widens to a long and the added field takes its default.
     assert_eq!(rows, ["{id: a, n: 3, source: web}"]);
+    // A field the writer lacks with no default to take: refused when the query is planned.
+    let no_default =
+        r#"{"type":"record","name":"E","fields":[{"name":"id","type":"string"},{"name":"source","type":"string"}]}"#;
+    let refused = s
+        .table("t")
+        .unwrap()
+        .select(vec![crate::functions::from_avro_with(
+            crate::functions::col("data"),
+            v1,
+            &[("avroSchema", no_default)],
+        )])
+        .map(|_| ())
+        .unwrap_err();
+    assert!(refused.to_string().contains("source"), "{refused}");
 }
 
 #[test]

@@ -53,6 +53,9 @@ mod ch11_kafka_batch;
 #[path = "../../../examples/ch12_joins.rs"]
 #[allow(dead_code)]
 mod ch12_joins;
+#[path = "../../../examples/ch13_avro_functions.rs"]
+#[allow(dead_code)]
+mod ch13_avro_functions;
 
 /// Every chapter, in book order.
 pub const CHAPTERS: &[(&str, Kind)] = &[
@@ -69,4 +72,5 @@ pub const CHAPTERS: &[(&str, Kind)] = &[
     ("ch10_kafka_json", Kind::Kafka(ch10_kafka_json::run)),
     ("ch11_kafka_batch", Kind::Kafka(ch11_kafka_batch::run)),
     ("ch12_joins", Kind::Program(ch12_joins::run)),
+    ("ch13_avro_functions", Kind::Program(ch13_avro_functions::run)),
 ];
