@@ -96,30 +96,21 @@ impl SchemaRegistry {
         Error::Registry { url: self.url.clone(), message: format!("{what}: {message}") }
     }
 
-    /// Sends a GET (no body) or a POST of `body`: the reply's JSON, or the registry's error
-    /// code and message; `Err` if the registry cannot be reached.
-    fn send(&self, path: &str, body: Option<Value>, what: &str) -> Result<Reply> {
+    /// Sends `call` to `path`: the reply's JSON, or the registry's error code and message;
+    /// `Err` if the registry cannot be reached.
+    fn send(&self, path: &str, call: Call, what: &str) -> Result<Reply> {
         let url = format!("{}{path}", self.url);
         let authorization = shared().authorization.get(&self.url).cloned();
+        let authorization = authorization.as_deref();
         let agent = agent();
-        let sent = match body {
-            None => {
-                let request = agent.get(&url);
-                match &authorization {
-                    Some(a) => request.header("Authorization", a),
-                    None => request,
-                }
-                .header("Accept", CONTENT_TYPE)
-                .call()
+        let sent = match call {
+            Call::Get => authorized(agent.get(&url), authorization).header("Accept", CONTENT_TYPE).call(),
+            Call::Delete => authorized(agent.delete(&url), authorization).header("Accept", CONTENT_TYPE).call(),
+            Call::Post(body) => {
+                authorized(agent.post(&url), authorization).header("Content-Type", CONTENT_TYPE).send(body.to_string())
             }
-            Some(body) => {
-                let request = agent.post(&url);
-                match &authorization {
-                    Some(a) => request.header("Authorization", a),
-                    None => request,
-                }
-                .header("Content-Type", CONTENT_TYPE)
-                .send(body.to_string())
+            Call::Put(body) => {
+                authorized(agent.put(&url), authorization).header("Content-Type", CONTENT_TYPE).send(body.to_string())
             }
         };
         let mut response = sent.map_err(|e| self.failed(what, format!("the registry is unreachable ({e})")))?;
@@ -135,8 +126,8 @@ impl SchemaRegistry {
     }
 
     /// [`send`](Self::send), with the registry's error as an [`Error`].
-    fn request(&self, path: &str, body: Option<Value>, what: &str) -> Result<Value> {
-        self.send(path, body, what)?.map_err(|(code, message)| self.failed(what, format!("{message} (error {code})")))
+    fn request(&self, path: &str, call: Call, what: &str) -> Result<Value> {
+        self.send(path, call, what)?.map_err(|(code, message)| self.failed(what, format!("{message} (error {code})")))
     }
 
     /// The schema with registry id `id` (cached); `None` if the registry has no such id.
@@ -145,7 +136,7 @@ impl SchemaRegistry {
             return Ok(Some(schema.clone()));
         }
         let what = format!("schema id {id}");
-        let reply = match self.send(&format!("/schemas/ids/{id}"), None, &what)? {
+        let reply = match self.send(&format!("/schemas/ids/{id}"), Call::Get, &what)? {
             Ok(reply) => reply,
             Err((40403, _)) => return Ok(None),
             Err((code, message)) => return Err(self.failed(&what, format!("{message} (error {code})"))),
@@ -168,7 +159,7 @@ impl SchemaRegistry {
     /// Version `version` (a number or `latest`) of `subject`.
     pub fn version(&self, subject: &str, version: &str) -> Result<RegisteredSchema> {
         let what = format!("subject '{subject}' version {version}");
-        let reply = self.request(&format!("/subjects/{}/versions/{version}", encode(subject)), None, &what)?;
+        let reply = self.request(&format!("/subjects/{}/versions/{version}", encode(subject)), Call::Get, &what)?;
         self.registered(&reply).map_err(|m| self.failed(&what, m))
     }
 
@@ -190,7 +181,7 @@ impl SchemaRegistry {
         }
         let what = format!("registering a schema under subject '{subject}'");
         let body = json!({"schema": schema.to_string()});
-        let reply = self.request(&format!("/subjects/{}/versions", encode(subject)), Some(body), &what)?;
+        let reply = self.request(&format!("/subjects/{}/versions", encode(subject)), Call::Post(body), &what)?;
         let id =
             reply.get("id").and_then(Value::as_u64).ok_or_else(|| self.failed(&what, format!("no id in {reply}")))?;
         shared().registered.insert(key, id as u32);
@@ -202,7 +193,7 @@ impl SchemaRegistry {
     pub fn lookup(&self, subject: &str, schema: &Value) -> Result<RegisteredSchema> {
         let what = format!("looking up a schema under subject '{subject}'");
         let body = json!({"schema": schema.to_string()});
-        let reply = self.request(&format!("/subjects/{}", encode(subject)), Some(body), &what)?;
+        let reply = self.request(&format!("/subjects/{}", encode(subject)), Call::Post(body), &what)?;
         self.registered(&reply).map_err(|m| self.failed(&what, m))
     }
 
@@ -211,7 +202,7 @@ impl SchemaRegistry {
         let what = format!("testing compatibility with subject '{subject}' version {version}");
         let body = json!({"schema": schema.to_string()});
         let path = format!("/compatibility/subjects/{}/versions/{version}?verbose=true", encode(subject));
-        let reply = self.request(&path, Some(body), &what)?;
+        let reply = self.request(&path, Call::Post(body), &what)?;
         let compatible = reply.get("is_compatible").and_then(Value::as_bool).unwrap_or(false);
         let messages = reply
             .get("messages")
@@ -219,6 +210,46 @@ impl SchemaRegistry {
             .map(|m| m.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect())
             .unwrap_or_default();
         Ok((compatible, messages))
+    }
+
+    /// Sets `subject`'s compatibility mode (`NONE`, `BACKWARD`, `BACKWARD_TRANSITIVE`,
+    /// `FORWARD`, `FORWARD_TRANSITIVE`, `FULL`, `FULL_TRANSITIVE`).
+    pub fn set_compatibility(&self, subject: &str, mode: &str) -> Result<()> {
+        let what = format!("setting the compatibility of subject '{subject}'");
+        let body = json!({"compatibility": mode});
+        self.request(&format!("/config/{}", encode(subject)), Call::Put(body), &what).map(|_| ())
+    }
+
+    /// Deletes `subject` and all its versions for good (soft, then permanently, as the
+    /// registry requires); the versions it had, none if there was no such subject. Schemas
+    /// stay readable by id.
+    pub fn delete_subject(&self, subject: &str) -> Result<Vec<u32>> {
+        let what = format!("deleting subject '{subject}'");
+        let path = format!("/subjects/{}", encode(subject));
+        let versions = match self.send(&path, Call::Delete, &what)? {
+            Ok(reply) => reply.as_array().map(|v| v.iter().filter_map(|n| n.as_u64()).map(|n| n as u32).collect()),
+            Err((40401, _)) => return Ok(Vec::new()),
+            Err((code, message)) => return Err(self.failed(&what, format!("{message} (error {code})"))),
+        };
+        self.request(&format!("{path}?permanent=true"), Call::Delete, &what)?;
+        shared().registered.retain(|(url, s, _), _| !(url == &self.url && s == subject));
+        Ok(versions.unwrap_or_default())
+    }
+}
+
+/// A request: its method and, for POST and PUT, its JSON body.
+enum Call {
+    Get,
+    Delete,
+    Post(Value),
+    Put(Value),
+}
+
+/// `request` with the `Authorization` header, if there is one for its URL.
+fn authorized<B>(request: ureq::RequestBuilder<B>, authorization: Option<&str>) -> ureq::RequestBuilder<B> {
+    match authorization {
+        Some(a) => request.header("Authorization", a),
+        None => request,
     }
 }
 

@@ -20,4 +20,10 @@ pub trait Sink: Send {
 
     /// How progress reports name this sink.
     fn description(&self) -> String;
+
+    /// The width at which a display of this sink's rows cuts a cell: Spark's 20, or what the
+    /// console sink's `truncate` option says (0: nothing cut).
+    fn cell_width(&self) -> usize {
+        20
+    }
 }

@@ -25,6 +25,20 @@ pub struct RecordedBatch {
     pub schema: SchemaRef,
     /// The rows, as the sink received them.
     pub batches: Vec<RecordBatch>,
+    /// The width the sink cuts cells at when it shows them (0: nothing cut).
+    pub cell_width: usize,
+}
+
+impl From<&BatchOutput> for RecordedBatch {
+    fn from(output: &BatchOutput) -> Self {
+        RecordedBatch {
+            batch_id: output.batch_id,
+            watermark: output.watermark.clone(),
+            schema: output.schema.clone(),
+            batches: output.batches.clone(),
+            cell_width: output.cell_width,
+        }
+    }
 }
 
 impl RecordedBatch {
@@ -36,7 +50,7 @@ impl RecordedBatch {
     /// The rows, sorted, as Spark's console sink prints them (all rows).
     pub fn to_table(&self) -> Result<String> {
         let sorted = self.sorted()?;
-        crate::display::format_table(&self.schema, &[sorted], usize::MAX, 20)
+        crate::display::format_table(&self.schema, &[sorted], usize::MAX, self.cell_width)
     }
 }
 
@@ -83,12 +97,7 @@ impl BatchRecorder {
 impl StreamingQueryListener for BatchRecorder {
     fn on_batch_output(&self, output: &BatchOutput) {
         let name = output.name.clone().unwrap_or_else(|| output.id.to_string());
-        let recorded = RecordedBatch {
-            batch_id: output.batch_id,
-            watermark: output.watermark.clone(),
-            schema: output.schema.clone(),
-            batches: output.batches.clone(),
-        };
+        let recorded = RecordedBatch::from(output);
         self.batches.lock().expect("recorder lock poisoned").entry(name).or_default().push(recorded);
     }
 }

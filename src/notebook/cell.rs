@@ -39,12 +39,7 @@ impl CellLog {
 
 impl StreamingQueryListener for CellLog {
     fn on_batch_output(&self, output: &BatchOutput) {
-        let recorded = RecordedBatch {
-            batch_id: output.batch_id,
-            watermark: output.watermark.clone(),
-            schema: output.schema.clone(),
-            batches: output.batches.clone(),
-        };
+        let recorded = RecordedBatch::from(output);
         // Rows sorted: the order of rows within a batch is not defined.
         let table = recorded.to_table().unwrap_or_else(|e| format!("(this batch cannot be shown: {e})\n"));
         let query = output.name.clone().unwrap_or_else(|| output.id.to_string());

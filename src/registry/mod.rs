@@ -34,12 +34,16 @@ pub fn url() -> Option<String> {
     std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500)).ok().map(|_| url)
 }
 
+/// Why a chapter or test that needs a registry did not run.
+pub const NO_REGISTRY: &str =
+    "no schema registry answers (start one with scripts/registry.sh start, or set BROOKLET_SCHEMA_REGISTRY_URL)";
+
 /// [`url`] for a test: `None` (skip) when no registry answers, unless
 /// `BROOKLET_REQUIRE_REGISTRY` is set, then a failure that says how to start one.
 pub fn url_for_test(test: &str) -> Option<String> {
     let found = url();
     if found.is_none() {
-        let why = "no schema registry answers (start one with scripts/registry.sh start, or set BROOKLET_SCHEMA_REGISTRY_URL)";
+        let why = NO_REGISTRY;
         if std::env::var_os("BROOKLET_REQUIRE_REGISTRY").is_some() {
             panic!("{test}: {why}");
         }

@@ -68,4 +68,8 @@ impl Sink for ConsoleSink {
     fn description(&self) -> String {
         "org.apache.spark.sql.execution.streaming.ConsoleTable$".into()
     }
+
+    fn cell_width(&self) -> usize {
+        self.truncate
+    }
 }

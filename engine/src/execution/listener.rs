@@ -58,6 +58,9 @@ pub struct BatchOutput {
     pub schema: SchemaRef,
     /// The rows.
     pub batches: Vec<RecordBatch>,
+    /// The width at which the sink would cut a cell when it shows them (see
+    /// [`Sink::cell_width`](crate::sink::Sink::cell_width)).
+    pub cell_width: usize,
 }
 
 /// Receives query events. Every method has an empty default: implement what you need.

@@ -397,6 +397,7 @@ impl MicroBatchExecution {
                 watermark: self.watermark.is_defined().then(|| iso_millis(batch_watermark_ms)),
                 schema,
                 batches: output,
+                cell_width: self.sink.cell_width(),
             };
             for l in &listeners {
                 l.on_batch_output(&event);

@@ -18,6 +18,9 @@ pub enum Kind {
     /// An example program that needs a Kafka broker; skipped (the book shows its recording)
     /// when none answers.
     Kafka(Run),
+    /// An example program that needs a Kafka broker and a schema registry; skipped when
+    /// either does not answer.
+    KafkaRegistry(Run),
 }
 
 #[path = "../../../examples/ch01_streams_are_tables.rs"]
@@ -56,6 +59,9 @@ mod ch12_joins;
 #[path = "../../../examples/ch13_avro_functions.rs"]
 #[allow(dead_code)]
 mod ch13_avro_functions;
+#[path = "../../../examples/ch14_kafka_avro.rs"]
+#[allow(dead_code)]
+mod ch14_kafka_avro;
 
 /// Every chapter, in book order.
 pub const CHAPTERS: &[(&str, Kind)] = &[
@@ -73,4 +79,5 @@ pub const CHAPTERS: &[(&str, Kind)] = &[
     ("ch11_kafka_batch", Kind::Kafka(ch11_kafka_batch::run)),
     ("ch12_joins", Kind::Program(ch12_joins::run)),
     ("ch13_avro_functions", Kind::Program(ch13_avro_functions::run)),
+    ("ch14_kafka_avro", Kind::KafkaRegistry(ch14_kafka_avro::run)),
 ];

@@ -157,6 +157,13 @@ fn execute(root: &Path, chapter: &str, params: BTreeMap<String, String>, echo: b
             None => skipped = Some(format!("{}; the book shows its recording", brooklet_book::kafka::NO_BROKER)),
             Some(_) => failure = run(&context).err().map(|e| format!("{e:#}")),
         },
+        Kind::KafkaRegistry(run) => match (brooklet_book::kafka::bootstrap(), brooklet_book::registry::url()) {
+            (None, _) => skipped = Some(format!("{}; the book shows its recording", brooklet_book::kafka::NO_BROKER)),
+            (_, None) => {
+                skipped = Some(format!("{}; the book shows its recording", brooklet_book::registry::NO_REGISTRY))
+            }
+            (Some(_), Some(_)) => failure = run(&context).err().map(|e| format!("{e:#}")),
+        },
         Kind::CodeOnly => {}
         Kind::Repl => match repl::evcxr() {
             None => skipped = Some(format!("evcxr is not installed ({}); the book shows its recording", repl::INSTALL)),
