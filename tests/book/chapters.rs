@@ -106,6 +106,12 @@ fn ch11_kafka_batch() {
     verify_or_skip("ch11_kafka_batch", "BROOKLET_REQUIRE_KAFKA");
 }
 
+/// Kafka with Avro needs the schema registry too (`scripts/test.sh` starts both).
+#[test]
+fn ch14_kafka_avro() {
+    verify_or_skip("ch14_kafka_avro", "BROOKLET_REQUIRE_REGISTRY");
+}
+
 /// Copies what the notebook reads (the book, the examples, every recording) so a test can
 /// change it or render it without touching the project.
 pub fn project_copy() -> tempfile::TempDir {
