@@ -5,6 +5,7 @@
 
 mod avro;
 mod avro_functions;
+mod avro_properties;
 mod bad_input;
 mod chained;
 mod dedup;
