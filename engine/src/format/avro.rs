@@ -94,10 +94,14 @@ impl AvroWriteOptions {
                 "snappy" => Some(CompressionCodec::Snappy),
                 "deflate" => Some(CompressionCodec::Deflate),
                 "zstandard" | "zstd" => Some(CompressionCodec::ZStandard),
+                "bzip2" => Some(CompressionCodec::Bzip2),
+                "xz" => Some(CompressionCodec::Xz),
                 other => {
                     return Err(Error::option(
                         "compression",
-                        format!("unknown Avro codec '{other}'; use uncompressed, snappy, deflate or zstandard"),
+                        format!(
+                            "unknown Avro codec '{other}'; use uncompressed, snappy, deflate, bzip2, xz or zstandard"
+                        ),
                     ));
                 }
             };

@@ -96,7 +96,7 @@ fn the_compression_option_picks_the_codec_and_refuses_what_it_does_not_know() {
         .unwrap();
     let expected = lines(&many.collect().unwrap());
     let mut sizes = Vec::new();
-    for codec in ["uncompressed", "snappy", "deflate", "zstandard"] {
+    for codec in ["uncompressed", "snappy", "deflate", "bzip2", "xz", "zstandard"] {
         let out = dir.path().join(codec);
         many.clone().write().format("avro").option("compression", codec).save(&out).unwrap();
         assert_eq!(lines(&s.read().format("avro").load(&out).unwrap().collect().unwrap()), expected, "{codec}");

@@ -138,7 +138,7 @@ impl WriteFormat {
     }
 
     /// The format with the writer options it takes: Avro's `compression` (Spark's names:
-    /// `uncompressed`, `snappy`, the default, `deflate`, `zstandard`), `recordName`,
+    /// `uncompressed`, `snappy`, the default, `deflate`, `bzip2`, `xz`, `zstandard`), `recordName`,
     /// `recordNamespace` and `avroSchema`. The other formats write as Spark does by default and
     /// refuse these options rather than ignore them.
     pub(crate) fn with_options(self, options: &crate::options::Options) -> Result<Self> {
