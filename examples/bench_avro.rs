@@ -23,15 +23,17 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use arrow::array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
 use arrow::datatypes::{Field, Schema};
 use brooklet::functions::{
     AvroOptions, col, from_avro, from_avro_registry, from_json, lit, named_struct, to_avro, to_json,
 };
-use brooklet::{DataFrame, Session, Trigger};
+use brooklet::{DataFrame, Session};
 use brooklet_book::avro_events::{AvroEvents, EVENT_AVRO_SCHEMA};
-use brooklet_book::bench::{end_offsets, median, raw_consume};
+use brooklet_book::bench::{
+    Scenario, bytes_of_files, count_event_types, end_offsets, median, raw_consume, run_scenarios,
+};
 use brooklet_book::events::{EVENT_SCHEMA, Event, EventGenerator};
 use brooklet_book::kafka::{avro_event_records, produce, producer, recreate_topic};
 use clap::Parser;
@@ -88,17 +90,6 @@ fn time(df: &DataFrame, runs: usize, events: usize) -> anyhow::Result<(f64, Vec<
 fn columns(df: DataFrame) -> anyhow::Result<DataFrame> {
     let exprs: Vec<String> = COLUMNS.iter().map(|c| format!("e.{c} AS {c}")).collect();
     Ok(df.select_expr(&exprs.iter().map(String::as_str).collect::<Vec<_>>())?)
-}
-
-fn bytes_of_files(dir: &std::path::Path, extension: &str) -> anyhow::Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == extension) {
-            total += std::fs::metadata(&path)?.len();
-        }
-    }
-    Ok(total)
 }
 
 fn formats(args: &Args, events: &[Event], registry: Option<&str>) -> anyhow::Result<()> {
@@ -180,53 +171,26 @@ fn prepare_topic(args: &Args, bootstrap: &str, url: &str, events: Vec<Event>) ->
 fn brooklet_count(bootstrap: &str, url: &str) -> anyhow::Result<usize> {
     let session = Session::new();
     let options = AvroOptions::registry(url).subject(&format!("{TOPIC}-value"));
-    let counts = session
-        .read_stream()
-        .format("kafka")
-        .option("kafka.bootstrap.servers", bootstrap)
-        .option("subscribe", TOPIC)
-        .option("startingOffsets", "earliest")
-        .load_source()?
-        .select(vec![from_avro_registry(col("value"), &options).alias("e")])?
-        .select_expr(&["e.event_type AS event_type"])?
-        .group_by(["event_type"])?
-        .count()?;
-    let query = counts
-        .write_stream()
-        .format("memory")
-        .query_name("counts")
-        .output_mode("complete")
-        .trigger(Trigger::AvailableNow)
-        .start()?;
-    query.await_termination()?;
-    let total = session.sql("SELECT CAST(sum(count) AS BIGINT) AS n FROM counts")?.collect()?;
-    let n = total[0].column(0).as_any().downcast_ref::<arrow::array::Int64Array>().context("sum")?.value(0);
-    Ok(n as usize)
+    count_event_types(
+        session
+            .read_stream()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", bootstrap)
+            .option("subscribe", TOPIC)
+            .option("startingOffsets", "earliest")
+            .load_source()?
+            .select(vec![from_avro_registry(col("value"), &options).alias("e")])?
+            .select_expr(&["e.event_type AS event_type"])?,
+    )
 }
 
 fn kafka(args: &Args, bootstrap: &str, url: &str, events: Vec<Event>) -> anyhow::Result<()> {
     prepare_topic(args, bootstrap, url, events)?;
-    let mut rates = Vec::new();
-    let scenarios: [(&str, &dyn Fn() -> anyhow::Result<usize>); 2] = [
-        ("raw", &|| raw_consume(bootstrap, TOPIC, args.partitions)),
-        ("source+avro", &|| brooklet_count(bootstrap, url)),
+    let scenarios: [(&str, Scenario<'_>); 2] = [
+        ("raw", &|_| raw_consume(bootstrap, TOPIC, args.partitions)),
+        ("source+avro", &|_| brooklet_count(bootstrap, url)),
     ];
-    for (name, f) in scenarios {
-        let mut per_run = Vec::new();
-        for run in 0..args.runs {
-            let started = Instant::now();
-            let n = f()?;
-            let s = started.elapsed().as_secs_f64();
-            if n != args.events {
-                bail!("{name}: handled {n} records, expected {}", args.events);
-            }
-            per_run.push(n as f64 / s);
-            println!("{name:>12} run {run}: {n} records in {s:.2} s = {:.0} msgs/s", n as f64 / s);
-        }
-        let m = median(per_run);
-        println!("{name:>12} median: {m:.0} msgs/s");
-        rates.push(m);
-    }
+    let rates = run_scenarios(&scenarios, args.runs, args.events)?;
     println!("source+avro/raw = {:.2}", rates[1] / rates[0]);
     Ok(())
 }

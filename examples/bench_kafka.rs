@@ -17,11 +17,10 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
 use brooklet::functions::{col, from_json};
 use brooklet::prelude::*;
 use brooklet::{Session, Trigger};
-use brooklet_book::bench::{end_offsets, median, raw_consume};
+use brooklet_book::bench::{Scenario, count_event_types, end_offsets, raw_consume, run_scenarios};
 use brooklet_book::events::{EVENT_SCHEMA, EventGenerator};
 use brooklet_book::kafka::{DEFAULT_BOOTSTRAP, event_records, produce, producer, recreate_topic};
 use clap::Parser;
@@ -81,22 +80,11 @@ fn source(args: &Args, session: &Session) -> anyhow::Result<DataFrame> {
 /// Brooklet: from_json, then count per event_type.
 fn brooklet_count(args: &Args) -> anyhow::Result<usize> {
     let session = Session::new();
-    let counts = source(args, &session)?
-        .select(vec![from_json(col("value"), EVENT_SCHEMA).alias("e")])?
-        .select_expr(&["e.event_type AS event_type"])?
-        .group_by(["event_type"])?
-        .count()?;
-    let query = counts
-        .write_stream()
-        .format("memory")
-        .query_name("counts")
-        .output_mode("complete")
-        .trigger(Trigger::AvailableNow)
-        .start()?;
-    query.await_termination()?;
-    let total = session.sql("SELECT CAST(sum(count) AS BIGINT) AS n FROM counts")?.collect()?;
-    let n = total[0].column(0).as_any().downcast_ref::<arrow::array::Int64Array>().context("sum")?.value(0);
-    Ok(n as usize)
+    count_event_types(
+        source(args, &session)?
+            .select(vec![from_json(col("value"), EVENT_SCHEMA).alias("e")])?
+            .select_expr(&["e.event_type AS event_type"])?,
+    )
 }
 
 /// Brooklet: copy to another topic with the exactly-once sink.
@@ -120,34 +108,15 @@ fn brooklet_exactly_once(args: &Args, run: usize) -> anyhow::Result<usize> {
     Ok(rows)
 }
 
-/// A scenario: given the run number, how many records it handled.
-type Scenario<'a> = &'a dyn Fn(usize) -> anyhow::Result<usize>;
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     prepare_input(&args)?;
-    let mut rates = Vec::new();
     let scenarios: [(&str, Scenario<'_>); 3] = [
         ("raw", &|_| raw_consume(&args.bootstrap, INPUT, args.partitions)),
         ("source", &|_| brooklet_count(&args)),
         ("exactly-once", &|r| brooklet_exactly_once(&args, r)),
     ];
-    for (name, f) in scenarios {
-        let mut per_run = Vec::new();
-        for run in 0..args.runs {
-            let started = Instant::now();
-            let n = f(run)?;
-            let s = started.elapsed().as_secs_f64();
-            if n != args.events {
-                bail!("{name}: handled {n} records, expected {}", args.events);
-            }
-            per_run.push(n as f64 / s);
-            println!("{name:>13} run {run}: {n} records in {s:.2} s = {:.0} msgs/s", n as f64 / s);
-        }
-        let m = median(per_run);
-        println!("{name:>13} median: {m:.0} msgs/s");
-        rates.push(m);
-    }
+    let rates = run_scenarios(&scenarios, args.runs, args.events)?;
     println!("(b)/(a) = source/raw = {:.2}", rates[1] / rates[0]);
     println!("(c)/(a) = exactly-once/raw = {:.2}", rates[2] / rates[0]);
     Ok(())

@@ -13,6 +13,7 @@ use brooklet::functions::{Expr, from_avro, from_avro_with, named_struct, to_avro
 use brooklet::prelude::*;
 use brooklet_book::Chapter;
 use brooklet_book::avro_events::EVENT_AVRO_SCHEMA;
+use brooklet_book::bench::bytes_of_files;
 use brooklet_book::events::{EVENT_SCHEMA, EventGenerator};
 
 /// The six event columns as one struct, as `to_avro` takes them.
@@ -31,18 +32,6 @@ fn columns(df: DataFrame) -> brooklet::Result<DataFrame> {
         "e.value AS value",
         "e.session_id AS session_id",
     ])
-}
-
-/// The total size of the files with `extension` under `dir`.
-fn bytes_of_files(dir: &std::path::Path, extension: &str) -> anyhow::Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == extension) {
-            total += std::fs::metadata(&path)?.len();
-        }
-    }
-    Ok(total)
 }
 
 /// The whole chapter, as the book runs it.

@@ -18,20 +18,14 @@ use brooklet_book::kafka::{avro_event_records, bootstrap, produce, producer, rec
 const TOPIC: &str = "ch14-events";
 const SUBJECT: &str = "ch14-events-value";
 
-/// Version 2 of the events' schema: `country` added, with a default, so BACKWARD allows it.
-const EVENT_V2: &str = r#"{
-  "type": "record", "name": "Event", "namespace": "brooklet.events",
-  "fields": [
-    {"name": "event_id", "type": "string"},
-    {"name": "timestamp", "type": {"type": "long", "logicalType": "timestamp-micros"}},
-    {"name": "user_id", "type": "string"},
-    {"name": "event_type", "type": {"type": "enum", "name": "EventType",
-      "symbols": ["view", "click", "add_to_cart", "search", "purchase"]}},
-    {"name": "value", "type": "double"},
-    {"name": "session_id", "type": "string"},
-    {"name": "country", "type": ["null", "string"], "default": null}
-  ]
-}"#;
+/// Version 2 of the events' schema: version 1 with `country` added, with a default, so
+/// BACKWARD allows it.
+fn event_v2() -> anyhow::Result<String> {
+    let mut schema: serde_json::Value = serde_json::from_str(EVENT_AVRO_SCHEMA)?;
+    let fields = schema["fields"].as_array_mut().context("the schema's fields")?;
+    fields.push(serde_json::json!({"name": "country", "type": ["null", "string"], "default": null}));
+    Ok(schema.to_string())
+}
 
 /// The struct of `columns`, as `to_avro` takes it.
 fn struct_of(columns: &[&str]) -> Expr {
@@ -174,7 +168,7 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
         std::fs::create_dir_all(&later)?;
         std::fs::write(later.join("events.json"), lines)?;
         let columns = ["event_id", "timestamp", "user_id", "event_type", "value", "session_id", "country"];
-        let v2 = AvroOptions::registry(&url).subject(SUBJECT).option("avroSchema", EVENT_V2);
+        let v2 = AvroOptions::registry(&url).subject(SUBJECT).option("avroSchema", &event_v2()?);
         session
             .read()
             .schema(EVENT_SCHEMA)
@@ -221,7 +215,7 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
     let _refused = chapter.cell("refused", |_| {
         // ANCHOR: refused
         // Version 3 would make `value` a string: a reader of version 2 cannot read that.
-        let v3 = EVENT_V2.replace(r#""name": "value", "type": "double""#, r#""name": "value", "type": "string""#);
+        let v3 = event_v2()?.replace(r#"{"name":"value","type":"double"}"#, r#"{"name":"value","type":"string"}"#);
         let options = AvroOptions::registry(&url).subject(SUBJECT).option("avroSchema", &v3);
         session
             .sql(

@@ -1,9 +1,11 @@
-//! Helpers the benchmark examples share: memory figures, a median, and the raw rdkafka
-//! consumption the Kafka benchmarks measure Brooklet's source against.
+//! Helpers the benchmark examples share: memory figures, a median, file sizes, timed
+//! scenarios, the count per event type the Kafka benchmarks run, and the raw rdkafka
+//! consumption they measure Brooklet's source against.
 
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
+use brooklet::{DataFrame, Trigger};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -79,4 +81,61 @@ pub fn raw_consume(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Res
         workers.into_iter().map(|w| w.join().expect("raw consumer thread")).collect::<anyhow::Result<Vec<_>>>()
     })?;
     Ok(counts.iter().sum())
+}
+
+/// The total size of the files named `*.<extension>` directly under `dir`.
+pub fn bytes_of_files(dir: &std::path::Path, extension: &str) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == extension) {
+            total += std::fs::metadata(&path)?.len();
+        }
+    }
+    Ok(total)
+}
+
+/// A scenario: given the run number, how many records it handled.
+pub type Scenario<'a> = &'a dyn Fn(usize) -> anyhow::Result<usize>;
+
+/// Runs each scenario `runs` times, printing every run's rate; each one's median records/s.
+/// A run that handles other than `expected` records is an error.
+pub fn run_scenarios(scenarios: &[(&str, Scenario<'_>)], runs: usize, expected: usize) -> anyhow::Result<Vec<f64>> {
+    let mut medians = Vec::new();
+    for (name, scenario) in scenarios {
+        let mut per_run = Vec::new();
+        for run in 0..runs {
+            let started = std::time::Instant::now();
+            let n = scenario(run)?;
+            let s = started.elapsed().as_secs_f64();
+            if n != expected {
+                bail!("{name}: handled {n} records, expected {expected}");
+            }
+            per_run.push(n as f64 / s);
+            println!("{name:>13} run {run}: {n} records in {s:.2} s = {:.0} msgs/s", n as f64 / s);
+        }
+        let m = median(per_run);
+        println!("{name:>13} median: {m:.0} msgs/s");
+        medians.push(m);
+    }
+    Ok(medians)
+}
+
+/// Counts the rows of `decoded` (a stream with an `event_type` column) per event type, to the
+/// memory sink in complete mode, all available input in one run; how many rows it counted.
+pub fn count_event_types(decoded: DataFrame) -> anyhow::Result<usize> {
+    let session = decoded.session().clone();
+    let query = decoded
+        .group_by(["event_type"])?
+        .count()?
+        .write_stream()
+        .format("memory")
+        .query_name("counts")
+        .output_mode("complete")
+        .trigger(Trigger::AvailableNow)
+        .start()?;
+    query.await_termination()?;
+    let total = session.sql("SELECT CAST(sum(count) AS BIGINT) AS n FROM counts")?.collect()?;
+    let n = total[0].column(0).as_any().downcast_ref::<arrow::array::Int64Array>().context("sum")?.value(0);
+    Ok(n as usize)
 }
