@@ -313,3 +313,25 @@ fn a_query_fails_when_its_registry_stops_and_a_restart_reads_each_record_once() 
 "
     );
 }
+
+#[test]
+fn a_query_reads_as_the_latest_version_when_it_starts_whatever_is_registered_later() {
+    let Some(url) = url_for_test("reader schema fixed at the start") else { return };
+    let registry = brooklet::registry::SchemaRegistry::new(&url);
+    let subject = fresh("clicks-value");
+    let v1 = registry.register(&subject, &serde_json::from_str(CLICK_V1).unwrap()).expect("v1");
+    let session = Session::builder().build();
+    let values: arrow::array::ArrayRef =
+        std::sync::Arc::new(arrow::array::BinaryArray::from_iter_values((0..3).map(|i| framed_click(v1, i, None))));
+    let batch = arrow::array::RecordBatch::try_from_iter([("value", values)]).unwrap();
+    let table = brooklet::DataFrame::from_datafusion(session.clone(), session.datafusion().read_batch(batch).unwrap());
+    let query = table
+        .select(vec![from_avro_registry(col("value"), &AvroOptions::registry(&url).subject(&subject)).alias("c")])
+        .unwrap();
+    // Version 2 arrives after the query was made: the query still reads as version 1.
+    registry.register(&subject, &serde_json::from_str(CLICK_V2).unwrap()).expect("v2");
+    let rows = query.to_string_table(10).unwrap();
+    assert!(rows.contains("{0, k0}") && !rows.contains("NULL"), "{rows}");
+    let fields = query.schema().field(0).data_type().to_string();
+    assert!(!fields.contains("amount"), "{fields}");
+}

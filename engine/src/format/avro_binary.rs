@@ -118,7 +118,9 @@ impl AvroDecoding {
             store.set(Fingerprint::Id(*id), AvroSchema::new(schema.clone()))?;
         }
         let mut builder = ReaderBuilder::new().with_batch_size(capacity.max(1)).with_writer_schema_store(store);
-        if let Some(reader) = &self.reader {
+        // A reader schema every writer already is needs no resolution, which costs per value.
+        let resolves = self.writers.values().any(|w| Some(w) != self.reader.as_ref());
+        if let Some(reader) = self.reader.as_ref().filter(|_| resolves) {
             builder = builder.with_reader_schema(AvroSchema::new(reader.clone()));
         }
         builder.build_decoder().map_err(|e| Error::Analysis(format!("cannot read Avro with this schema: {e}")))

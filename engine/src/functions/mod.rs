@@ -140,6 +140,26 @@ impl AvroOptions {
         self
     }
 
+    fn get(&self, key: &str) -> Option<&str> {
+        self.entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// These options with the reader schema fixed: `avroSchema` if given, else the subject's
+    /// latest version now, so a query reads as one schema for its life and asks the registry
+    /// for it once, not every batch. If the registry cannot be asked, the options stay as
+    /// they are and planning the query fails naming it.
+    fn with_fixed_reader(&self) -> AvroOptions {
+        let (Some(url), Some(subject), None) =
+            (self.get("schemaRegistryAddress"), self.get("subject"), self.get("avroSchema"))
+        else {
+            return self.clone();
+        };
+        match crate::registry::SchemaRegistry::new(url).latest(subject) {
+            Ok(latest) => self.clone().option("avroSchema", &latest.schema.to_string()),
+            Err(_) => self.clone(),
+        }
+    }
+
     fn to_map(&self) -> Expr {
         let pairs: Vec<(&str, &str)> = self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         options_map(&pairs)
@@ -147,11 +167,11 @@ impl AvroOptions {
 }
 
 /// `from_avro` of values in the Confluent wire format: each value's writer schema looked up
-/// by its id in the registry (cached), read as the subject's latest version at the query's
-/// start (or `avroSchema`). A value with an id the registry lacks is bad (FAILFAST fails the
+/// by its id in the registry (cached), read as the subject's latest version when this
+/// expression is made — the query's start — (or `avroSchema`). A value with an id the registry lacks is bad (FAILFAST fails the
 /// batch; PERMISSIVE makes it null); a registry that cannot be reached fails the batch.
 pub fn from_avro_registry(data: Expr, options: &AvroOptions) -> Expr {
-    Arc::new(avro::FromAvro::udf()).call(vec![data, options.to_map()])
+    Arc::new(avro::FromAvro::udf()).call(vec![data, options.with_fixed_reader().to_map()])
 }
 
 /// `to_avro` in the Confluent wire format: the column's schema (Spark's for its type, or
