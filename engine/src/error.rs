@@ -65,6 +65,16 @@ pub enum Error {
         message: String,
     },
 
+    /// The socket source could not connect, lost its connection, or was asked for lines it
+    /// no longer has.
+    #[error("socket source {address}: {message}")]
+    Socket {
+        /// `host:port`.
+        address: String,
+        /// What went wrong.
+        message: String,
+    },
+
     /// A streaming query failed while running a batch.
     #[error("query '{query}' failed in batch {batch_id}: {source}")]
     Query {

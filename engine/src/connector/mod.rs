@@ -12,6 +12,7 @@
 //! memory/           MemoryStream's source; the memory sink (a table for session.sql)
 //! noop.rs           sink: drops the rows (Spark's `noop`, for benchmarks)
 //! rate.rs           sources: rate, rate-micro-batch
+//! socket.rs         source: lines from a TCP server (not fault tolerant, as in Spark)
 //! ```
 //!
 //! Each sink declares the options it reads, the output modes it accepts (Spark's sink table),
@@ -32,6 +33,7 @@
 //! | source | schema |
 //! |---|---|
 //! | `rate`, `rate-micro-batch` | `timestamp`, `value` |
+//! | `socket` | `value`, and `timestamp` with `includeTimestamp` |
 //! | `kafka` (feature) | `key`, `value`, `topic`, `partition`, `offset`, `timestamp`, ... |
 
 pub(crate) mod console;
@@ -42,6 +44,7 @@ pub mod kafka;
 pub(crate) mod memory;
 pub(crate) mod noop;
 pub(crate) mod rate;
+pub(crate) mod socket;
 
 use std::path::PathBuf;
 
@@ -71,6 +74,7 @@ static SINKS: &[&SinkConnector] = &[
 static SOURCES: &[&SourceConnector] = &[
     &rate::SOURCE,
     &rate::MICRO_BATCH_SOURCE,
+    &socket::SOURCE,
     #[cfg(feature = "kafka")]
     &kafka::SOURCE,
 ];

@@ -16,6 +16,7 @@ mod layers;
 mod partition_id;
 mod queries;
 mod sessions;
+mod socket;
 mod stream_joins;
 mod windows;
 
