@@ -146,10 +146,21 @@ impl SocketSource {
 }
 
 /// The reader thread: every line until the connection ends, decoded as Java's readers decode
-/// (invalid UTF-8 becomes U+FFFD; `\n`, `\r\n` or `\r`-less end of line), stamped on arrival.
+/// (invalid UTF-8 becomes U+FFFD; a `\n` or `\r\n` ends a line), stamped on arrival. Lines
+/// are handed over whenever what has arrived is read, not one by one, so a fast sender costs
+/// one lock and one wake-up per read, not per line.
 fn read_lines(stream: TcpStream, received: &Mutex<Received>, clock: &dyn Clock) {
-    let mut reader = BufReader::new(stream);
+    let mut reader = BufReader::with_capacity(1 << 16, stream);
     let mut line = Vec::new();
+    let mut arrived: Vec<(String, i64)> = Vec::new();
+    let hand_over = |arrived: &mut Vec<(String, i64)>, ended: Option<String>| {
+        let mut r = received.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        r.lines.extend(arrived.drain(..));
+        r.ended = ended;
+        if let Some(wake) = &r.waker {
+            wake();
+        }
+    };
     let ended = loop {
         line.clear();
         match reader.read_until(b'\n', &mut line) {
@@ -161,21 +172,15 @@ fn read_lines(stream: TcpStream, received: &Mutex<Received>, clock: &dyn Clock) 
                         line.pop();
                     }
                 }
-                let text = String::from_utf8_lossy(&line).into_owned();
-                let mut r = received.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                r.lines.push_back((text, clock.now_ms()));
-                if let Some(wake) = &r.waker {
-                    wake();
+                arrived.push((String::from_utf8_lossy(&line).into_owned(), clock.now_ms()));
+                if reader.buffer().is_empty() {
+                    hand_over(&mut arrived, None);
                 }
             }
             Err(e) => break format!("the connection failed: {e}"),
         }
     };
-    let mut r = received.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    r.ended = Some(ended);
-    if let Some(wake) = &r.waker {
-        wake();
-    }
+    hand_over(&mut arrived, Some(ended));
 }
 
 fn offset_of(offset: Option<&Offset>) -> i64 {
