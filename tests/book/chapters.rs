@@ -76,6 +76,11 @@ fn ch13_avro_functions() {
     verify("ch13_avro_functions");
 }
 
+#[test]
+fn ch15_sockets() {
+    verify("ch15_sockets");
+}
+
 /// A chapter that needs something outside the project: verified where it is there,
 /// skipped (with a note) where it is not, unless the environment variable `required` is set.
 fn verify_or_skip(chapter: &str, required: &str) {

@@ -62,6 +62,9 @@ mod ch13_avro_functions;
 #[path = "../../../examples/ch14_kafka_avro.rs"]
 #[allow(dead_code)]
 mod ch14_kafka_avro;
+#[path = "../../../examples/ch15_sockets.rs"]
+#[allow(dead_code)]
+mod ch15_sockets;
 
 /// Every chapter, in book order.
 pub const CHAPTERS: &[(&str, Kind)] = &[
@@ -80,4 +83,5 @@ pub const CHAPTERS: &[(&str, Kind)] = &[
     ("ch12_joins", Kind::Program(ch12_joins::run)),
     ("ch13_avro_functions", Kind::Program(ch13_avro_functions::run)),
     ("ch14_kafka_avro", Kind::KafkaRegistry(ch14_kafka_avro::run)),
+    ("ch15_sockets", Kind::Program(ch15_sockets::run)),
 ];
