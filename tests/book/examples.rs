@@ -32,3 +32,7 @@ pub mod ch07;
 #[path = "../../examples/ch08_state.rs"]
 #[allow(dead_code)]
 pub mod ch08;
+
+#[path = "../../examples/ch03_stream_processor.rs"]
+#[allow(dead_code)]
+pub mod ch03_stream_processor;

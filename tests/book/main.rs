@@ -15,3 +15,4 @@ mod kafka_crash;
 mod kafka_security;
 mod registry;
 mod restart;
+mod stream_processor;
