@@ -93,8 +93,7 @@ fn verify_or_skip(chapter: &str, required: &str) {
     }
 }
 
-/// The REPL chapter runs in evcxr (`BROOKLET_EVCXR=1 scripts/test.sh` installs evcxr and
-/// requires it).
+/// The REPL chapter runs in evcxr (`scripts/test.sh` installs evcxr and requires it).
 #[test]
 fn ch09_repl() {
     verify_or_skip("ch09_repl", "BROOKLET_REQUIRE_EVCXR");

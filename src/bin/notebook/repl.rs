@@ -17,7 +17,7 @@ use brooklet_book::notebook::repl::{ReplOutput, session_cells, session_script, s
 use brooklet_book::notebook::source;
 
 /// How to get `evcxr` when it is missing.
-pub const INSTALL: &str = "cargo install evcxr_repl --locked (about 4 minutes), or BROOKLET_EVCXR=1 scripts/test.sh";
+pub const INSTALL: &str = "cargo install evcxr_repl --locked (about 4 minutes; scripts/test.sh does it)";
 
 /// The `evcxr` binary: `$BROOKLET_EVCXR_BIN`, else `evcxr` on the `PATH` or in `~/.cargo/bin`.
 pub fn evcxr() -> Option<PathBuf> {
