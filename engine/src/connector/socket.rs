@@ -146,7 +146,7 @@ impl SocketSource {
 }
 
 /// The reader thread: every line until the connection ends, decoded as Java's readers decode
-/// (invalid UTF-8 becomes U+FFFD; a `\n` or `\r\n` ends a line), stamped on arrival. Lines
+/// (invalid UTF-8 becomes U+FFFD; `\n`, `\r\n` or `\r` ends a line), stamped on arrival. Lines
 /// are handed over whenever what has arrived is read, not one by one, so a fast sender costs
 /// one lock and one wake-up per read, not per line.
 fn read_lines(stream: TcpStream, received: &Mutex<Received>, clock: &dyn Clock) {
@@ -166,13 +166,16 @@ fn read_lines(stream: TcpStream, received: &Mutex<Received>, clock: &dyn Clock) 
         match reader.read_until(b'\n', &mut line) {
             Ok(0) => break "the server closed the connection".to_string(),
             Ok(_) => {
+                // `\n`, `\r\n`, or (the last line, at the end of the stream) `\r`.
                 if line.last() == Some(&b'\n') {
                     line.pop();
-                    if line.last() == Some(&b'\r') {
-                        line.pop();
-                    }
                 }
-                arrived.push((String::from_utf8_lossy(&line).into_owned(), clock.now_ms()));
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                // A lone `\r` ends a line too, as for Java's `readLine`.
+                let now = clock.now_ms();
+                arrived.extend(line.split(|b| *b == b'\r').map(|l| (String::from_utf8_lossy(l).into_owned(), now)));
                 if reader.buffer().is_empty() {
                     hand_over(&mut arrived, None);
                 }
