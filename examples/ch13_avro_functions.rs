@@ -56,10 +56,9 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
         ])?;
         derived.create_or_replace_temp_view("derived")?;
         own.create_or_replace_temp_view("own")?;
-        // A value's size: DataFusion's octet_length takes strings only, so count its hex digits.
         let sizes = session.sql(
-            "SELECT own.event_id, octet_length(json) AS json_bytes, length(encode(derived.avro, 'hex')) / 2 AS derived_bytes, \
-                    length(encode(own.avro, 'hex')) / 2 AS avro_bytes, substr(encode(own.avro, 'hex'), 1, 24) AS first_bytes \
+            "SELECT own.event_id, octet_length(json) AS json_bytes, octet_length(derived.avro) AS derived_bytes, \
+                    octet_length(own.avro) AS avro_bytes, substr(encode(own.avro, 'hex'), 1, 24) AS first_bytes \
              FROM own JOIN derived ON own.event_id = derived.event_id ORDER BY own.event_id LIMIT 4",
         )?;
         // ANCHOR_END: encode
@@ -213,7 +212,7 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
         events.write().format("avro").save(dir.join("avro"))?;
         events.write().format("parquet").save(dir.join("parquet"))?;
         let values = session
-            .sql("SELECT CAST(sum(octet_length(json)) AS BIGINT) AS json, CAST(sum(length(encode(avro, 'hex')) / 2) AS BIGINT) AS avro FROM own")?
+            .sql("SELECT CAST(sum(octet_length(json)) AS BIGINT) AS json, CAST(sum(octet_length(avro)) AS BIGINT) AS avro FROM own")?
             .collect()?;
         let column = |i: usize| values[0].column(i).as_any().downcast_ref::<arrow::array::Int64Array>().map(|a| a.value(0));
         let per_event = |bytes: u64| format!("{:>6.1}", bytes as f64 / n as f64);

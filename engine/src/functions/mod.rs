@@ -14,6 +14,7 @@
 pub const DELAY_KEY: &str = "spark.watermarkDelayMs";
 
 pub(crate) mod avro;
+pub(crate) mod binary_length;
 pub(crate) mod json;
 pub(crate) mod partition_id;
 pub(crate) mod session;
@@ -259,6 +260,8 @@ pub(crate) fn udfs() -> Vec<datafusion::logical_expr::ScalarUDF> {
         json::JsonTuple::udf(),
         split::SplitFunc::udf(),
         partition_id::SparkPartitionId::udf(),
+        binary_length::BinaryLength::length(),
+        binary_length::BinaryLength::octet_length(),
     ]
 }
 
