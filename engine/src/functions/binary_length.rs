@@ -84,20 +84,3 @@ impl ScalarUDFImpl for BinaryLength {
         Ok(ColumnarValue::Array(Arc::new(lengths)))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn binary_values_are_measured_in_bytes_and_strings_as_before() {
-        let s = crate::Session::builder().build();
-        let rows = s
-            .sql(
-                "SELECT length(X'00FF10'), octet_length(X'00FF10'), length('héllo'), octet_length('héllo'), \
-                 length(CAST(NULL AS BYTEA)), length(12345)",
-            )
-            .unwrap()
-            .collect()
-            .unwrap();
-        assert_eq!(crate::tests::lines(&rows), ["3|3|5|6|null|5"]);
-    }
-}

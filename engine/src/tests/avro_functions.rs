@@ -1,7 +1,7 @@
 //! `from_avro` and `to_avro`: round trips of every type, Spark's type mapping (enums, unions,
 //! fixed, logical types), schema evolution with `avroSchema`, FAILFAST and PERMISSIVE on bad
 //! bytes, and the bytes themselves against Avro's binary encoding (apache-avro writes and reads
-//! the other side).
+//! the other side); and Spark's `length`/`octet_length` of the binary values they make.
 
 use std::sync::Arc;
 
@@ -300,4 +300,15 @@ fn a_struct_of_members_writes_a_union() {
         ),
     );
     assert_eq!(rows, ["020e|{member0: 7, member1: null}", "040278|{member0: null, member1: x}"]);
+}
+
+#[test]
+fn length_and_octet_length_measure_binary_values_in_bytes_and_strings_as_before() {
+    let (s, _) = session();
+    let rows = column(
+        &s,
+        "SELECT length(X'00FF10'), octet_length(X'00FF10'), length('héllo'), octet_length('héllo'), \
+         length(CAST(NULL AS BYTEA)), length(12345)",
+    );
+    assert_eq!(rows, ["3|3|5|6|null|5"]);
 }

@@ -33,7 +33,7 @@ fn session() -> (Session, std::sync::Arc<BatchRecorder>) {
 }
 
 /// Each row of `batches` as `a|b|c` (nulls as `null`), in order.
-pub(crate) fn lines(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
+fn lines(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
     lines_with(batches, "null")
 }
 
