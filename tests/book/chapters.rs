@@ -99,6 +99,12 @@ fn ch09_repl() {
     verify_or_skip("ch09_repl", "BROOKLET_REQUIRE_EVCXR");
 }
 
+/// The concepts chapter is an evcxr session too.
+#[test]
+fn ch16_concepts() {
+    verify_or_skip("ch16_concepts", "BROOKLET_REQUIRE_EVCXR");
+}
+
 /// The Kafka chapter runs against the broker (`scripts/test.sh` starts it and requires it).
 #[test]
 fn ch10_kafka_json() {

@@ -84,4 +84,5 @@ pub const CHAPTERS: &[(&str, Kind)] = &[
     ("ch13_avro_functions", Kind::Program(ch13_avro_functions::run)),
     ("ch14_kafka_avro", Kind::KafkaRegistry(ch14_kafka_avro::run)),
     ("ch15_sockets", Kind::Program(ch15_sockets::run)),
+    ("ch16_concepts", Kind::Repl),
 ];

@@ -38,7 +38,7 @@ pub fn run(root: &Path, chapter: &str, context: &Chapter, evcxr: &Path) -> anyho
     let cells = session_cells(&text, &path.display().to_string())?;
     let inputs: Vec<&str> = cells.iter().flat_map(|c| c.inputs.iter().map(String::as_str)).collect();
 
-    let (transcript, saved) = converse(root, evcxr, &inputs)?;
+    let (transcript, saved) = converse(root, chapter, evcxr, &inputs)?;
     let mut outputs = split_transcript(&transcript).into_iter();
     ensure!(
         outputs.len() == inputs.len(),
@@ -68,9 +68,12 @@ pub fn run(root: &Path, chapter: &str, context: &Chapter, evcxr: &Path) -> anyho
 /// Pipes `inputs` to evcxr (as a [`session_script`]) in `root`, so `:dep x = { path = "engine" }`
 /// means the project's engine; returns stdout and stderr as one transcript, in order, and
 /// where it is kept (`last-transcript.txt` in evcxr's build directory).
-fn converse(root: &Path, evcxr: &Path, inputs: &[&str]) -> anyhow::Result<(String, PathBuf)> {
+fn converse(root: &Path, chapter: &str, evcxr: &Path, inputs: &[&str]) -> anyhow::Result<(String, PathBuf)> {
+    // One build directory per chapter: two evcxr sessions must not share one, and the
+    // chapters are verified in parallel.
     let build_dir = std::env::var_os("BROOKLET_EVCXR_DIR")
-        .map_or_else(|| std::env::temp_dir().join("brooklet-evcxr"), PathBuf::from);
+        .map_or_else(|| std::env::temp_dir().join("brooklet-evcxr"), PathBuf::from)
+        .join(chapter);
     std::fs::create_dir_all(&build_dir).with_context(|| format!("creating {}", build_dir.display()))?;
     let saved = build_dir.join("last-transcript.txt");
     let log = std::fs::File::create(&saved).with_context(|| format!("creating {}", saved.display()))?;
