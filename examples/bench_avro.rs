@@ -26,9 +26,7 @@ use std::time::Instant;
 use anyhow::bail;
 use arrow::array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
 use arrow::datatypes::{Field, Schema};
-use brooklet::functions::{
-    AvroOptions, col, from_avro, from_avro_registry, from_json, lit, named_struct, to_avro, to_json,
-};
+use brooklet::functions::{AvroOptions, col, from_avro, from_avro_registry, from_json, struct_of, to_avro, to_json};
 use brooklet::{DataFrame, Session};
 use brooklet_book::avro_events::{AvroEvents, EVENT_AVRO_SCHEMA};
 use brooklet_book::bench::{
@@ -128,13 +126,12 @@ fn formats(args: &Args, events: &[Event], registry: Option<&str>) -> anyhow::Res
     }
 
     let event_columns = DataFrame::from_datafusion(session.clone(), session.datafusion().read_batches(rows)?);
-    let fields = COLUMNS.iter().flat_map(|c| [lit(*c), col(*c)]).collect::<Vec<_>>();
     println!("encode:");
     let (json_rate, _) =
-        time(&event_columns.clone().select(vec![to_json(named_struct(fields.clone())).alias("v")])?, args.runs, n)?;
+        time(&event_columns.clone().select(vec![to_json(struct_of(&COLUMNS)).alias("v")])?, args.runs, n)?;
     println!("  to_json                   {json_rate:>12.0} events/s");
     let (avro_rate, _) =
-        time(&event_columns.clone().select(vec![to_avro(named_struct(fields)).alias("v")])?, args.runs, n)?;
+        time(&event_columns.clone().select(vec![to_avro(struct_of(&COLUMNS)).alias("v")])?, args.runs, n)?;
     println!("  to_avro                   {avro_rate:>12.0} events/s  = {:.2} x to_json", avro_rate / json_rate);
 
     let dir = tempfile::tempdir()?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{ArrayRef, AsArray, BinaryArray, RecordBatch};
-use brooklet::functions::{Expr, from_avro, from_avro_with, named_struct, to_avro, to_avro_with_schema};
+use brooklet::functions::{Expr, from_avro, from_avro_with, struct_of, to_avro, to_avro_with_schema};
 use brooklet::prelude::*;
 use brooklet_book::Chapter;
 use brooklet_book::avro_events::EVENT_AVRO_SCHEMA;
@@ -18,8 +18,7 @@ use brooklet_book::events::{EVENT_SCHEMA, EventGenerator};
 
 /// The six event columns as one struct, as `to_avro` takes them.
 fn event_struct() -> Expr {
-    let columns = ["event_id", "timestamp", "user_id", "event_type", "value", "session_id"];
-    named_struct(columns.iter().flat_map(|c| [lit(*c), col(*c)]).collect())
+    struct_of(&["event_id", "timestamp", "user_id", "event_type", "value", "session_id"])
 }
 
 /// The decoded struct `e` as the six event columns again.
@@ -95,9 +94,8 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
             {"name": "id", "type": ["long", "null"]}, {"name": "x", "type": ["double", "null"]},
             {"name": "big", "type": ["long", "null"]}, {"name": "text", "type": ["string", "null"]},
             {"name": "at", "type": [{"type": "long", "logicalType": "timestamp-micros"}, "null"]}]}"#;
-        let fields: Vec<Expr> = ["id", "x", "big", "text", "at"].iter().flat_map(|c| [lit(*c), col(*c)]).collect();
         let back = edges
-            .select(vec![to_avro(named_struct(fields)).alias("avro")])?
+            .select(vec![to_avro(struct_of(&["id", "x", "big", "text", "at"])).alias("avro")])?
             .select(vec![from_avro(col("avro"), schema).alias("e")])?
             .select_expr(&["e.id AS id", "e.x AS x", "e.big AS big", "e.text AS text", "e.at AS at"])?;
         // ANCHOR_END: edge_cases
@@ -122,10 +120,8 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
                 named_struct('member0', CAST(NULL AS STRING), 'member1', CAST(4711 AS BIGINT)))\
              ) AS t(id, status, lines, attributes, coupon, ref)",
         )?;
-        let fields: Vec<Expr> =
-            ["id", "status", "lines", "attributes", "coupon", "ref"].iter().flat_map(|c| [lit(*c), col(*c)]).collect();
         let decoded = orders
-            .select(vec![to_avro_with_schema(named_struct(fields), schema).alias("avro")])?
+            .select(vec![to_avro_with_schema(struct_of(&["id", "status", "lines", "attributes", "coupon", "ref"]), schema).alias("avro")])?
             .select(vec![from_avro(col("avro"), schema).alias("order")])?;
         // ANCHOR_END: complex
         Ok(format!("{}\n{}", decoded.schema_tree(), decoded.show_string(10, 0)?))

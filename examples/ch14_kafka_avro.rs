@@ -7,7 +7,7 @@
 //! `cargo run --example ch14_kafka_avro`.
 
 use anyhow::Context;
-use brooklet::functions::{AvroOptions, Expr, from_avro_registry, named_struct, to_avro_registry};
+use brooklet::functions::{AvroOptions, from_avro_registry, struct_of, to_avro_registry};
 use brooklet::prelude::*;
 use brooklet::registry::SchemaRegistry;
 use brooklet_book::Chapter;
@@ -25,11 +25,6 @@ fn event_v2() -> anyhow::Result<String> {
     let fields = schema["fields"].as_array_mut().context("the schema's fields")?;
     fields.push(serde_json::json!({"name": "country", "type": ["null", "string"], "default": null}));
     Ok(schema.to_string())
-}
-
-/// The struct of `columns`, as `to_avro` takes it.
-fn struct_of(columns: &[&str]) -> Expr {
-    named_struct(columns.iter().flat_map(|c| [lit(*c), col(*c)]).collect())
 }
 
 /// Events from 09:00 by 12 users.

@@ -89,6 +89,12 @@ pub fn from_json_with(json: Expr, schema: &str, options: &[(&str, &str)]) -> Exp
 /// Spark's `from_avro(data, jsonFormatSchema)`: each binary value, an Avro value written with
 /// the schema (Avro's JSON form), as Spark's type for it — a record is a struct, an enum a
 /// string, `["null", T]` a nullable T, another union a struct of `member0, member1, ...`. A
+/// Spark's `struct("a", "b")`: the named columns as one struct whose fields have their
+/// names, as `to_json` and `to_avro` take a row.
+pub fn struct_of(columns: &[&str]) -> Expr {
+    named_struct(columns.iter().flat_map(|c| [lit(*c), col(*c)]).collect())
+}
+
 /// value that does not decode fails the batch (FAILFAST); see [`from_avro_with`] for options.
 pub fn from_avro(data: Expr, json_format_schema: &str) -> Expr {
     Arc::new(avro::FromAvro::udf()).call(vec![data, lit(json_format_schema)])
