@@ -56,16 +56,19 @@ pub enum Scenario {
     Join,
     /// The aggregation into Kafka with the exactly-once sink (needs a broker).
     Kafka,
+    /// The aggregation into a Delta table: each batch one commit with its `txn`.
+    Delta,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Aggregation,
         Scenario::Sessions,
         Scenario::Dedup,
         Scenario::Chained,
         Scenario::Join,
         Scenario::Kafka,
+        Scenario::Delta,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +79,7 @@ impl Scenario {
             Scenario::Chained => "chained",
             Scenario::Join => "join",
             Scenario::Kafka => "kafka",
+            Scenario::Delta => "delta",
         }
     }
 
@@ -88,7 +92,13 @@ impl Scenario {
 
     /// The fault points this scenario's batches pass.
     fn points(self) -> Vec<&'static str> {
-        let sink = if self == Scenario::Kafka { "kafka-sent" } else { "sink-file-written" };
+        // The Delta sink's files and commit are one delta-rs operation: random kills fall
+        // inside it, `sink-done` is right after its commit.
+        let sink = match self {
+            Scenario::Kafka => "kafka-sent",
+            Scenario::Delta => "sink-done",
+            _ => "sink-file-written",
+        };
         let mut points = vec!["offsets-written", "source-read", sink, "sink-done", "state-written", "commit-written"];
         points.push("snapshot-writing");
         points
@@ -113,7 +123,7 @@ impl Scenario {
                 .select(["window['start'] AS start", "user", "events", "total"])
         };
         let df = match self {
-            Scenario::Aggregation => windows(events)?,
+            Scenario::Aggregation | Scenario::Delta => windows(events)?,
             Scenario::Sessions => events
                 .group_by([col("user"), session_window(col("ts"), "2 seconds")])?
                 .agg(["count(*) AS events", "sum(amount) AS total"])?
@@ -164,6 +174,7 @@ impl Scenario {
             .option("checkpointLocation", checkpoint.display());
         Ok(match output {
             Output::Files(dir) => writer.format(self.format()).option("path", dir.display()),
+            Output::Delta(dir) => writer.format("delta").option("path", dir.display()),
             Output::Kafka { bootstrap, topic } => writer
                 .format("kafka")
                 .option("kafka.bootstrap.servers", bootstrap)
@@ -193,6 +204,7 @@ impl Scenario {
 #[derive(Debug, Clone)]
 pub enum Output {
     Files(PathBuf),
+    Delta(PathBuf),
     Kafka { bootstrap: String, topic: String },
 }
 
@@ -209,6 +221,11 @@ impl Output {
                 }
                 lines(&reader.load(dir)?.collect()?)?
             }
+            Output::Delta(dir) if !dir.join("_delta_log").is_dir() => Vec::new(),
+            Output::Delta(dir) => {
+                ensure_each_batch_once(dir)?;
+                lines(&Session::new().read().format("delta").load(dir)?.collect()?)?
+            }
             Output::Kafka { bootstrap, topic } => {
                 crate::kafka::read_all(bootstrap, topic, "read_committed")?.into_iter().map(|r| r.value).collect()
             }
@@ -216,6 +233,25 @@ impl Output {
         rows.sort();
         Ok(rows)
     }
+}
+
+/// A Delta table's log holds each batch id's `txn` at most once, in increasing order.
+fn ensure_each_batch_once(table: &Path) -> anyhow::Result<()> {
+    let mut logs: Vec<PathBuf> =
+        std::fs::read_dir(table.join("_delta_log"))?.map(|e| Ok(e?.path())).collect::<std::io::Result<_>>()?;
+    logs.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    logs.sort();
+    let mut last: Option<i64> = None;
+    for log in logs {
+        for line in std::fs::read_to_string(&log)?.lines() {
+            let action: serde_json::Value = serde_json::from_str(line)?;
+            if let Some(version) = action.get("txn").and_then(|t| t["version"].as_i64()) {
+                ensure!(last < Some(version), "{}: batch {version} committed again", log.display());
+                last = Some(version);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn lines(batches: &[RecordBatch]) -> anyhow::Result<Vec<String>> {
@@ -486,8 +522,10 @@ fn not_part_of(rows: &[String], reference: &[String]) -> Option<String> {
 fn output(options: &Options, scenario: Scenario, dir: &Path, name: &str) -> anyhow::Result<Output> {
     std::fs::create_dir_all(dir)?;
     write_input(&dir.join("input"), options.seed)?;
-    if scenario != Scenario::Kafka {
-        return Ok(Output::Files(dir.join("output")));
+    match scenario {
+        Scenario::Kafka => {}
+        Scenario::Delta => return Ok(Output::Delta(dir.join("output"))),
+        _ => return Ok(Output::Files(dir.join("output"))),
     }
     let bootstrap = options.bootstrap.clone().context("a Kafka broker")?;
     let topic = format!("brooklet-crash-{}-{}-{name}", std::process::id(), options.seed);

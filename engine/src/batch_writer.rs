@@ -6,41 +6,12 @@
 use std::path::Path;
 
 use crate::checkpoint::log::log_entries;
+use crate::connector::SaveMode;
 use crate::connector::files::sink::{FileSink, MANIFEST_DIR, WriteFormat};
 use crate::dataframe::DataFrame;
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::sink::Sink;
-
-/// What to do when the destination directory already has data (Spark's `SaveMode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SaveMode {
-    /// Refuse to write (Spark's default, also spelled `error`).
-    ErrorIfExists,
-    /// Delete what is there, then write.
-    Overwrite,
-    /// Add this DataFrame's files next to what is there, as the manifest's next entry.
-    Append,
-    /// Write nothing, silently.
-    Ignore,
-}
-
-impl SaveMode {
-    fn from_name(name: &str) -> Result<Self> {
-        Ok(match name {
-            "errorifexists" | "error" | "default" => SaveMode::ErrorIfExists,
-            "overwrite" => SaveMode::Overwrite,
-            "append" => SaveMode::Append,
-            "ignore" => SaveMode::Ignore,
-            other => {
-                return Err(Error::option(
-                    "mode",
-                    format!("'{other}': use errorifexists, overwrite, append or ignore"),
-                ));
-            }
-        })
-    }
-}
 
 /// Writes a static DataFrame: `df.write().format("parquet").save(dir)`.
 #[derive(Debug)]
@@ -95,10 +66,17 @@ impl DataFrameWriter {
         Ok(())
     }
 
-    /// Writes files into directory `path`.
+    /// Writes files into directory `path`, or the table there (`delta`).
     pub fn save(self, path: impl AsRef<Path>) -> Result<()> {
         self.refuse_a_stream()?;
         let dir = path.as_ref();
+        if let Some(table) = crate::connector::table_format(&self.format) {
+            let mode = SaveMode::from_name(&self.mode)?;
+            self.options.check_known(&format!("writer '{}'", self.format), table.write_options)?;
+            let schema = self.df.schema();
+            let batches = self.df.collect()?;
+            return (table.write)(dir, mode, &self.options, &self.partition_by, &schema, &batches);
+        }
         let format = WriteFormat::from_name(&self.format).ok_or_else(|| {
             Error::option(
                 "format",

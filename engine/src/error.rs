@@ -75,6 +75,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A Delta Lake table could not be read, written or committed to (feature `delta`).
+    #[error("delta table {table}: {message}")]
+    Delta {
+        /// The table's path.
+        table: String,
+        /// What was being done and what went wrong.
+        message: String,
+    },
+
     /// A streaming query failed while running a batch.
     #[error("query '{query}' failed in batch {batch_id}: {source}")]
     Query {

@@ -28,6 +28,7 @@
 //! batch_writer.rs DataFrameWriter: df.write()...save(dir) / save_source() for static data
 //! writer.rs      DataStreamWriter: validates, picks the sink -> start() -> StreamingQuery
 //! memory_stream.rs MemoryStream: rows the program adds, a batch per add
+//! delta_table.rs DeltaTable: a Delta table's history and MERGE (feature `delta`)
 //! fault.rs       named fault points where the crash harness kills a process
 //! execution/     query assembly (start.rs), the micro-batch loop; query handle, manager,
 //!                listeners, triggers, the watermark
@@ -36,8 +37,9 @@
 //! plan/          logical plan -> streaming plan (views inlined, sources as batch tables,
 //!                stateful operators cut out), Spark's rules for what a stream and an
 //!                output mode allow
-//! connector/     every source and sink, one module per connector (files/, kafka/, rate,
-//!                memory/, console, foreach_batch, noop), and the registry by format name
+//! connector/     every source and sink, one module per connector (files/, kafka/, delta/,
+//!                rate, socket, memory/, console, foreach_batch, noop), and the registry by
+//!                format name
 //! source.rs      the Source trait          sink.rs   the Sink trait
 //! format/        json, csv, text, parquet, avro readers with Spark's bad-record modes; parquet
 //!                writes with parquet-java's dictionary-or-plain choice per column; Avro
@@ -85,6 +87,8 @@ pub mod clock;
 pub mod connector;
 pub mod dataframe;
 pub mod ddl;
+#[cfg(feature = "delta")]
+pub mod delta_table;
 pub mod display;
 pub mod error;
 pub mod execution;
@@ -111,6 +115,8 @@ mod tests;
 pub mod writer;
 
 pub use dataframe::{DataFrame, GroupedData, IntoExpr};
+#[cfg(feature = "delta")]
+pub use delta_table::{DeltaMerge, DeltaTable};
 pub use error::{Error, Result};
 pub use execution::listener::StreamingQueryListener;
 pub use execution::query::StreamingQuery;

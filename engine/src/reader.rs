@@ -146,7 +146,7 @@ impl DataStreamReader {
     pub fn load_source(mut self) -> Result<DataFrame> {
         let format = self.spec.format()?.to_string();
         let Some(source) = crate::connector::stream_source(&format) else {
-            if FileFormat::is_file_format(&format) {
+            if FileFormat::is_file_format(&format) || crate::connector::table_format(&format).is_some() {
                 return Err(Error::option("path", format!("format '{format}' reads files: call .load(path)")));
             }
             return Err(unknown_format(&format));
@@ -169,6 +169,12 @@ impl DataStreamReader {
         let name = self.spec.format()?.to_string();
         if crate::connector::stream_source(&name).is_some() {
             return self.load_source();
+        }
+        if let Some(table) = crate::connector::table_format(&name) {
+            refuse_a_schema(&mut self.spec, &name)?;
+            self.spec.options.check_known(&format!("format '{name}'"), table.stream_options)?;
+            let spec = (table.stream)(&dir, &self.spec.options)?;
+            return DataFrame::from_table(&self.spec.session, &table_name(&dir), Arc::new(StreamingTable::new(spec)));
         }
         let format = FileFormat::try_new(&name, &self.spec.options)?;
         if !dir.is_dir() {
@@ -224,7 +230,7 @@ impl DataFrameReader {
             let table = MemTable::try_new(schema, partitions)?;
             return DataFrame::from_table(&self.spec.session, &format.replace('-', "_"), Arc::new(table));
         }
-        if FileFormat::is_file_format(&format) {
+        if FileFormat::is_file_format(&format) || crate::connector::table_format(&format).is_some() {
             return Err(Error::option("path", format!("format '{format}' reads files: call .load(path)")));
         }
         Err(unknown_format(&format))
@@ -234,6 +240,12 @@ impl DataFrameReader {
     pub fn load(mut self, path: impl AsRef<Path>) -> Result<DataFrame> {
         let path = path.as_ref();
         let name = self.spec.format()?.to_string();
+        if let Some(table) = crate::connector::table_format(&name) {
+            refuse_a_schema(&mut self.spec, &name)?;
+            self.spec.options.check_known(&format!("format '{name}'"), table.read_options)?;
+            let (_, provider) = (table.read)(path, &self.spec.options)?;
+            return DataFrame::from_table(&self.spec.session, &table_name(path), provider);
+        }
         let format = FileFormat::try_new(&name, &self.spec.options)?;
         let files = if path.is_dir() {
             crate::connector::files::sink::committed_files(path)?.map_or_else(|| data_files(path), Ok)?
@@ -292,7 +304,7 @@ impl DataFrameReader {
             .zip(partitions)
             .map(|(path, values)| TableFile { path, partition_values: values.into_iter().map(|(_, v)| v).collect() })
             .collect();
-        let table = FileTable { files, format, data_schema, schema, partition_types };
+        let table = FileTable { files, format, data_schema, schema, partition_columns, partition_types };
         DataFrame::from_table(&self.spec.session, &table_name(path), Arc::new(table))
     }
 }
@@ -334,9 +346,22 @@ fn table_name(path: &Path) -> String {
 }
 
 fn unknown_format(name: &str) -> Error {
-    let kafka = if cfg!(feature = "kafka") { "" } else { " (kafka needs the crate feature `kafka`)" };
-    let names = [&crate::format::FILE_FORMATS[..], &crate::connector::stream_source_names()].concat();
-    Error::option("format", format!("unknown format '{name}'; sources are {}{kafka}", names.join(", ")))
+    let note = crate::connector::kafka_note();
+    let names = [
+        &crate::format::FILE_FORMATS[..],
+        &crate::connector::table_format_names(),
+        &crate::connector::stream_source_names(),
+    ]
+    .concat();
+    Error::option("format", format!("unknown format '{name}'; sources are {}{note}", names.join(", ")))
+}
+
+/// A table format (Delta) does not take a schema: the table has its own.
+fn refuse_a_schema(spec: &mut ReaderSpec, name: &str) -> Result<()> {
+    if spec.schema()?.is_some() {
+        return Err(Error::Analysis(format!("the {name} format keeps its own schema and does not take .schema(..)")));
+    }
+    Ok(())
 }
 
 /// The data files in `dir` and its `column=value` subdirectories (hidden and `_`-prefixed

@@ -52,11 +52,13 @@ enum Child {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(Child::Child { scenario, dir, bootstrap, topic }) = args.child {
+        let scenario = Scenario::parse(&scenario)?;
         let output = match (bootstrap, topic) {
             (Some(bootstrap), Some(topic)) => Output::Kafka { bootstrap, topic },
+            _ if scenario == Scenario::Delta => Output::Delta(dir.join("output")),
             _ => Output::Files(dir.join("output")),
         };
-        return crash::run_child(Scenario::parse(&scenario)?, &dir, &output);
+        return crash::run_child(scenario, &dir, &output);
     }
     let scenarios = if args.scenario.is_empty() {
         Scenario::ALL.to_vec()

@@ -5,6 +5,8 @@
 //!
 //! ```text
 //! console.rs        sink: each batch printed as Spark prints it
+//! delta/            Delta Lake tables: source, sink (exactly once), reads at a version, writes;
+//!                   feature `delta`
 //! files/            json, csv, text, parquet: the directory stream source, the file sink with
 //!                   its manifest (the formats themselves are format/'s)
 //! foreach_batch.rs  sink: a function of each batch
@@ -35,8 +37,14 @@
 //! | `rate`, `rate-micro-batch` | `timestamp`, `value` |
 //! | `socket` | `value`, and `timestamp` with `includeTimestamp` |
 //! | `kafka` (feature) | `key`, `value`, `topic`, `partition`, `offset`, `timestamp`, ... |
+//!
+//! A *table format* is read, streamed and written at a path, with a schema the table itself
+//! keeps (`TABLES`): Delta Lake (feature `delta`), `sink` `delta` with modes append and
+//! complete.
 
 pub(crate) mod console;
+#[cfg(feature = "delta")]
+pub(crate) mod delta;
 pub(crate) mod files;
 pub(crate) mod foreach_batch;
 #[cfg(feature = "kafka")]
@@ -68,6 +76,8 @@ static SINKS: &[&SinkConnector] = &[
     &noop::SINK,
     #[cfg(feature = "kafka")]
     &kafka::SINK,
+    #[cfg(feature = "delta")]
+    &delta::SINK,
 ];
 
 /// Every source that reads no path.
@@ -77,6 +87,12 @@ static SOURCES: &[&SourceConnector] = &[
     &socket::SOURCE,
     #[cfg(feature = "kafka")]
     &kafka::SOURCE,
+];
+
+/// Every table format.
+static TABLES: &[&TableConnector] = &[
+    #[cfg(feature = "delta")]
+    &delta::TABLE,
 ];
 
 /// What a sink is built from.
@@ -136,9 +152,14 @@ pub(crate) fn sink(format: &str) -> Result<&'static SinkConnector> {
     })
 }
 
-/// What to add to a list of connectors when Kafka is compiled out.
+/// What to add to a list of connectors when Kafka or Delta is compiled out.
 pub(crate) fn kafka_note() -> &'static str {
-    if cfg!(feature = "kafka") { "" } else { " (kafka needs the crate feature `kafka`)" }
+    match (cfg!(feature = "kafka"), cfg!(feature = "delta")) {
+        (true, true) => "",
+        (false, true) => " (kafka needs the crate feature `kafka`)",
+        (true, false) => " (delta needs the crate feature `delta`)",
+        (false, false) => " (kafka and delta need the crate features `kafka` and `delta`)",
+    }
 }
 
 impl SinkConnector {
@@ -189,4 +210,63 @@ pub(crate) fn stream_source(format: &str) -> Option<&'static SourceConnector> {
 /// The names of the path-less stream sources, for errors that list them.
 pub(crate) fn stream_source_names() -> Vec<&'static str> {
     SOURCES.iter().flat_map(|s| s.names.iter().copied()).collect()
+}
+
+/// What to do when a static write finds data at its destination (Spark's `SaveMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SaveMode {
+    /// Refuse to write (Spark's default, also spelled `error`).
+    ErrorIfExists,
+    /// Replace what is there.
+    Overwrite,
+    /// Add to what is there.
+    Append,
+    /// Write nothing, silently.
+    Ignore,
+}
+
+impl SaveMode {
+    /// Spark's names: `errorifexists` (or `error`, `default`), `overwrite`, `append`, `ignore`.
+    pub(crate) fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "errorifexists" | "error" | "default" => SaveMode::ErrorIfExists,
+            "overwrite" => SaveMode::Overwrite,
+            "append" => SaveMode::Append,
+            "ignore" => SaveMode::Ignore,
+            other => {
+                return Err(Error::option(
+                    "mode",
+                    format!("'{other}': use errorifexists, overwrite, append or ignore"),
+                ));
+            }
+        })
+    }
+}
+
+/// A static read of a table format: the table's schema and a provider that scans it.
+pub(crate) type TableRead = (SchemaRef, std::sync::Arc<dyn datafusion::datasource::TableProvider>);
+
+/// A table format at a path (Delta Lake), as it declares itself: its options for reading,
+/// streaming and writing, and the three operations.
+pub(crate) struct TableConnector {
+    pub names: &'static [&'static str],
+    pub read_options: &'static [&'static str],
+    pub stream_options: &'static [&'static str],
+    pub write_options: &'static [&'static str],
+    /// `read().format(..).load(path)`.
+    pub read: fn(&std::path::Path, &Options) -> Result<TableRead>,
+    /// `read_stream().format(..).load(path)`.
+    pub stream: fn(&std::path::Path, &Options) -> Result<crate::source::SourceSpec>,
+    /// `df.write().format(..).mode(..).save(path)`, with the rows already computed.
+    pub write: fn(&std::path::Path, SaveMode, &Options, &[String], &SchemaRef, &[RecordBatch]) -> Result<()>,
+}
+
+/// The names of the table formats, for errors that list them.
+pub(crate) fn table_format_names() -> Vec<&'static str> {
+    TABLES.iter().flat_map(|t| t.names.iter().copied()).collect()
+}
+
+/// The table format `format` names, if there is one.
+pub(crate) fn table_format(format: &str) -> Option<&'static TableConnector> {
+    TABLES.iter().copied().find(|t| t.names.contains(&format))
 }

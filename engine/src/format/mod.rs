@@ -160,17 +160,27 @@ fn widen_inferred(schema: Schema) -> SchemaRef {
 /// `batch` (decoded from the file at `path`) in `schema`'s columns: each found by name and
 /// cast to its type, since a self-describing file may hold more columns or narrower types than
 /// the query asks for. `what` says where a missing column was looked for.
+/// `batch` as `schema`'s columns, each cast to its type. A nullable column the file lacks is
+/// all nulls, as Spark's readers give a column added to a table after the file was written
+/// (Delta's `mergeSchema`); a non-nullable one is an error naming the file.
 fn conform(path: &Path, batch: &RecordBatch, schema: &SchemaRef, what: &str) -> Result<RecordBatch> {
     let mut columns = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
-        let column = batch.column_by_name(field.name()).ok_or_else(|| Error::Malformed {
-            file: path.into(),
-            line: None,
-            message: format!("no {what} '{}' in the file", field.name()),
-        })?;
-        columns.push(arrow::compute::kernels::cast::cast(column, field.data_type())?);
+        let column = match batch.column_by_name(field.name()) {
+            Some(column) => arrow::compute::kernels::cast::cast(column, field.data_type())?,
+            None if field.is_nullable() => arrow::array::new_null_array(field.data_type(), batch.num_rows()),
+            None => {
+                return Err(Error::Malformed {
+                    file: path.into(),
+                    line: None,
+                    message: format!("no {what} '{}' in the file", field.name()),
+                });
+            }
+        };
+        columns.push(column);
     }
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
 }
 
 fn open(path: &Path) -> Result<std::fs::File> {

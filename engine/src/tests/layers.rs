@@ -8,7 +8,7 @@ use std::path::Path;
 /// Each top-level module's layer, highest first.
 const LAYERS: &[(&[&str], u8)] = &[
     (&["lib", "tests", "testing"], 7),
-    (&["session", "reader", "writer", "dataframe", "join", "batch_writer", "memory_stream"], 6),
+    (&["session", "reader", "writer", "dataframe", "join", "batch_writer", "memory_stream", "delta_table"], 6),
     (&["execution"], 5),
     (&["plan", "operator"], 4),
     (&["state", "source", "sink", "connector"], 3),

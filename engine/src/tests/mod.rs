@@ -9,6 +9,8 @@ mod avro_properties;
 mod bad_input;
 mod chained;
 mod dedup;
+#[cfg(feature = "delta")]
+mod delta;
 mod errors;
 mod joins;
 mod late_rows;

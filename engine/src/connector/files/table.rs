@@ -25,14 +25,17 @@ pub(crate) struct TableFile {
     pub partition_values: Vec<Option<String>>,
 }
 
-/// Files read on every scan, with partition columns after the files' own columns.
+/// Files read on every scan, with their partition columns.
 pub(crate) struct FileTable {
     pub files: Vec<TableFile>,
     pub format: FileFormat,
     /// The files' own columns.
     pub data_schema: SchemaRef,
-    /// Those, then the partition columns.
+    /// The table's columns: the files' own and the partition columns, in any order (a
+    /// directory of files puts the partition columns last; a Delta table says where).
     pub schema: SchemaRef,
+    /// The partition columns, in the order of each file's `partition_values`.
+    pub partition_columns: Vec<String>,
     pub partition_types: Vec<DataType>,
 }
 
@@ -45,7 +48,25 @@ impl std::fmt::Debug for FileTable {
 impl FileTable {
     /// Every row of every file, each file's rows in order, the files in the input partitions
     /// Spark's file scan packs them into over `parallelism` cores (`partitions.rs`).
-    fn read(&self, parallelism: usize) -> Result<InputPartitions> {
+    pub(crate) fn read(&self, parallelism: usize) -> Result<InputPartitions> {
+        // Where each of the table's columns comes from, among the files' own then the partitions'.
+        let data = self.data_schema.fields().len();
+        let order: Vec<usize> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| match self.data_schema.index_of(f.name()) {
+                Ok(i) => Ok(i),
+                Err(_) => {
+                    self.partition_columns.iter().position(|p| p == f.name()).map(|p| data + p).ok_or_else(|| {
+                        crate::error::Error::Internal(format!(
+                            "column '{}' is neither in the files nor a partition",
+                            f.name()
+                        ))
+                    })
+                }
+            })
+            .collect::<Result<_>>()?;
         let per_file = crate::parallel::map_ordered(&self.files, |file| {
             let mut batches = Vec::new();
             for batch in self.format.read(&file.path, &self.data_schema)? {
@@ -54,6 +75,7 @@ impl FileTable {
                     let text = StringArray::from(vec![value.as_deref(); batch.num_rows()]);
                     columns.push(arrow::compute::cast(&text, data_type)?);
                 }
+                let columns = order.iter().map(|&i| columns[i].clone()).collect();
                 batches.push(RecordBatch::try_new(self.schema.clone(), columns)?);
             }
             Ok(batches)
