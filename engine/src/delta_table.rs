@@ -52,6 +52,11 @@ impl DeltaTable {
         Ok(DeltaTable { session: session.clone(), path })
     }
 
+    /// Whether `path` holds a Delta table (Spark-Delta's `DeltaTable.isDeltaTable`).
+    pub fn is_delta_table(path: impl AsRef<Path>) -> bool {
+        crate::connector::delta::is_table(path.as_ref())
+    }
+
     /// The table's latest version as a static DataFrame.
     pub fn to_df(&self) -> Result<DataFrame> {
         self.session.read().format("delta").load(&self.path)

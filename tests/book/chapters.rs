@@ -216,3 +216,8 @@ fn parameters_change_a_run_and_unknown_ones_are_refused() {
     assert!(!out.status.success());
     assert!(stdout.contains("--param files=many: not a valid value (the default is 3)"), "{stdout}");
 }
+
+#[test]
+fn ch17_pipeline() {
+    verify("ch17_pipeline");
+}

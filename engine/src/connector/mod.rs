@@ -28,6 +28,7 @@
 //! | `foreachbatch` | | append, update, complete | yes |
 //! | `noop` | | append, update, complete | yes |
 //! | `kafka` (feature) | `kafka.*`, `topic`, `deliveryGuarantee` | append, update, complete | no |
+//! | `delta` (feature) | `path`, `mergeSchema` | append, complete | no |
 //!
 //! Each source that reads no path declares its options, its fixed schema and how it is built
 //! (the file formats read a directory: `files/`):
@@ -258,8 +259,12 @@ pub(crate) struct TableConnector {
     /// `read_stream().format(..).load(path)`.
     pub stream: fn(&std::path::Path, &Options) -> Result<crate::source::SourceSpec>,
     /// `df.write().format(..).mode(..).save(path)`, with the rows already computed.
-    pub write: fn(&std::path::Path, SaveMode, &Options, &[String], &SchemaRef, &[RecordBatch]) -> Result<()>,
+    pub write: TableWrite,
 }
+
+/// A static write of a table format: (path, mode, options, partition columns, schema, rows).
+pub(crate) type TableWrite =
+    fn(&std::path::Path, SaveMode, &Options, &[String], &SchemaRef, &[RecordBatch]) -> Result<()>;
 
 /// The names of the table formats, for errors that list them.
 pub(crate) fn table_format_names() -> Vec<&'static str> {

@@ -65,6 +65,9 @@ mod ch14_kafka_avro;
 #[path = "../../../examples/ch15_sockets.rs"]
 #[allow(dead_code)]
 mod ch15_sockets;
+#[path = "../../../examples/ch17_pipeline.rs"]
+#[allow(dead_code)]
+mod ch17_pipeline;
 
 /// Every chapter, in book order.
 pub const CHAPTERS: &[(&str, Kind)] = &[
@@ -85,4 +88,5 @@ pub const CHAPTERS: &[(&str, Kind)] = &[
     ("ch14_kafka_avro", Kind::KafkaRegistry(ch14_kafka_avro::run)),
     ("ch15_sockets", Kind::Program(ch15_sockets::run)),
     ("ch16_concepts", Kind::Repl),
+    ("ch17_pipeline", Kind::Program(ch17_pipeline::run)),
 ];

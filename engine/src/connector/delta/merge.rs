@@ -31,12 +31,24 @@ fn history_schema() -> SchemaRef {
     ]))
 }
 
+/// One commit, as the history shows it.
+struct HistoryRow {
+    version: i64,
+    /// Microseconds since the epoch.
+    time: Option<i64>,
+    operation: Option<String>,
+    parameters: Option<String>,
+    added: i64,
+    removed: i64,
+    app: Option<String>,
+    txn_version: Option<i64>,
+}
+
 /// One row per commit of the table at `path`, newest first (as Spark-Delta lists them).
 pub(crate) fn history(path: &Path) -> Result<(SchemaRef, RecordBatch)> {
     let delta = table::open(path, None)?;
     let latest = delta.version().unwrap_or(0);
-    let mut rows: Vec<(i64, Option<i64>, Option<String>, Option<String>, i64, i64, Option<String>, Option<i64>)> =
-        Vec::new();
+    let mut rows: Vec<HistoryRow> = Vec::new();
     for version in (0..=latest).rev() {
         let Some(actions) = table::commit(path, &delta, version)? else { continue };
         let (mut time, mut operation, mut parameters, mut added, mut removed, mut txn) = (None, None, None, 0, 0, None);
@@ -57,17 +69,26 @@ pub(crate) fn history(path: &Path) -> Result<(SchemaRef, RecordBatch)> {
             }
         }
         let (app, txn_version) = txn.map_or((None, None), |(a, v)| (Some(a), Some(v)));
-        rows.push((version as i64, time, operation, parameters, added, removed, app, txn_version));
+        rows.push(HistoryRow {
+            version: version as i64,
+            time,
+            operation,
+            parameters,
+            added,
+            removed,
+            app,
+            txn_version,
+        });
     }
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
-        Arc::new(rows.iter().map(|r| r.1).collect::<TimestampMicrosecondArray>()),
-        Arc::new(rows.iter().map(|r| r.2.clone()).collect::<StringArray>()),
-        Arc::new(rows.iter().map(|r| r.3.clone()).collect::<StringArray>()),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.4))),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.5))),
-        Arc::new(rows.iter().map(|r| r.6.clone()).collect::<StringArray>()),
-        Arc::new(rows.iter().map(|r| r.7).collect::<Int64Array>()),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.version))),
+        Arc::new(rows.iter().map(|r| r.time).collect::<TimestampMicrosecondArray>()),
+        Arc::new(rows.iter().map(|r| r.operation.clone()).collect::<StringArray>()),
+        Arc::new(rows.iter().map(|r| r.parameters.clone()).collect::<StringArray>()),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.added))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.removed))),
+        Arc::new(rows.iter().map(|r| r.app.clone()).collect::<StringArray>()),
+        Arc::new(rows.iter().map(|r| r.txn_version).collect::<Int64Array>()),
     ];
     let schema = history_schema();
     Ok((schema.clone(), RecordBatch::try_new(schema, columns)?))

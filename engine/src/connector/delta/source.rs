@@ -103,7 +103,7 @@ impl DeltaSource {
                 .filter(|n| *n > 0)
                 .ok_or_else(|| Error::option("maxFilesPerTrigger", format!("'{v}' is not a positive integer")))?,
         };
-        let max_bytes = options.get("maxBytesPerTrigger").map(|v| parse_bytes(v)).transpose()?;
+        let max_bytes = options.get("maxBytesPerTrigger").map(parse_bytes).transpose()?;
         let start = match options.get("startingVersion") {
             None => Start::Snapshot,
             Some("latest") => Start::Latest,
