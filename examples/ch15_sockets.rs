@@ -4,44 +4,13 @@
 //! Needs nothing outside the project: `cargo run --example ch15_sockets`. To type the lines
 //! yourself, run `nc -lk 9999` in another terminal and point `host`/`port` at it.
 
-use std::io::Write;
-use std::net::TcpListener;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
 use brooklet::prelude::*;
 use brooklet_book::Chapter;
+use brooklet_book::sockets::{LineServer, read_lines};
 use rand::{Rng, SeedableRng};
 
-// ANCHOR: server
-/// A line server for one client on 127.0.0.1 (what `nc -lk 9999` is by hand): each `send`
-/// goes to the client as it is.
-pub struct LineServer {
-    pub port: u16,
-    lines: mpsc::Sender<String>,
-}
-
-impl LineServer {
-    pub fn start() -> anyhow::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        let (lines, to_send) = mpsc::channel::<String>();
-        std::thread::spawn(move || -> anyhow::Result<()> {
-            let (mut client, _) = listener.accept()?;
-            for text in to_send {
-                client.write_all(text.as_bytes())?;
-            }
-            Ok(())
-        });
-        Ok(LineServer { port, lines })
-    }
-
-    pub fn send(&self, text: &str) -> anyhow::Result<()> {
-        self.lines.send(text.to_string()).context("the line server has stopped")
-    }
-}
-// ANCHOR_END: server
 
 // ANCHOR: source
 /// Lines from the server: `value`, and `timestamp` (when the line arrived) if asked for.
@@ -55,23 +24,6 @@ pub fn socket_lines(session: &Session, port: u16, include_timestamp: bool) -> br
         .load_source()
 }
 // ANCHOR_END: source
-
-/// Runs batches until the query has read `lines` lines: lines reach the source a moment after
-/// they are sent.
-fn read_all(query: &StreamingQuery, lines: u64) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        query.process_all_available()?;
-        let last = query.last_progress().and_then(|p| p.sources[0].end_offset.as_ref().and_then(|o| o.as_u64()));
-        if last.map_or(0, |l| l + 1) >= lines {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("the query read {last:?} of {lines} lines");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 /// Seeded server log lines: mostly routine, some failed logins and access denials.
 fn log_lines(seed: u64, n: usize) -> Vec<String> {
@@ -108,7 +60,7 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
         let query = counts.write_stream().format("memory").query_name("word_counts").output_mode("complete").start()?;
         server.send("the quick brown fox\njumps over the lazy dog\n")?;
         server.send("the dog sleeps\n")?;
-        read_all(&query, 3)?;
+        read_lines(&query, 3)?;
         let result = session.sql("SELECT word, count FROM word_counts ORDER BY count DESC, word")?;
         // ANCHOR_END: word_count
         let shown = result.show_string(20, 20)?;
@@ -132,7 +84,7 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
             clock.advance(Duration::from_secs(60 * minute));
             server.send(text)?;
             sent += text.lines().count() as u64;
-            read_all(&query, sent)?;
+            read_lines(&query, sent)?;
         }
         let result = session
             .sql("SELECT window.start AS start, window.end AS end, word, count FROM windowed ORDER BY start, word")?;
@@ -151,7 +103,7 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
         let query = alerts.write_stream().format("memory").query_name("alerts").start()?;
         let lines = log_lines(15, 80);
         server.send(&(lines.join("\n") + "\n"))?;
-        read_all(&query, lines.len() as u64)?;
+        read_lines(&query, lines.len() as u64)?;
         let result = session.sql("SELECT alert FROM alerts ORDER BY alert")?;
         // ANCHOR_END: alerts
         let shown = result.show_string(20, 0)?;

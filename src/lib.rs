@@ -25,6 +25,7 @@ pub mod events;
 pub mod kafka;
 pub mod notebook;
 pub mod registry;
+pub mod sockets;
 
 use std::collections::BTreeMap;
 use std::fmt::Display;

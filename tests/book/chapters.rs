@@ -37,11 +37,6 @@ fn ch03_file_sources() {
 }
 
 #[test]
-fn ch03_stream_processor() {
-    verify("ch03_stream_processor");
-}
-
-#[test]
 fn ch04_windows() {
     verify("ch04_windows");
 }
@@ -220,4 +215,9 @@ fn parameters_change_a_run_and_unknown_ones_are_refused() {
 #[test]
 fn ch17_pipeline() {
     verify("ch17_pipeline");
+}
+
+#[test]
+fn ch18_stream_processor() {
+    verify("ch18_stream_processor");
 }

@@ -33,6 +33,6 @@ pub mod ch07;
 #[allow(dead_code)]
 pub mod ch08;
 
-#[path = "../../examples/ch03_stream_processor.rs"]
+#[path = "../../examples/ch18_stream_processor.rs"]
 #[allow(dead_code)]
-pub mod ch03_stream_processor;
+pub mod ch18_stream_processor;

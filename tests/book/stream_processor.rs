@@ -9,7 +9,7 @@ use brooklet::testing::BatchRecorder;
 use brooklet_book::events::EventGenerator;
 use clap::Parser;
 
-use crate::examples::ch03_stream_processor::{Args, start};
+use crate::examples::ch18_stream_processor::{Args, start};
 
 fn args(given: &[&str], checkpoint: &std::path::Path) -> Args {
     let mut words: Vec<String> = vec!["stream-processor".into()];

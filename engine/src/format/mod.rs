@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::options::Options;
 
 pub(crate) use self::avro::{AvroWriteOptions, WRITE_OPTIONS as AVRO_WRITE_OPTIONS, write_avro};
-pub use self::parquet::write_parquet;
+pub use self::parquet::{write_parquet, writer_properties};
 pub(crate) use json::{JsonOptions, decode_documents};
 
 /// What to do with a record that does not fit the schema (Spark's `mode` option).

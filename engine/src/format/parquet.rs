@@ -35,18 +35,22 @@ pub(super) fn infer_schema(files: &[&Path]) -> Result<SchemaRef> {
     Ok(builder.schema().clone())
 }
 
-/// Writes `batches` to a new parquet file at `path`.
-pub fn write_parquet(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let failed = |e: parquet::errors::ParquetError| Error::io(path, std::io::Error::other(e));
-    // Snappy, as Spark writes by default; a dictionary only where it pays, as parquet-java
-    // decides on the first page.
+/// How Brooklet writes Parquet, for its file sink and its Delta tables alike: Snappy, as Spark
+/// writes by default; a dictionary only where it pays, as parquet-java decides on the first
+/// page.
+pub fn writer_properties(batches: &[RecordBatch]) -> WriterProperties {
     let mut props = WriterProperties::builder().set_compression(Compression::SNAPPY);
     for name in parquet_dictionary::columns_without_dictionary(batches) {
         props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
     }
-    let props = props.build();
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(failed)?;
+    props.build()
+}
+
+/// Writes `batches` to a new parquet file at `path`.
+pub fn write_parquet(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let failed = |e: parquet::errors::ParquetError| Error::io(path, std::io::Error::other(e));
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(batches))).map_err(failed)?;
     for b in batches {
         writer.write(b).map_err(failed)?;
     }

@@ -68,13 +68,15 @@ mod ch15_sockets;
 #[path = "../../../examples/ch17_pipeline.rs"]
 #[allow(dead_code)]
 mod ch17_pipeline;
+#[path = "../../../examples/ch18_stream_processor.rs"]
+#[allow(dead_code)]
+mod ch18_stream_processor;
 
 /// Every chapter, in book order.
 pub const CHAPTERS: &[(&str, Kind)] = &[
     ("ch01_streams_are_tables", Kind::Program(ch01_streams_are_tables::run)),
     ("ch02_output_modes", Kind::Program(ch02_output_modes::run)),
     ("ch03_file_sources", Kind::Program(ch03_file_sources::run)),
-    ("ch03_stream_processor", Kind::CodeOnly),
     ("ch04_windows", Kind::Program(ch04_windows::run)),
     ("ch05_watermarks", Kind::Program(ch05_watermarks::run)),
     ("ch06_deduplication", Kind::Program(ch06_deduplication::run)),
@@ -89,4 +91,5 @@ pub const CHAPTERS: &[(&str, Kind)] = &[
     ("ch15_sockets", Kind::Program(ch15_sockets::run)),
     ("ch16_concepts", Kind::Repl),
     ("ch17_pipeline", Kind::Program(ch17_pipeline::run)),
+    ("ch18_stream_processor", Kind::Program(ch18_stream_processor::run)),
 ];

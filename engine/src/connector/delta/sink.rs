@@ -119,7 +119,11 @@ pub(crate) fn write(
     if rows.is_empty() {
         rows.push(table::to_delta(&RecordBatch::new_empty(schema.clone()))?);
     }
-    let mut write = table.write(rows).with_save_mode(mode).with_commit_properties(properties);
+    // Brooklet's Parquet settings (Snappy, as Spark-Delta writes), not delta-rs's default of
+    // DataFusion's (zstd): the same files the Parquet sink writes, at its speed.
+    let parquet = crate::format::writer_properties(&rows);
+    let mut write =
+        table.write(rows).with_save_mode(mode).with_commit_properties(properties).with_writer_properties(parquet);
     if !partition_by.is_empty() {
         write = write.with_partition_columns(partition_by.to_vec());
     }
