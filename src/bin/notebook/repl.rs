@@ -3,8 +3,9 @@
 //! cell's output, recorded and verified like any other chapter's.
 //!
 //! evcxr compiles every input as a small crate against the session's dependencies; its build
-//! directory (`$BROOKLET_EVCXR_DIR`, default `<temp>/brooklet-evcxr`) is kept between runs, so
-//! only the first run pays for building brooklet (minutes: DataFusion).
+//! directory (`$BROOKLET_EVCXR_DIR/build`, default `<temp>/brooklet-evcxr/build`), shared by the
+//! REPL chapters one session at a time, is kept between runs, so only the first session pays
+//! for building brooklet (minutes: DataFusion).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -67,15 +68,19 @@ pub fn run(root: &Path, chapter: &str, context: &Chapter, evcxr: &Path) -> anyho
 
 /// Pipes `inputs` to evcxr (as a [`session_script`]) in `root`, so `:dep x = { path = "engine" }`
 /// means the project's engine; returns stdout and stderr as one transcript, in order, and
-/// where it is kept (`last-transcript.txt` in evcxr's build directory).
+/// where it is kept (`last-transcript-<chapter>.txt` in evcxr's build directory).
 fn converse(root: &Path, chapter: &str, evcxr: &Path, inputs: &[&str]) -> anyhow::Result<(String, PathBuf)> {
-    // One build directory per chapter: two evcxr sessions must not share one, and the
-    // chapters are verified in parallel.
+    // One build directory for every REPL chapter, so brooklet is built for evcxr once, not
+    // once per chapter. Two evcxr sessions must not use it at the same time, and the chapters
+    // are verified in parallel: a session holds the directory's lock while it runs.
     let build_dir = std::env::var_os("BROOKLET_EVCXR_DIR")
         .map_or_else(|| std::env::temp_dir().join("brooklet-evcxr"), PathBuf::from)
-        .join(chapter);
+        .join("build");
     std::fs::create_dir_all(&build_dir).with_context(|| format!("creating {}", build_dir.display()))?;
-    let saved = build_dir.join("last-transcript.txt");
+    let lock_path = build_dir.join(".session-lock");
+    let lock = std::fs::File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+    lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
+    let saved = build_dir.join(format!("last-transcript-{chapter}.txt"));
     let log = std::fs::File::create(&saved).with_context(|| format!("creating {}", saved.display()))?;
     let mut child = Command::new(evcxr)
         .current_dir(root)
