@@ -294,7 +294,53 @@ fn a_commit_that_removes_data_stops_the_stream_unless_skip_change_commits() {
     let e = s.read_stream().format("delta").option("maxFilesPerTrigger", 0).load(&table).unwrap_err().to_string();
     assert!(e.contains("maxFilesPerTrigger"), "{e}");
     let e = s.read_stream().format("delta").option("startingTimestamp", "x").load(&table).unwrap_err().to_string();
-    assert!(e.contains("startingTimestamp"), "{e}");
+    assert!(e.contains("startingTimestamp") && e.contains("'x'"), "{e}");
+}
+
+#[test]
+fn starting_timestamp_starts_at_the_first_commit_at_or_after_it() {
+    let (s, recorder) = session();
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("src");
+    for (v, ids) in [[1], [2], [3]].iter().enumerate() {
+        append(&s, &table, ids);
+        // Commit v at 10:0v: the commit's time is its log file's modification time.
+        let log = table.join(format!("_delta_log/{v:020}.json"));
+        let at = chrono::DateTime::parse_from_rfc3339(&format!("2024-01-01T10:0{v}:00Z")).unwrap();
+        let file = std::fs::File::options().write(true).open(&log).unwrap();
+        file.set_modified(std::time::SystemTime::from(at)).unwrap();
+    }
+    let read_from = |at: &str, name: &str| {
+        let q = s
+            .read_stream()
+            .format("delta")
+            .option("startingTimestamp", at)
+            .load(&table)
+            .unwrap()
+            .write_stream()
+            .format("memory")
+            .query_name(name)
+            .start()
+            .unwrap();
+        q.process_all_available().unwrap();
+        q.stop().unwrap();
+        let mut rows: Vec<String> = recorder.batches(name).iter().flat_map(|b| lines(&b.batches)).collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(read_from("2024-01-01 10:00:30", "between"), ["2", "3"], "from commit 1, the first after 10:00:30");
+    assert_eq!(read_from("2024-01-01 10:01:00", "exact"), ["2", "3"], "a commit at the time itself is read");
+    assert_eq!(read_from("2023-12-31", "before"), ["1", "2", "3"], "before every commit: from the first");
+    assert!(read_from("2024-01-01 11:00:00", "after").is_empty(), "after the last: only commits still to come");
+    let e = s
+        .read_stream()
+        .format("delta")
+        .option("startingVersion", 0)
+        .option("startingTimestamp", "2024-01-01")
+        .load(&table)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("either provide 'startingVersion' or 'startingTimestamp'"), "{e}");
 }
 
 #[test]

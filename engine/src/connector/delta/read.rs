@@ -75,6 +75,18 @@ fn version_at(path: &Path, text: &str) -> Result<u64> {
     Ok(commits.iter().rev().find(|(_, t)| *t <= at).map_or(first.0, |(v, _)| *v))
 }
 
+/// The version a stream's `startingTimestamp` names: the first committed at or after it (the
+/// table's first for a time before every commit; the next, not yet written, for a time after
+/// the last), as Spark-Delta's source starts.
+pub(crate) fn first_version_from(path: &Path, text: &str) -> Result<u64> {
+    let at = parse_timestamp(text).ok_or_else(|| {
+        Error::option("startingTimestamp", format!("'{text}' is not a timestamp such as 2024-01-01 10:00:00"))
+    })?;
+    let commits = table::commit_times(path)?;
+    let next = commits.last().map_or(0, |(v, _)| v + 1);
+    Ok(commits.iter().find(|(_, t)| *t >= at).map_or(next, |(v, _)| *v))
+}
+
 /// Milliseconds since the epoch of `2024-01-01`, `2024-01-01 10:00:00[.fff]` (UTC, the session
 /// time zone) or an RFC 3339 time.
 fn parse_timestamp(text: &str) -> Option<i64> {

@@ -5,6 +5,7 @@
 //!                                    modification time, then path), then commits v+1, v+2, …
 //! startingVersion = s:               commits s, s+1, … (no snapshot); `latest`: after the
 //!                                    latest commit
+//! startingTimestamp = t:             commits from the first committed at or after t
 //! each commit:                       its `add` actions with dataChange, in the order written
 //! ```
 //!
@@ -85,6 +86,7 @@ pub(crate) const OPTIONS: &[&str] = &[
     "maxFilesPerTrigger",
     "maxBytesPerTrigger",
     "startingVersion",
+    "startingTimestamp",
     "ignoreDeletes",
     "ignoreChanges",
     "skipChangeCommits",
@@ -104,10 +106,14 @@ impl DeltaSource {
                 .ok_or_else(|| Error::option("maxFilesPerTrigger", format!("'{v}' is not a positive integer")))?,
         };
         let max_bytes = options.get("maxBytesPerTrigger").map(parse_bytes).transpose()?;
-        let start = match options.get("startingVersion") {
-            None => Start::Snapshot,
-            Some("latest") => Start::Latest,
-            Some(v) => Start::Version(v.parse().map_err(|_| {
+        let start = match (options.get("startingVersion"), options.get("startingTimestamp")) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Analysis("Please either provide 'startingVersion' or 'startingTimestamp'.".into()));
+            }
+            (None, Some(t)) => Start::Version(super::read::first_version_from(&path, t)?),
+            (None, None) => Start::Snapshot,
+            (Some("latest"), None) => Start::Latest,
+            (Some(v), None) => Start::Version(v.parse().map_err(|_| {
                 Error::option("startingVersion", format!("'{v}' is neither a version number nor 'latest'"))
             })?),
         };
