@@ -11,7 +11,6 @@ use brooklet_book::Chapter;
 use brooklet_book::sockets::{LineServer, read_lines};
 use rand::{Rng, SeedableRng};
 
-
 // ANCHOR: source
 /// Lines from the server: `value`, and `timestamp` (when the line arrived) if asked for.
 pub fn socket_lines(session: &Session, port: u16, include_timestamp: bool) -> brooklet::Result<DataFrame> {

@@ -117,12 +117,13 @@ pub fn start(session: &Session, args: &Args, input: &Path) -> brooklet::Result<S
 }
 // ANCHOR_END: cli
 
-
 // ANCHOR: report
 /// What the program prints when its query ends.
 pub fn report(query: &StreamingQuery) -> String {
     match query.last_progress() {
-        Some(p) => format!("last batch {}: {} rows in, {} rows out", p.batch_id, p.num_input_rows, p.sink.num_output_rows),
+        Some(p) => {
+            format!("last batch {}: {} rows in, {} rows out", p.batch_id, p.num_input_rows, p.sink.num_output_rows)
+        }
         None => "no new input: nothing to do".to_string(),
     }
 }
