@@ -118,6 +118,14 @@ pub fn start(session: &Session, args: &Args, input: &Path) -> brooklet::Result<S
 // ANCHOR_END: cli
 
 // ANCHOR: report
+/// What `main` does with a job that ends (the file modes without `--every`): runs it to its
+/// end and says what its last batch did.
+pub fn run_to_end(session: &Session, args: &Args, input: &Path) -> brooklet::Result<String> {
+    let query = start(session, args, input)?;
+    query.await_termination()?;
+    Ok(report(&query))
+}
+
 /// What the program prints when its query ends.
 pub fn report(query: &StreamingQuery) -> String {
     match query.last_progress() {
@@ -166,9 +174,7 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
         // ANCHOR: csv_agg
         // $ stream_processor --mode csv-agg --input input --checkpoint checkpoints/csv-agg
         let args = args(&["--mode", "csv-agg", "--input", &input, "--checkpoint", &checkpoint("csv-agg")]);
-        let query = start(session, &args, input.as_ref())?;
-        query.await_termination()?;
-        out.print(report(&query));
+        out.print(run_to_end(session, &args, input.as_ref())?);
         // ANCHOR_END: csv_agg
         Ok(())
     })?;
@@ -177,14 +183,10 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
         // ANCHOR: csv_agg_again
         // The same command again: every file is in the checkpoint already.
         let args = args(&["--mode", "csv-agg", "--input", &input, "--checkpoint", &checkpoint("csv-agg")]);
-        let query = start(session, &args, input.as_ref())?;
-        query.await_termination()?;
-        out.print(report(&query));
+        out.print(run_to_end(session, &args, input.as_ref())?);
         // Meanwhile the generator writes two more files; the next run reads only those.
         generator.write_csv_files(Path::new(&input), 2, 10)?;
-        let query = start(session, &args, input.as_ref())?;
-        query.await_termination()?;
-        out.print(report(&query));
+        out.print(run_to_end(session, &args, input.as_ref())?);
         // ANCHOR_END: csv_agg_again
         Ok(())
     })?;
@@ -194,9 +196,7 @@ pub fn run(chapter: &Chapter) -> anyhow::Result<()> {
         // $ stream_processor --mode csv-log --input input --output log --max-files-per-trigger 5
         let given = ["--mode", "csv-log", "--input", &input, "--output", &log, "--max-files-per-trigger", "5"];
         let args = args(&[&given[..], &["--checkpoint", &checkpoint("csv-log")]].concat());
-        let query = start(session, &args, input.as_ref())?;
-        query.await_termination()?;
-        out.print(report(&query));
+        out.print(run_to_end(session, &args, input.as_ref())?);
         // The log, read back: one JSON object per line.
         let json = session.read().format("json").load(&log)?;
         let first = json.order_by(vec![col("event_id").sort(true, false)])?.limit(5)?;
@@ -241,8 +241,11 @@ fn main() -> anyhow::Result<()> {
             dir
         }
     };
-    let query = start(&Session::new(), &args, &input)?;
-    query.await_termination()?;
-    println!("{}", report(&query));
+    let session = Session::new();
+    if args.mode == Mode::Websocket || args.every.is_some() {
+        // A job that keeps running: until Ctrl-C.
+        return Ok(start(&session, &args, &input)?.await_termination()?);
+    }
+    println!("{}", run_to_end(&session, &args, &input)?);
     Ok(())
 }
