@@ -22,6 +22,7 @@ use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
+use deltalake::table::config::TablePropertiesExt;
 
 use super::table::{self, block_on, error};
 use crate::ddl::spark_type_name;
@@ -87,7 +88,15 @@ impl Sink for DeltaSink {
             self.schema_mode,
             CommitProperties::default().with_application_transaction(txn),
         )?;
-        self.table = table;
+        // delta-rs keeps the table's file list as one piece per commit since it was opened, and
+        // goes through all of them after every commit; opened again right after delta-rs writes a
+        // checkpoint (every `delta.checkpointInterval` commits), the list is the checkpoint's,
+        // one piece, and a commit's cost stays flat as the table grows.
+        let interval = table.snapshot().map_or(100, |s| s.table_config().checkpoint_interval().get());
+        self.table = match table.version() {
+            Some(v) if v > 0 && (v as u64).is_multiple_of(interval) => table::open_for_write(&self.path)?,
+            _ => table,
+        };
         self.committed = Some(batch_id);
         Ok(())
     }
@@ -122,8 +131,14 @@ pub(crate) fn write(
     // Brooklet's Parquet settings (Snappy, as Spark-Delta writes), not delta-rs's default of
     // DataFusion's (zstd): the same files the Parquet sink writes, at its speed.
     let parquet = crate::format::writer_properties(&rows);
+    let new_table = table.snapshot().is_err();
     let mut write =
         table.write(rows).with_save_mode(mode).with_commit_properties(properties).with_writer_properties(parquet);
+    if new_table {
+        // A new table checkpoints every 10 commits, as Spark-Delta's do (delta-rs's default:
+        // 100), so a reader or a writer opening it replays at most 10 commits' JSON.
+        write = write.with_configuration([("delta.checkpointInterval", Some("10"))]);
+    }
     if !partition_by.is_empty() {
         write = write.with_partition_columns(partition_by.to_vec());
     }
