@@ -94,7 +94,7 @@ impl Sink for DeltaSink {
         // one piece, and a commit's cost stays flat as the table grows.
         let interval = table.snapshot().map_or(100, |s| s.table_config().checkpoint_interval().get());
         self.table = match table.version() {
-            Some(v) if v > 0 && (v as u64).is_multiple_of(interval) => table::open_for_write(&self.path)?,
+            Some(v) if v > 0 && v.is_multiple_of(interval) => table::open_for_write(&self.path)?,
             _ => table,
         };
         self.committed = Some(batch_id);
