@@ -91,7 +91,8 @@ impl Sink for DeltaSink {
         // delta-rs keeps the table's file list as one piece per commit since it was opened, and
         // goes through all of them after every commit; opened again right after delta-rs writes a
         // checkpoint (every `delta.checkpointInterval` commits), the list is the checkpoint's,
-        // one piece, and a commit's cost stays flat as the table grows.
+        // one piece. A commit still costs in proportion to the table's files (delta-rs's
+        // snapshot holds them all), no longer to the commits since the query started.
         let interval = table.snapshot().map_or(100, |s| s.table_config().checkpoint_interval().get());
         self.table = match table.version() {
             Some(v) if v > 0 && v.is_multiple_of(interval) => table::open_for_write(&self.path)?,
